@@ -1,0 +1,206 @@
+"""A small shop that uses flask-psp through its public API only.
+
+``create_app(config)`` builds it; ``python -m example_shop.demo`` runs it with the simulators.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import select
+
+from flask_psp import PSP, OrderInfo
+
+db = SQLAlchemy()
+csrf = CSRFProtect()
+psp = PSP()
+
+SIMULATOR_URL = os.environ.get("PSP_SIMULATOR_URL", "http://127.0.0.1:8101")
+SAMPLE_PRODUCTS = [
+    ("MUG-01", "Enamel mug", 1450),
+    ("TEE-02", "Organic cotton tee", 2900),
+    ("MAP-03", "Map of Lyon, 1850 print", 3990),
+    ("PEN-04", "Fountain pen", 8500),
+]
+
+
+class Product(db.Model):
+    __tablename__ = "shop_product"
+    sku = db.Column(db.String(32), primary_key=True)
+    name = db.Column(db.String(200), nullable=False)
+    price = db.Column(db.BigInteger, nullable=False)  # minor units
+    currency = db.Column(db.String(3), nullable=False, default="EUR")
+
+
+class Order(db.Model):
+    __tablename__ = "shop_order"
+    reference = db.Column(db.String(32), primary_key=True)
+    email = db.Column(db.String(255))
+    status = db.Column(db.String(16), nullable=False, default="pending")  # pending|paid|cancelled
+    amount = db.Column(db.BigInteger, nullable=False)
+    currency = db.Column(db.String(3), nullable=False)
+    locale = db.Column(db.String(8))
+    lines = db.relationship("OrderLine", order_by="OrderLine.id")
+
+
+class OrderLine(db.Model):
+    __tablename__ = "shop_order_line"
+    id = db.Column(db.Integer, primary_key=True)
+    order_ref = db.Column(db.String(32), db.ForeignKey("shop_order.reference"), nullable=False)
+    sku = db.Column(db.String(32), nullable=False)
+    name = db.Column(db.String(200), nullable=False)
+    quantity = db.Column(db.Integer, nullable=False)
+    unit_price = db.Column(db.BigInteger, nullable=False)
+
+
+class ShopOrders:
+    """The adapter flask-psp asks about orders."""
+
+    def get(self, order_ref):
+        order = db.session.get(Order, order_ref)
+        if order is None or order.status == "cancelled":
+            return None
+        return OrderInfo(
+            reference=order.reference,
+            amount=order.amount,
+            currency=order.currency,
+            email=order.email,
+            description=", ".join(f"{line.quantity} × {line.name}" for line in order.lines),
+            locale=order.locale,
+        )
+
+    def mark_paid(self, order_ref, payment):
+        db.session.get(Order, order_ref).status = "paid"  # same transaction as the payment's move
+
+
+def default_config(instance_path: str) -> dict:
+    return {
+        "SECRET_KEY": os.environ.get("SHOP_SECRET_KEY") or "example-shop-dev-secret",
+        "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(instance_path, "example_shop.db"),
+        "PSP_PROVIDERS": {
+            "payplug": {
+                "enabled": True,
+                "mode": "test",
+                "test": {"secret_key": "sk_test_simulator", "endpoint": SIMULATOR_URL},
+            }
+        },
+    }
+
+
+def _instance_key(instance_path: str) -> str:
+    """The example shop keeps a generated Fernet key in its instance folder (a real shop sets
+    PSP_ENCRYPTION_KEY from its secret store)."""
+    from cryptography.fernet import Fernet
+
+    path = os.path.join(instance_path, "psp_encryption.key")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(Fernet.generate_key().decode())
+    with open(path) as handle:
+        return handle.read().strip()
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(default_config(app.instance_path))
+    app.config.update(config or {})
+    if not app.config.get("PSP_ENCRYPTION_KEY"):
+        app.config["PSP_ENCRYPTION_KEY"] = _instance_key(app.instance_path)
+    db.init_app(app)
+    csrf.init_app(app)
+    psp.init_app(app, db=db, orders=ShopOrders())
+    with app.app_context():
+        psp.upgrade_database()  # the plugin's tables, through its own migrations
+        db.create_all()  # the shop's tables (the plugin's exist already and are skipped)
+        if db.session.scalar(select(Product).limit(1)) is None:
+            db.session.add_all(Product(sku=s, name=n, price=p, currency="EUR") for s, n, p in SAMPLE_PRODUCTS)
+            db.session.commit()
+    _routes(app)
+    return app
+
+
+def _money(amount: int, currency: str) -> str:
+    from flask_psp.money import format_amount
+
+    return format_amount(amount, currency, "en")
+
+
+def _routes(app: Flask) -> None:
+    app.jinja_env.globals["money"] = _money
+
+    @app.get("/")
+    def index():
+        products = db.session.scalars(select(Product).order_by(Product.sku)).all()
+        return render_template("shop/index.html", products=products, cart=session.get("cart", {}))
+
+    @app.get("/products.json")
+    def products_json():
+        products = db.session.scalars(select(Product).order_by(Product.sku)).all()
+        return jsonify([{"sku": p.sku, "name": p.name, "price": p.price, "currency": p.currency} for p in products])
+
+    @app.post("/cart/add/<sku>")
+    def cart_add(sku):
+        if db.session.get(Product, sku) is None:
+            abort(404)
+        cart = dict(session.get("cart", {}))
+        cart[sku] = cart.get(sku, 0) + 1
+        session["cart"] = cart
+        return redirect(url_for("cart"), code=303)
+
+    def _cart_lines():
+        lines = []
+        for sku, quantity in session.get("cart", {}).items():
+            product = db.session.get(Product, sku)
+            if product is not None and quantity > 0:
+                lines.append((product, int(quantity)))
+        return lines
+
+    @app.get("/cart")
+    def cart():
+        lines = _cart_lines()
+        total = sum(p.price * q for p, q in lines)
+        return render_template("shop/cart.html", lines=lines, total=total)
+
+    @app.post("/orders")
+    def place_order():
+        lines = _cart_lines()
+        if not lines:
+            return redirect(url_for("cart"), code=303)
+        currencies = {p.currency for p, _ in lines}
+        if len(currencies) != 1:
+            abort(400, "one currency per order")
+        reference = "ORD-" + secrets.token_hex(5).upper()
+        locale = request.accept_languages.best_match(["en", "fr"]) or "en"
+        order = Order(
+            reference=reference,
+            email=(request.form.get("email") or "").strip() or None,
+            amount=sum(p.price * q for p, q in lines),
+            currency=currencies.pop(),
+            locale=locale,
+        )
+        db.session.add(order)
+        db.session.add_all(
+            OrderLine(order_ref=reference, sku=p.sku, name=p.name, quantity=q, unit_price=p.price) for p, q in lines
+        )
+        db.session.commit()
+        session.pop("cart", None)
+        return redirect(url_for("psp.checkout", order_ref=reference), code=303)
+
+    @app.get("/orders/<ref>.json")
+    def order_json(ref):
+        order = db.session.get(Order, ref) or abort(404)
+        return jsonify({"reference": order.reference, "status": order.status, "amount": order.amount, "currency": order.currency})
+
+    @app.get("/orders/<ref>")
+    def order_page(ref):
+        order = db.session.get(Order, ref) or abort(404)
+        return render_template("shop/order.html", order=order)

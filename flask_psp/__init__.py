@@ -1,0 +1,20 @@
+"""flask-psp: payment service providers for Flask shops.
+
+::
+
+    from flask_psp import PSP, OrderInfo
+    psp = PSP(app, db=db, orders=MyOrders())
+
+See :class:`PSP` and the README.
+"""
+
+from .config import ConfigurationError
+from .extension import PSP
+from .orders import OrderInfo
+from .providers.base import ProviderError
+from .states import PaymentStatus
+
+__all__ = ["PSP", "OrderInfo", "PaymentStatus", "ConfigurationError", "ProviderError", "signals"]
+__version__ = "0.1.0"
+
+from . import signals  # noqa: E402

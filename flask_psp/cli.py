@@ -1,0 +1,118 @@
+"""``flask psp …`` commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+import requests
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import inspect
+
+psp_cli = AppGroup("psp", help="flask-psp: database, users, keys, simulators.")
+db_cli = AppGroup("db", help="The plugin's own schema migrations (version table psp_alembic_version).")
+psp_cli.add_command(db_cli)
+
+
+def _state():
+    return current_app.extensions["psp"]
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision):
+    """Create or migrate the plugin's tables."""
+    from . import migrations
+
+    engine = _state().db.engine
+    if migrations.current(engine) is None and inspect(engine).has_table("psp_payment"):
+        raise click.ClickException(
+            "the psp_ tables exist but carry no migration version (made by db.create_all()?); "
+            "if they match this version of flask-psp, run `flask psp db stamp head` once"
+        )
+    migrations.upgrade(engine, revision)
+    click.echo(f"flask-psp schema at {migrations.current(engine)}")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision):
+    from . import migrations
+
+    migrations.downgrade(_state().db.engine, revision)
+    click.echo(f"flask-psp schema at {migrations.current(_state().db.engine)}")
+
+
+@db_cli.command("stamp")
+@click.argument("revision", default="head")
+def db_stamp(revision):
+    from . import migrations
+
+    migrations.stamp(_state().db.engine, revision)
+
+
+@db_cli.command("current")
+def db_current():
+    from . import migrations
+
+    click.echo(migrations.current(_state().db.engine) or "none")
+
+
+@psp_cli.command("create-user")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["owner", "manager", "accountant", "viewer"]), default="owner")
+@click.password_option()
+def create_user(email, role, password):
+    """Create a built-in admin panel account."""
+    from .users import create_user as create
+
+    try:
+        create(_state().db.session, email, password, role)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created {role} {email}")
+
+
+@psp_cli.command("generate-key")
+def generate_key():
+    """Print a new key for PSP_ENCRYPTION_KEY."""
+    from .secrets import generate_key as make
+
+    click.echo(make())
+
+
+@psp_cli.group("simulate")
+def simulate():
+    """Drive the PSP simulators by hand."""
+
+
+@simulate.command("notify")
+@click.argument("provider")
+@click.argument("payment_token")
+@click.option("--url", help="notification URL (default: PSP_PUBLIC_URL + prefix + /notify/<provider>)")
+def simulate_notify(provider, payment_token, url):
+    """Send PAYMENT_TOKEN's current state as PROVIDER would notify it (PayPlug: the payment object
+    read back from the configured endpoint)."""
+    service = _state().service()
+    payment = service.by_token(payment_token)
+    if payment is None:
+        raise click.ClickException(f"no payment with token {payment_token}")
+    if provider != "payplug" or payment.provider != "payplug":
+        raise click.ClickException("only PayPlug notifications can be simulated by hand for now")
+    client = service.provider(payment.provider, payment.mode)
+    if client is None or not client.config.endpoint:
+        raise click.ClickException("PayPlug has no simulator endpoint configured for this payment's mode")
+    resource = requests.get(
+        f"{client.base_url}/v1/payments/{payment.psp_reference}",
+        headers={"Authorization": f"Bearer {client.credentials['secret_key']}"},
+        timeout=10,
+    )
+    if resource.status_code != 200:
+        raise click.ClickException(f"the simulator answered {resource.status_code}")
+    base = (current_app.config.get("PSP_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
+    url = url or f"{base}{current_app.config['PSP_URL_PREFIX']}/notify/{provider}"
+    answer = requests.post(url, data=json.dumps(resource.json()), headers={"Content-Type": "application/json"}, timeout=10)
+    click.echo(f"POST {url} -> {answer.status_code} {answer.text[:200]}")
+    sys.exit(0 if answer.ok else 1)

@@ -1,0 +1,95 @@
+"""``PSP_*`` configuration keys, their defaults, and the check of ``PSP_PROVIDERS`` at start-up."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .providers import get_provider_class, provider_names
+
+#: every key the plugin reads, with its default (documented in the README)
+DEFAULTS: dict[str, Any] = {
+    "PSP_URL_PREFIX": "/psp",
+    "PSP_ENCRYPTION_KEY": None,
+    "PSP_PROVIDERS": {},
+    "PSP_PUBLIC_URL": None,
+    "PSP_LOCALES": ("en", "fr"),
+    "PSP_DEFAULT_LOCALE": "en",
+    "PSP_HTTP_TIMEOUT": (5, 20),
+    "PSP_POLL_INTERVAL": 2,
+}
+
+MODES = ("test", "live")
+CAPTURES = ("auto", "manual")
+THREE_DS = ("always", "when_required", "frictionless")
+
+
+class ConfigurationError(ValueError):
+    """``init_app`` refuses to start: the message says which key and what is wrong."""
+
+
+def validate_providers(providers: Mapping[str, Any], *, has_encryption_key: bool) -> dict[str, dict]:
+    """Return a normalised copy of ``PSP_PROVIDERS`` or raise :class:`ConfigurationError`."""
+    if not isinstance(providers, Mapping):
+        raise ConfigurationError("PSP_PROVIDERS must be a dict of provider name -> settings")
+    normalised: dict[str, dict] = {}
+    for name, entry in providers.items():
+        where = f"PSP_PROVIDERS[{name!r}]"
+        if name not in provider_names():
+            raise ConfigurationError(
+                f"{where}: unknown provider; known providers are {', '.join(sorted(provider_names()))}"
+            )
+        if not isinstance(entry, Mapping):
+            raise ConfigurationError(f"{where} must be a dict")
+        unknown = set(entry) - {"enabled", "mode", "capture", "capture_delay_days", "three_ds", "test", "live"}
+        if unknown:
+            raise ConfigurationError(f"{where}: unknown setting(s) {', '.join(sorted(unknown))}")
+        enabled = entry.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigurationError(f"{where}['enabled'] must be True or False")
+        mode = entry.get("mode", "test")
+        if mode not in MODES:
+            raise ConfigurationError(f"{where}['mode'] must be 'test' or 'live', not {mode!r}")
+        capture = entry.get("capture", "auto")
+        if capture not in CAPTURES:
+            raise ConfigurationError(f"{where}['capture'] must be 'auto' or 'manual', not {capture!r}")
+        three_ds = entry.get("three_ds", "when_required")
+        if three_ds not in THREE_DS:
+            raise ConfigurationError(f"{where}['three_ds'] must be one of {', '.join(THREE_DS)}")
+        delay = entry.get("capture_delay_days", 0)
+        if not isinstance(delay, int) or isinstance(delay, bool) or delay < 0:
+            raise ConfigurationError(f"{where}['capture_delay_days'] must be a whole number of days")
+        if mode == "live" and not has_encryption_key:
+            raise ConfigurationError(
+                f"{where} is in live mode but PSP_ENCRYPTION_KEY is not set; "
+                "live payments need secrets encrypted at rest (`flask psp generate-key`)"
+            )
+        cls = get_provider_class(name)
+        blocks = {}
+        for block_mode in MODES:
+            block = entry.get(block_mode)
+            if block is None:
+                continue
+            if not isinstance(block, Mapping):
+                raise ConfigurationError(f"{where}[{block_mode!r}] must be a dict of credentials")
+            fields = {f.name for f in cls.credential_fields} | {"endpoint"}
+            extra = set(block) - fields
+            if extra:
+                raise ConfigurationError(
+                    f"{where}[{block_mode!r}]: unknown field(s) {', '.join(sorted(extra))}; "
+                    f"{name} takes {', '.join(sorted(fields))}"
+                )
+            problems = cls.validate_credentials(block, block_mode)
+            if problems:
+                raise ConfigurationError(f"{where}[{block_mode!r}]: " + "; ".join(problems))
+            blocks[block_mode] = dict(block)
+        if enabled and mode not in blocks:
+            raise ConfigurationError(f"{where} is enabled in {mode} mode but has no {mode!r} credentials")
+        normalised[name] = {
+            "enabled": enabled,
+            "mode": mode,
+            "capture": capture,
+            "capture_delay_days": delay,
+            "three_ds": three_ds,
+            **blocks,
+        }
+    return normalised

@@ -1,0 +1,194 @@
+"""The ``PSP`` extension object."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import requests
+from flask import Flask, current_app, g, request
+
+from . import signals
+from .config import DEFAULTS, ConfigurationError, validate_providers
+from .i18n import best_locale
+from .models import ALL_TABLES, Payment
+from .payments import PaymentService
+from .secrets import SecretBox, SecretsError, derive_dev_key
+from .settings import ProviderSettingsSource
+
+log = logging.getLogger("flask_psp")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _shipped_dir(name: str) -> str:
+    """``templates``/``static`` live at the repository root and are packaged inside ``flask_psp``."""
+    packaged = os.path.join(_HERE, name)
+    return packaged if os.path.isdir(packaged) else os.path.join(os.path.dirname(_HERE), name)
+
+
+TEMPLATE_FOLDER = _shipped_dir("templates")
+STATIC_FOLDER = _shipped_dir("static")
+
+
+class _State:
+    """What ``init_app`` keeps in ``app.extensions["psp"]``."""
+
+    def __init__(self, ext: "PSP", app: Flask, db, orders, providers: dict, box: SecretBox):
+        self.ext = ext
+        self.db = db
+        self.orders = orders
+        self.box = box
+        self.settings = ProviderSettingsSource(providers, box)
+        self.http = requests.Session()
+        self.locales = tuple(app.config["PSP_LOCALES"])
+        self.default_locale = app.config["PSP_DEFAULT_LOCALE"]
+
+    def service(self) -> PaymentService:
+        return PaymentService(self.db.session, self.orders, self.settings, signals.send, self.http)
+
+
+class PSP:
+    """Payments for a Flask shop.
+
+    ::
+
+        from flask_psp import PSP, OrderInfo
+
+        class Orders:
+            def get(self, ref):
+                order = db.session.get(Order, ref)
+                return order and OrderInfo(order.ref, order.total_cents, "EUR", email=order.email)
+
+            def mark_paid(self, ref, payment):
+                db.session.get(Order, ref).status = "paid"   # same transaction as the payment
+
+        psp = PSP(app, db=db, orders=Orders())     # or psp = PSP(); psp.init_app(app, db=db, orders=...)
+
+    Buyers pay at ``url_for("psp.checkout", order_ref=ref)``. Configuration keys: see
+    :data:`flask_psp.config.DEFAULTS` and the README.
+    """
+
+    def __init__(self, app: Flask | None = None, *, db=None, orders=None):
+        self.db = db
+        self.orders = orders
+        if app is not None:
+            self.init_app(app, db=db, orders=orders)
+
+    def init_app(self, app: Flask, *, db=None, orders=None) -> None:
+        db = db if db is not None else self.db
+        orders = orders if orders is not None else self.orders
+        if db is None:
+            raise ConfigurationError("PSP needs the app's Flask-SQLAlchemy instance: PSP(app, db=db, orders=...)")
+        if orders is None or not all(callable(getattr(orders, m, None)) for m in ("get", "mark_paid")):
+            raise ConfigurationError("PSP needs an orders adapter with get(order_ref) and mark_paid(order_ref, payment)")
+        for key, value in DEFAULTS.items():
+            app.config.setdefault(key, value)
+        prefix = app.config["PSP_URL_PREFIX"]
+        if not prefix.startswith("/") or prefix.endswith("/") and prefix != "/":
+            raise ConfigurationError("PSP_URL_PREFIX must start with '/' and not end with one, e.g. '/psp'")
+
+        keys = app.config["PSP_ENCRYPTION_KEY"]
+        keys = [keys] if isinstance(keys, str) else list(keys or [])
+        providers = validate_providers(app.config["PSP_PROVIDERS"], has_encryption_key=bool(keys))
+        if not keys:
+            if not (app.debug or app.testing):
+                raise ConfigurationError(
+                    "PSP_ENCRYPTION_KEY is required outside debug and testing: "
+                    "generate one with `flask psp generate-key`"
+                )
+            if not app.config.get("SECRET_KEY"):
+                raise ConfigurationError("set PSP_ENCRYPTION_KEY (or, in debug/testing, at least SECRET_KEY)")
+            keys = [derive_dev_key(app.config["SECRET_KEY"])]
+        try:
+            box = SecretBox(keys)
+        except SecretsError as exc:
+            raise ConfigurationError(str(exc)) from None
+
+        for table in ALL_TABLES:  # the host's create_all and Alembic autogenerate see our tables
+            if table.name not in db.metadata.tables:
+                table.to_metadata(db.metadata)
+
+        app.extensions["psp"] = _State(self, app, db, orders, providers, box)
+        self._init_babel(app)
+        from .views import blueprint
+
+        app.register_blueprint(blueprint, url_prefix=prefix)
+        self._exempt_from_csrf(app)
+        app.before_request(lambda: self._exempt_from_csrf(app))
+
+        from .cli import psp_cli
+
+        if "psp" not in app.cli.commands:
+            app.cli.add_command(psp_cli)
+
+    # ------------------------------------------------------------------ wiring
+    @staticmethod
+    def _init_babel(app: Flask) -> None:
+        if "babel" in app.extensions:
+            return
+        from flask_babel import Babel
+
+        def select_locale():
+            state = app.extensions["psp"]
+            forced = g.get("psp_locale")
+            if forced:
+                return forced
+            return best_locale(
+                [m for m, _ in request.accept_languages] if request else [], state.locales, state.default_locale
+            )
+
+        Babel(app, locale_selector=select_locale)
+
+    @staticmethod
+    def _exempt_from_csrf(app: Flask) -> None:
+        """PSPs and cross-site returns carry no CSRF token: exempt those two views from a host's
+        CSRFProtect, whether it was set up before or after us."""
+        csrf = app.extensions.get("csrf")
+        if csrf is None:
+            return
+        for view in ("psp.notify", "psp.return_"):
+            if view in app.view_functions:
+                name = f"{app.view_functions[view].__module__}.{app.view_functions[view].__name__}"
+                csrf._exempt_views.add(name)
+
+    # ------------------------------------------------------------------ public API for shop code
+    @staticmethod
+    def _state() -> _State:
+        return current_app.extensions["psp"]
+
+    def service(self) -> PaymentService:
+        return self._state().service()
+
+    def payments_for(self, order_ref: str) -> list[Payment]:
+        """Every payment attempt of an order, oldest first."""
+        return self.service().payments_of(order_ref)
+
+    def payment(self, token: str) -> Payment | None:
+        return self.service().by_token(token)
+
+    def capture(self, payment: Payment, amount: int | None = None) -> Payment:
+        """Capture an authorized payment (default: all that is capturable). Raises ProviderError."""
+        return self.service().capture(payment, amount)
+
+    def refund(self, payment: Payment, amount: int | None = None) -> Payment:
+        """Refund a paid payment (default: all that remains). Raises ProviderError."""
+        return self.service().refund(payment, amount)
+
+    def cancel(self, payment: Payment) -> Payment:
+        return self.service().cancel(payment)
+
+    def upgrade_database(self, revision: str = "head") -> None:
+        """Run the plugin's migrations on the app's database (``flask psp db upgrade``)."""
+        from .migrations import upgrade
+
+        upgrade(self._state().db.engine, revision)
+
+    def create_user(self, email: str, password: str, role: str = "owner"):
+        from .users import create_user
+
+        return create_user(self._state().db.session, email, password, role)
+
+
+def state() -> Any:
+    return current_app.extensions["psp"]

@@ -1,0 +1,217 @@
+"""The plugin's tables. Plain SQLAlchemy, no Flask: they have their own ``MetaData`` (``metadata``)
+and the extension copies them into the host's ``db.metadata`` so ``db.create_all()`` and the
+host's Alembic autogenerate know them. Their schema history is the plugin's own Alembic history
+(``flask psp db upgrade``), kept in the ``psp_alembic_version`` table.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from .states import PaymentStatus
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_token() -> str:
+    """Public id of a payment in URLs: 32 URL-safe characters, 192 bits of randomness."""
+    return secrets.token_urlsafe(24)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Payment(Base):
+    """One attempt to pay one order through one provider. An order may have several."""
+
+    __tablename__ = "psp_payment"
+    __table_args__ = (
+        Index("ix_psp_payment_provider_psp_reference", "provider", "psp_reference"),
+        Index("ix_psp_payment_created_at_id", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_token)
+    order_ref: Mapped[str] = mapped_column(String(128), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(8))  # "test" | "live"
+    capture: Mapped[str] = mapped_column(String(8), default="auto")  # "auto" | "manual"
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(24), default=PaymentStatus.CREATED.value, index=True)
+    psp_reference: Mapped[str | None] = mapped_column(String(128))
+    authorized_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    captured_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    failure_reason: Mapped[str | None] = mapped_column(String(255))
+    #: set when something needs the merchant's eyes (late success, second payment of a paid order…)
+    flag: Mapped[str | None] = mapped_column(String(255))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    email: Mapped[str | None] = mapped_column(String(255))
+    redirect_url: Mapped[str | None] = mapped_column(Text)
+    #: the order was handed to ``orders.mark_paid`` through this payment
+    order_marked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    extra: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    events: Mapped[list["PaymentEvent"]] = relationship(
+        back_populates="payment", order_by="PaymentEvent.id", lazy="select"
+    )
+
+    @property
+    def status_enum(self) -> PaymentStatus:
+        return PaymentStatus(self.status)
+
+    @property
+    def refundable_amount(self) -> int:
+        return max(self.captured_amount - self.refunded_amount, 0)
+
+    @property
+    def capturable_amount(self) -> int:
+        if self.status != PaymentStatus.AUTHORIZED.value:
+            return 0
+        return max(self.authorized_amount - self.captured_amount, 0)
+
+    def __repr__(self) -> str:
+        return f"<Payment {self.id} {self.provider} {self.order_ref} {self.status}>"
+
+
+class PaymentEvent(Base):
+    """The inbox: every notification as received, stored before it is processed, and every PSP
+    answer the plugin acted on (capture, refund, re-fetch on return)."""
+
+    __tablename__ = "psp_payment_event"
+    __table_args__ = (Index("ix_psp_payment_event_received_at_id", "received_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    #: notify | return | api | fetch
+    source: Mapped[str] = mapped_column(String(16), default="notify")
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    remote_addr: Mapped[str | None] = mapped_column(String(64))
+    headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    body: Mapped[str] = mapped_column(Text, default="")
+    content_type: Mapped[str | None] = mapped_column(String(128))
+    #: None: not checked yet; True: authenticity proven; False: refused
+    verified: Mapped[bool | None] = mapped_column(Boolean)
+    verification_error: Mapped[str | None] = mapped_column(String(255))
+    #: unique among events that were applied: the same PSP news twice is a duplicate
+    dedupe_key: Mapped[str | None] = mapped_column(String(191), unique=True)
+    #: received | applied | duplicate | rejected | unmatched | mismatch | invalid | error
+    outcome: Mapped[str] = mapped_column(String(16), default="received", index=True)
+    outcome_detail: Mapped[str | None] = mapped_column(Text)
+    event_type: Mapped[str | None] = mapped_column(String(64))
+    psp_reference: Mapped[str | None] = mapped_column(String(128))
+    mode: Mapped[str | None] = mapped_column(String(8))
+    amount: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("psp_payment.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("psp_payment_event.id"))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    payment: Mapped[Payment | None] = relationship(back_populates="events")
+
+    def __repr__(self) -> str:
+        return f"<PaymentEvent {self.id} {self.provider} {self.outcome}>"
+
+
+class ProviderSettings(Base):
+    """A provider managed from the admin panel (providers in ``PSP_PROVIDERS`` are not stored here).
+    ``credentials`` holds the Fernet token of a JSON object ``{"test": {...}, "live": {...}}``."""
+
+    __tablename__ = "psp_provider_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    mode: Mapped[str] = mapped_column(String(8), default="test")
+    capture: Mapped[str] = mapped_column(String(8), default="auto")
+    capture_delay_days: Mapped[int] = mapped_column(Integer, default=0)
+    three_ds: Mapped[str] = mapped_column(String(24), default="when_required")
+    min_amount: Mapped[int | None] = mapped_column(BigInteger)
+    max_amount: Mapped[int | None] = mapped_column(BigInteger)
+    currencies: Mapped[str | None] = mapped_column(String(255))  # "EUR,USD"; empty = all
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    credentials: Mapped[str | None] = mapped_column(Text)
+    accounting: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class PageSettings(Base):
+    """The look of the checkout and return pages, one row (id 1)."""
+
+    __tablename__ = "psp_page_settings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    brand_name: Mapped[str | None] = mapped_column(String(128))
+    logo_url: Mapped[str | None] = mapped_column(String(512))
+    primary_color: Mapped[str | None] = mapped_column(String(7))
+    accent_color: Mapped[str | None] = mapped_column(String(7))
+    #: {"en": {"before": …, "pending": …, "success": …, "cancel": …}, "fr": {…}}
+    messages: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: provider-side look: {"adyen_theme_id": …, "sips_template_name": …, "hipay_theme_code": …}
+    provider_look: Mapped[dict] = mapped_column(JSON, default=dict)
+    notifications: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class AdminUser(Base):
+    """A built-in merchant account for the admin panel (shops may use their own login instead)."""
+
+    __tablename__ = "psp_admin_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="viewer")  # owner|manager|accountant|viewer
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class AuditEntry(Base):
+    """Who changed which setting or ran which action. Never holds a secret value."""
+
+    __tablename__ = "psp_audit_entry"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(255))
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+ALL_TABLES = tuple(metadata.sorted_tables)

@@ -1,0 +1,289 @@
+"""Provider-neutral payment flows: start a checkout, take a notification, bring a buyer back,
+capture, refund, cancel. No Flask: views hand in what they parsed and get plain results back."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlsplit
+
+import requests
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .ledger import Ledger, Outcome, PostProcessingError, SignalSender
+from .models import Payment
+from .orders import OrderInfo
+from .providers import get_provider_class
+from .providers.base import (
+    CheckoutRequest,
+    CheckoutStart,
+    InboundRequest,
+    MalformedNotification,
+    NotAuthentic,
+    ProofUnavailable,
+    Provider,
+    ProviderConfig,
+    ProviderError,
+)
+from .secrets import safe_headers
+from .settings import ProviderSettingsSource
+from .states import SETTLED, PaymentStatus
+
+log = logging.getLogger("flask_psp")
+S = PaymentStatus
+
+
+class AlreadyPaid(Exception):
+    def __init__(self, payment: Payment):
+        super().__init__(f"order {payment.order_ref} is already paid")
+        self.payment = payment
+
+
+class NotAvailable(Exception):
+    """The provider is not enabled or does not accept this order (currency, amount)."""
+
+
+@dataclass
+class Urls:
+    return_url: str
+    cancel_url: str
+    notify_url: str
+
+
+@dataclass
+class NotificationAnswer:
+    status: int
+    body: str
+    headers: dict[str, str]
+    outcomes: list[Outcome]
+
+
+class PaymentService:
+    def __init__(
+        self,
+        session: Session,
+        orders,
+        settings: ProviderSettingsSource,
+        send_signal: SignalSender,
+        http: requests.Session,
+        defaults: dict | None = None,
+    ):
+        self.session = session
+        self.orders = orders
+        self.settings = settings
+        self.http = http
+        self.ledger = Ledger(session, orders, send_signal)
+
+    # ------------------------------------------------------------------ providers
+    def provider(self, name: str, mode: str | None = None) -> Provider | None:
+        """The provider with the credentials of ``mode`` (default: the mode in force), or None when
+        those credentials are not configured. Disabled providers still verify late notifications."""
+        config = self.settings.config_for(self.session, name, mode)
+        if config is None:
+            return None
+        cls = get_provider_class(name)
+        if cls.validate_credentials(config.credentials, config.mode):
+            return None
+        return cls(config, self.http)
+
+    def available_providers(self, order: OrderInfo) -> list[ProviderConfig]:
+        """Providers the buyer may choose for this order, in the merchant's display order."""
+        result = []
+        for config in self.settings.enabled(self.session):
+            cls = get_provider_class(config.name)
+            if cls.currencies is not None and order.currency not in cls.currencies:
+                continue
+            low, high, currencies = self.settings.limits(self.session, config.name)
+            if currencies is not None and order.currency not in currencies:
+                continue
+            lows = [b for b in (low, cls.min_amount) if b is not None]
+            highs = [b for b in (high, cls.max_amount) if b is not None]
+            if (lows and order.amount < max(lows)) or (highs and order.amount > min(highs)):
+                continue
+            result.append(config)
+        return result
+
+    # ------------------------------------------------------------------ orders
+    def payments_of(self, order_ref: str) -> list[Payment]:
+        return list(self.session.scalars(select(Payment).where(Payment.order_ref == order_ref).order_by(Payment.id)))
+
+    def settled_payment(self, order_ref: str) -> Payment | None:
+        """The payment that paid this order, if any."""
+        for payment in self.payments_of(order_ref):
+            if payment.order_marked_at is not None or payment.status_enum in SETTLED:
+                return payment
+        return None
+
+    def by_token(self, token: str) -> Payment | None:
+        return self.session.scalar(select(Payment).where(Payment.token == token))
+
+    # ------------------------------------------------------------------ checkout
+    def start(
+        self, order: OrderInfo, provider_name: str, locale: str, urls: Callable[[str], Urls], extras: dict | None = None
+    ) -> tuple[Payment, CheckoutStart]:
+        paid = self.settled_payment(order.reference)
+        if paid is not None:
+            raise AlreadyPaid(paid)
+        config = next((c for c in self.available_providers(order) if c.name == provider_name), None)
+        if config is None:
+            raise NotAvailable(provider_name)
+        provider = get_provider_class(provider_name)(config, self.http)
+        payment = Payment(
+            order_ref=order.reference,
+            provider=provider_name,
+            mode=config.mode,
+            capture=config.capture,
+            amount=order.amount,
+            currency=order.currency,
+            locale=locale,
+            email=order.email,
+            status=S.CREATED.value,
+        )
+        self.session.add(payment)
+        self.session.commit()
+        links = urls(payment.token)
+        extras = extras or {}
+        request = CheckoutRequest(
+            token=payment.token,
+            order_ref=order.reference,
+            amount=order.amount,
+            currency=order.currency,
+            email=order.email,
+            description=order.description,
+            locale=locale,
+            return_url=links.return_url,
+            cancel_url=links.cancel_url,
+            notify_url=links.notify_url,
+            first_name=order.first_name,
+            last_name=order.last_name,
+            address={
+                "line1": order.address_line1 or "",
+                "line2": order.address_line2 or "",
+                "postcode": order.postcode or "",
+                "city": order.city or "",
+            },
+            country=order.country,
+            brand_name=extras.get("brand_name"),
+            provider_look=extras.get("provider_look") or {},
+        )
+        try:
+            started = provider.start_checkout(request, config.mode)
+            self._check_redirect(provider, started)
+        except ProviderError as exc:
+            payment.status = S.FAILED.value
+            payment.failure_reason = exc.message[:255]
+            self.session.commit()
+            log.warning("starting %s checkout for order %s failed: %s", provider_name, order.reference, exc.message)
+            raise
+        payment.psp_reference = started.psp_reference
+        payment.redirect_url = started.redirect_url or started.form_action
+        if started.extra:
+            payment.extra = {**(payment.extra or {}), **started.extra}
+        payment.status = S.PENDING.value
+        self.session.commit()
+        if started.messages:
+            self.ledger.record_and_apply(provider_name, started.messages, source="api")
+        return payment, started
+
+    @staticmethod
+    def _check_redirect(provider: Provider, started: CheckoutStart) -> None:
+        target = started.redirect_url or started.form_action
+        if not target:
+            raise ProviderError(f"{provider.display_name} gave no payment page")
+        parts = urlsplit(target)
+        endpoint_host = urlsplit(provider.config.endpoint).netloc if provider.config.endpoint else None
+        allowed = parts.netloc in provider.allowed_redirect_hosts()
+        secure = parts.scheme == "https" or (parts.scheme == "http" and parts.netloc == endpoint_host)
+        if not (allowed and secure):
+            raise ProviderError(f"{provider.display_name} sent the buyer to an unexpected address")
+
+    # ------------------------------------------------------------------ buyer coming back
+    def refresh(self, payment: Payment, how: str, inbound: InboundRequest | None = None) -> Payment:
+        """Ask the PSP what became of a payment the buyer returns from (``how``: return|abandon)
+        and apply what it proves. A PSP that cannot be reached leaves the page on "pending"."""
+        provider = self.provider(payment.provider, payment.mode)
+        if provider is None:
+            return payment
+        try:
+            if how == "abandon":
+                messages = provider.abandon(payment)
+            else:
+                messages = provider.handle_return(payment, inbound or InboundRequest(b"", {}))
+        except (ProviderError, NotAuthentic, MalformedNotification, ProofUnavailable) as exc:
+            log.info("could not refresh payment %s from %s: %s", payment.id, payment.provider, exc)
+            return payment
+        try:
+            self.ledger.record_and_apply(payment.provider, messages, source="return")
+        except PostProcessingError:
+            pass  # the inbox keeps it; the notification or a retry will apply it
+        self.session.refresh(payment)
+        return payment
+
+    # ------------------------------------------------------------------ notifications
+    def take_notification(self, provider_name: str, inbound: InboundRequest, remote_addr: str | None) -> NotificationAnswer:
+        """Store, prove, apply. Raises nothing but database errors (the view answers 5xx to those)."""
+        cls = get_provider_class(provider_name)
+        row = self.ledger.record(
+            provider_name,
+            inbound.body,
+            headers=safe_headers(inbound.headers),
+            content_type=inbound.content_type,
+            remote_addr=remote_addr,
+        )
+        try:
+            hint = getattr(cls, "notification_mode", None)
+            mode = hint(inbound) if hint else None
+            provider = self.provider(provider_name, mode)
+            if provider is None:
+                raise NotAuthentic(f"no {mode or 'active'} credentials for {provider_name} to verify it with")
+            messages = provider.verify_notification(inbound)
+        except MalformedNotification as exc:
+            self.ledger.reject(row, "invalid", str(exc))
+            return NotificationAnswer(400, f"malformed notification: {exc}", {}, [])
+        except NotAuthentic as exc:
+            self.ledger.reject(row, "rejected", str(exc))
+            log.warning("%s notification %s refused: %s", provider_name, row.id, exc)
+            return NotificationAnswer(403, "not authentic", {}, [])
+        except ProofUnavailable as exc:
+            row.outcome, row.outcome_detail = "error", f"could not verify now: {exc}"
+            self.session.commit()
+            return NotificationAnswer(503, "cannot verify now, retry later", {"Retry-After": "60"}, [])
+        try:
+            outcomes = self.ledger.apply_all(row, messages)
+        except PostProcessingError:
+            return NotificationAnswer(500, "could not process, retry later", {}, [])
+        body, status, headers = provider.notification_answer()
+        return NotificationAnswer(status, body, headers, outcomes)
+
+    # ------------------------------------------------------------------ merchant operations
+    def _operate(self, payment: Payment, verb: str, *args) -> Payment:
+        provider = self.provider(payment.provider, payment.mode)
+        if provider is None:
+            raise ProviderError(f"{payment.provider} has no {payment.mode} credentials configured")
+        messages = getattr(provider, verb)(payment, *args)
+        self.ledger.record_and_apply(payment.provider, messages, source="api")
+        self.session.refresh(payment)
+        return payment
+
+    def capture(self, payment: Payment, amount: int | None = None) -> Payment:
+        if payment.status_enum is not S.AUTHORIZED:
+            raise ValueError(f"only an authorized payment can be captured (this one is {payment.status})")
+        amount = payment.capturable_amount if amount is None else amount
+        if not isinstance(amount, int) or not 0 < amount <= payment.capturable_amount:
+            raise ValueError(f"capture amount must be between 1 and {payment.capturable_amount}")
+        return self._operate(payment, "capture", amount)
+
+    def refund(self, payment: Payment, amount: int | None = None) -> Payment:
+        if payment.status_enum not in (S.PAID, S.PARTIALLY_REFUNDED):
+            raise ValueError(f"only a paid payment can be refunded (this one is {payment.status})")
+        amount = payment.refundable_amount if amount is None else amount
+        if not isinstance(amount, int) or not 0 < amount <= payment.refundable_amount:
+            raise ValueError(f"refund amount must be between 1 and {payment.refundable_amount}")
+        return self._operate(payment, "refund", amount)
+
+    def cancel(self, payment: Payment) -> Payment:
+        if payment.status_enum not in (S.CREATED, S.PENDING, S.AUTHORIZED):
+            raise ValueError(f"a {payment.status} payment cannot be cancelled")
+        return self._operate(payment, "cancel")

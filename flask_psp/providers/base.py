@@ -1,0 +1,263 @@
+"""What every provider module implements, and the neutral shapes they speak in.
+
+A provider turns PSP traffic into :class:`VerifiedMessage` objects — facts whose authenticity it
+has proven (signature, seal, verify API, or re-fetch from the PSP) — and the ledger applies them.
+Providers never touch the database and render no pages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping
+
+import requests
+
+#: seconds: (connect, read) for every outgoing call to a PSP
+DEFAULT_TIMEOUT = (5, 20)
+
+
+class ProviderError(Exception):
+    """The PSP could not be reached or refused a request; ``message`` is safe to show a merchant."""
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+
+
+class NotAuthentic(Exception):
+    """The notification's authenticity could not be established: it must change nothing (401/403)."""
+
+
+class ProofUnavailable(Exception):
+    """Authenticity could not be checked right now (verify API or re-fetch unreachable): answer 5xx
+    so the PSP retries later."""
+
+
+class MalformedNotification(Exception):
+    """The body cannot be parsed at all (4xx; the inbox keeps it)."""
+
+
+class EventKind(str, enum.Enum):
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"  # money taken; ``captured_total`` says how much in all
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"  # ``refunded_total`` (absolute) or ``refund_delta`` (one refund)
+    CAPTURE_FAILED = "capture_failed"
+    REFUND_FAILED = "refund_failed"
+    CHARGEBACK = "chargeback"
+
+
+@dataclass
+class Event:
+    kind: EventKind
+    #: the amount of the whole payment as the PSP reports it, checked against ours when given
+    amount: int | None = None
+    currency: str | None = None
+    authorized_total: int | None = None
+    captured_total: int | None = None
+    refunded_total: int | None = None
+    refund_delta: int | None = None
+    reason: str | None = None
+
+
+@dataclass
+class VerifiedMessage:
+    """One authentic piece of news about one payment. ``dedupe_key`` identifies the news itself:
+    receiving it twice must change nothing the second time."""
+
+    provider: str
+    dedupe_key: str
+    events: list[Event]
+    mode: str  # "test" | "live", as the PSP reports it
+    event_type: str  # the PSP's own name for what happened, for the inbox
+    psp_reference: str | None = None
+    #: how to find our payment: our public token when the PSP echoes it, else the PSP reference
+    payment_token: str | None = None
+    merchant_reference: str | None = None
+    raw: Any = None  # the PSP's data this message was read from, for the inbox of batch items
+
+
+@dataclass
+class InboundRequest:
+    """A request from the PSP or from the buyer's browser, as the provider needs to see it."""
+
+    body: bytes
+    headers: Mapping[str, str]
+    form: Mapping[str, str] = field(default_factory=dict)
+    args: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None
+
+    def json(self) -> Any:
+        import json
+
+        try:
+            return json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MalformedNotification(f"body is not JSON: {exc}") from None
+
+
+@dataclass
+class CheckoutStart:
+    """What starting a hosted checkout gave: where to send the buyer and the PSP's reference."""
+
+    psp_reference: str | None
+    redirect_url: str | None = None
+    #: for form-POST providers (Sips): the form to auto-submit instead of a redirect
+    form_action: str | None = None
+    form_fields: dict[str, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    messages: list[VerifiedMessage] = field(default_factory=list)
+
+
+@dataclass
+class CheckoutRequest:
+    """Everything provider-neutral a provider needs to open a hosted payment page."""
+
+    token: str
+    order_ref: str
+    amount: int
+    currency: str
+    email: str | None
+    description: str | None
+    locale: str  # "en" | "fr" …
+    return_url: str
+    cancel_url: str
+    notify_url: str
+    first_name: str | None = None
+    last_name: str | None = None
+    address: Mapping[str, str] | None = None
+    country: str | None = None
+    brand_name: str | None = None
+    provider_look: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    name: str
+    label: str
+    secret: bool = False
+    required: bool = True
+    #: live only / test only fields
+    modes: tuple[str, ...] = ("test", "live")
+    choices: tuple[str, ...] | None = None
+    default: str | None = None
+
+
+@dataclass
+class ProviderConfig:
+    """One provider's settings in force: the credentials of the active mode only."""
+
+    name: str
+    mode: str
+    credentials: dict[str, str]
+    capture: str = "auto"  # "auto" | "manual"
+    capture_delay_days: int = 0
+    three_ds: str = "when_required"  # "always" | "when_required" | "frictionless"
+    endpoint: str | None = None
+    enabled: bool = True
+
+
+class Provider:
+    """Base class of provider modules. Subclasses set the class attributes and implement the verbs.
+
+    ``Provider(config, session=None)``: ``session`` is a :class:`requests.Session` (shared pool).
+    """
+
+    name: ClassVar[str]
+    display_name: ClassVar[str]
+    credential_fields: ClassVar[tuple[CredentialField, ...]]
+    #: currencies the PSP accepts (None: any ISO 4217 currency)
+    currencies: ClassVar[frozenset[str] | None] = None
+    #: amounts the PSP accepts, in minor units (None: no bound)
+    min_amount: ClassVar[int | None] = None
+    max_amount: ClassVar[int | None] = None
+    #: does the return redirect carry a proof the plugin must check? (Sips, PayPal)
+    return_needs_processing: ClassVar[bool] = False
+    supports_capture: ClassVar[bool] = True
+    supports_refund: ClassVar[bool] = True
+    supports_cancel: ClassVar[bool] = True
+
+    def __init__(self, config: ProviderConfig, http: requests.Session | None = None):
+        self.config = config
+        self.http = http or requests.Session()
+
+    # --- checkout -------------------------------------------------------------------------
+    def start_checkout(self, request: CheckoutRequest, payment_mode: str) -> CheckoutStart:
+        raise NotImplementedError
+
+    def handle_return(self, payment: Any, inbound: InboundRequest) -> list[VerifiedMessage]:
+        """The buyer came back; return what can be proven from it (default: ask the PSP)."""
+        return self.fetch(payment)
+
+    def abandon(self, payment: Any) -> list[VerifiedMessage]:
+        """The buyer gave up on the PSP page; default: ask the PSP what it knows."""
+        return self.fetch(payment)
+
+    # --- notifications --------------------------------------------------------------------
+    def verify_notification(self, inbound: InboundRequest) -> list[VerifiedMessage]:
+        """Prove and parse. Raises NotAuthentic, ProofUnavailable or MalformedNotification."""
+        raise NotImplementedError
+
+    def notification_answer(self) -> tuple[str, int, dict[str, str]]:
+        return "OK", 200, {"Content-Type": "text/plain"}
+
+    # --- money operations: return messages proven by the PSP's answer ----------------------
+    def capture(self, payment: Any, amount: int) -> list[VerifiedMessage]:
+        raise ProviderError(f"{self.display_name} captures are made in its back office")
+
+    def refund(self, payment: Any, amount: int) -> list[VerifiedMessage]:
+        raise ProviderError(f"{self.display_name} refunds are made in its back office")
+
+    def cancel(self, payment: Any) -> list[VerifiedMessage]:
+        raise ProviderError(f"{self.display_name} cancellations are made in its back office")
+
+    def fetch(self, payment: Any) -> list[VerifiedMessage]:
+        """The PSP's current view of a payment, as proven messages (may be empty)."""
+        return []
+
+    # --- settings ---------------------------------------------------------------------------
+    @classmethod
+    def validate_credentials(cls, credentials: Mapping[str, str], mode: str) -> list[str]:
+        """Problems with one mode's credentials, in words a merchant understands (empty: fine)."""
+        problems = []
+        for f in cls.credential_fields:
+            if mode in f.modes and f.required and not (credentials.get(f.name) or "").strip():
+                problems.append(f"{f.label} ({f.name}) is missing")
+            if f.choices and credentials.get(f.name) and credentials[f.name] not in f.choices:
+                problems.append(f"{f.label} must be one of {', '.join(f.choices)}")
+        return problems
+
+    def test_connection(self) -> tuple[bool, str]:
+        raise NotImplementedError
+
+    # --- helpers ----------------------------------------------------------------------------
+    @property
+    def credentials(self) -> dict[str, str]:
+        return self.config.credentials
+
+    def allowed_redirect_hosts(self) -> set[str]:
+        """Hosts the buyer may be sent to; the configured endpoint's host is always allowed."""
+        from urllib.parse import urlsplit
+
+        hosts = set(self.hosted_page_hosts())
+        if self.config.endpoint:
+            hosts.add(urlsplit(self.config.endpoint).netloc)
+        return hosts
+
+    def hosted_page_hosts(self) -> set[str]:
+        return set()
+
+
+def replace(obj, **changes):
+    return dataclasses.replace(obj, **changes)
+
+
+Registry = dict[str, type[Provider]]
+Lookup = Callable[[str], Any]

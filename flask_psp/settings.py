@@ -1,0 +1,93 @@
+"""Which providers are in force and with which credentials.
+
+Providers in ``PSP_PROVIDERS`` are managed by configuration (read-only in the admin panel); the
+others come from the ``psp_provider_settings`` table, their credentials encrypted at rest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .models import ProviderSettings
+from .providers import get_provider_class, provider_names
+from .providers.base import ProviderConfig
+from .secrets import SecretBox
+
+
+class ProviderSettingsSource:
+    def __init__(self, configured: dict[str, dict], box: SecretBox):
+        self.configured = configured
+        self.box = box
+
+    def is_config_managed(self, name: str) -> bool:
+        return name in self.configured
+
+    def config_for(self, session: Session, name: str, mode: str | None = None) -> ProviderConfig | None:
+        """The settings of ``name`` with the credentials of ``mode`` (default: the mode in force)."""
+        if name in self.configured:
+            entry = self.configured[name]
+            mode = mode or entry["mode"]
+            block = dict(entry.get(mode) or {})
+            endpoint = block.pop("endpoint", None)
+            return ProviderConfig(
+                name=name,
+                mode=mode,
+                credentials=block,
+                capture=entry["capture"],
+                capture_delay_days=entry["capture_delay_days"],
+                three_ds=entry["three_ds"],
+                endpoint=endpoint,
+                enabled=entry["enabled"],
+            )
+        if name not in provider_names():
+            return None
+        row = session.scalar(select(ProviderSettings).where(ProviderSettings.name == name))
+        if row is None:
+            return None
+        mode = mode or row.mode
+        credentials = self.stored_credentials(row).get(mode) or {}
+        block = dict(credentials)
+        endpoint = block.pop("endpoint", None)
+        return ProviderConfig(
+            name=name,
+            mode=mode,
+            credentials=block,
+            capture="manual" if row.capture == "manual" else "auto",
+            capture_delay_days=row.capture_delay_days or 0,
+            three_ds=row.three_ds,
+            endpoint=endpoint,
+            enabled=row.enabled,
+        )
+
+    def stored_credentials(self, row: ProviderSettings) -> dict[str, dict[str, Any]]:
+        return self.box.decrypt(row.credentials) if row.credentials else {}
+
+    def enabled(self, session: Session) -> list[ProviderConfig]:
+        """Enabled providers whose credentials for the mode in force are complete, in display order."""
+        rows = {r.name: r for r in session.scalars(select(ProviderSettings))}
+        ordered = sorted(
+            provider_names(),
+            key=lambda n: (rows[n].position if n in rows and n not in self.configured else 0, n),
+        )
+        result = []
+        for name in ordered:
+            config = self.config_for(session, name)
+            if config is None or not config.enabled:
+                continue
+            if get_provider_class(name).validate_credentials(config.credentials, config.mode):
+                continue
+            result.append(config)
+        return result
+
+    def limits(self, session: Session, name: str) -> tuple[int | None, int | None, set[str] | None]:
+        """Merchant-set amount bounds and accepted currencies (None: no limit)."""
+        if name in self.configured:
+            return None, None, None
+        row = session.scalar(select(ProviderSettings).where(ProviderSettings.name == name))
+        if row is None:
+            return None, None, None
+        currencies = {c.strip().upper() for c in (row.currencies or "").split(",") if c.strip()} or None
+        return row.min_amount, row.max_amount, currencies

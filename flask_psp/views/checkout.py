@@ -1,0 +1,148 @@
+"""Buyer pages: choose a provider, go to the PSP, come back."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, jsonify, redirect, request, url_for
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from wtforms.validators import ValidationError
+
+from ..i18n import gettext as _
+from ..payments import AlreadyPaid, NotAvailable, Urls
+from ..providers import get_provider_class
+from ..providers.base import InboundRequest, ProviderError
+from ..states import SETTLED, UNSUCCESSFUL, PaymentStatus
+from . import blueprint
+from .common import buyer_locale, in_locale, page_settings, public_base, render, service
+
+S = PaymentStatus
+
+
+def _order_or_404(order_ref: str):
+    order = current_app.extensions["psp"].orders.get(order_ref)
+    if order is None:
+        abort(404)
+    return order
+
+
+@blueprint.route("/checkout/<order_ref>", methods=["GET", "POST"])
+def checkout(order_ref: str):
+    order = _order_or_404(order_ref)
+    locale = buyer_locale(order.locale)
+    svc = service()
+    paid = svc.settled_payment(order.reference)
+    if paid is not None:
+        return render("psp/already_paid.html", locale, order=order, payment=paid)
+    options = svc.available_providers(order)
+    error = None
+    if request.method == "POST":
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError:
+            with in_locale(locale):
+                error = _("Your session has expired. Please choose again.")
+            return _checkout_page(order, locale, options, error, 400)
+        return _start(order, locale, options, request.form.get("provider", ""))
+    return _checkout_page(order, locale, options, error)
+
+
+def _checkout_page(order, locale, options, error=None, status=200):
+    choices = [(c.name, get_provider_class(c.name).display_name, c.mode) for c in options]
+    last = service().payments_of(order.reference)
+    last = last[-1] if last else None
+    retry = last if last is not None and last.status_enum in UNSUCCESSFUL else None
+    return render(
+        "psp/checkout.html",
+        locale,
+        status,
+        order=order,
+        choices=choices,
+        error=error,
+        retry=retry,
+        csrf_token=generate_csrf(),
+    )
+
+
+def _start(order, locale, options, provider_name):
+    base = public_base()
+
+    def urls(token: str) -> Urls:
+        return Urls(
+            return_url=f"{base}/return/{token}",
+            cancel_url=f"{base}/cancel/{token}",
+            notify_url=f"{base}/notify/{provider_name}",
+        )
+
+    settings = page_settings()
+    try:
+        payment, started = service().start(
+            order,
+            provider_name,
+            locale,
+            urls,
+            extras={"brand_name": settings.brand_name, "provider_look": settings.provider_look or {}},
+        )
+    except AlreadyPaid as exc:
+        return render("psp/already_paid.html", locale, order=order, payment=exc.payment)
+    except NotAvailable:
+        with in_locale(locale):
+            error = _("This payment method is not available for this order.")
+        return _checkout_page(order, locale, options, error, 400)
+    except ProviderError:
+        with in_locale(locale):
+            error = _("The payment service could not be reached. Please try again or choose another method.")
+        return _checkout_page(order, locale, options, error, 502)
+    if started.form_action:
+        return render(
+            "psp/redirect_form.html", locale, action=started.form_action, fields=started.form_fields or {}
+        )
+    return redirect(started.redirect_url, code=303)
+
+
+def _payment_or_404(token: str):
+    payment = service().by_token(token)
+    if payment is None:
+        abort(404)
+    return payment
+
+
+@blueprint.route("/return/<token>", methods=["GET", "POST"])
+def return_(token: str):
+    payment = _payment_or_404(token)
+    if payment.status_enum not in SETTLED:
+        inbound = InboundRequest(
+            body=request.get_data(),
+            headers=dict(request.headers),
+            form=request.form.to_dict(),
+            args=request.args.to_dict(),
+            content_type=request.content_type,
+        )
+        payment = service().refresh(payment, "return", inbound)
+    return _result_page(payment)
+
+
+@blueprint.get("/cancel/<token>")
+def cancel(token: str):
+    payment = _payment_or_404(token)
+    if payment.status_enum in (S.CREATED, S.PENDING):
+        payment = service().refresh(payment, "abandon")
+    return _result_page(payment)
+
+
+def _result_page(payment):
+    locale = payment.locale or buyer_locale()
+    return render(
+        "psp/return.html",
+        locale,
+        payment=payment,
+        status_url=url_for("psp.status", token=payment.token),
+        checkout_url=url_for("psp.checkout", order_ref=payment.order_ref),
+        poll_seconds=current_app.config["PSP_POLL_INTERVAL"],
+    )
+
+
+@blueprint.get("/payments/<token>/status.json")
+def status(token: str):
+    payment = _payment_or_404(token)
+    response = jsonify({"status": payment.status, "order_ref": payment.order_ref})
+    response.headers["Cache-Control"] = "no-store"
+    return response
