@@ -8,7 +8,11 @@ from .base import Provider
 
 #: name -> "module:Class"; imported on first use so an unused provider costs nothing
 _KNOWN = {
+    "adyen": "flask_psp.providers.adyen:AdyenProvider",
+    "hipay": "flask_psp.providers.hipay:HiPayProvider",
+    "paypal": "flask_psp.providers.paypal:PayPalProvider",
     "payplug": "flask_psp.providers.payplug:PayPlugProvider",
+    "sips": "flask_psp.providers.sips:SipsProvider",
 }
 _loaded: dict[str, type[Provider]] = {}
 

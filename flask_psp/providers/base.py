@@ -238,9 +238,25 @@ class Provider:
         raise NotImplementedError
 
     # --- helpers ----------------------------------------------------------------------------
+    @classmethod
+    def notification_mode(cls, inbound: InboundRequest) -> str | None:
+        """The mode (test/live) a notification claims, to pick the credentials that verify it;
+        None: the mode in force. Raise MalformedNotification if it cannot be read at all."""
+        return None
+
     @property
     def credentials(self) -> dict[str, str]:
         return self.config.credentials
+
+    def http_call(self, method: str, url: str, **kwargs) -> requests.Response:
+        """Every outgoing call: a timeout always, and network failures as a retryable ProviderError."""
+        kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+        try:
+            return self.http.request(method, url, **kwargs)
+        except requests.RequestException as exc:
+            raise ProviderError(
+                f"{self.display_name} could not be reached ({type(exc).__name__})", retryable=True
+            ) from None
 
     def allowed_redirect_hosts(self) -> set[str]:
         """Hosts the buyer may be sent to; the configured endpoint's host is always allowed."""

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import requests
-
 from .base import (
-    DEFAULT_TIMEOUT,
     CheckoutRequest,
     CheckoutStart,
     CredentialField,
@@ -71,20 +68,16 @@ class PayPlugProvider(Provider):
         return (self.config.endpoint or API_URL).rstrip("/")
 
     def _call(self, method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
-        try:
-            response = self.http.request(
-                method,
-                self.base_url + path,
-                json=body,
-                headers={
-                    "Authorization": f"Bearer {self.credentials['secret_key']}",
-                    "PayPlug-Version": API_VERSION,
-                    "Accept": "application/json",
-                },
-                timeout=DEFAULT_TIMEOUT,
-            )
-        except requests.RequestException as exc:
-            raise ProviderError(f"PayPlug could not be reached ({type(exc).__name__})", retryable=True) from None
+        response = self.http_call(
+            method,
+            self.base_url + path,
+            json=body,
+            headers={
+                "Authorization": f"Bearer {self.credentials['secret_key']}",
+                "PayPlug-Version": API_VERSION,
+                "Accept": "application/json",
+            },
+        )
         try:
             data = response.json()
         except ValueError:

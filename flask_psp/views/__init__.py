@@ -12,4 +12,4 @@ blueprint = Blueprint(
     static_url_path="/static",
 )
 
-from . import checkout, notify  # noqa: E402,F401  (routes register on import)
+from . import admin, checkout, notify  # noqa: E402,F401  (routes register on import)

@@ -1,0 +1,1 @@
+"""The merchant admin panel under ``{PSP_URL_PREFIX}/admin/``."""
