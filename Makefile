@@ -37,7 +37,7 @@ test-all:
 
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k lazy_gettext -k ngettext:1,2 --no-location --sort-output \
-	  -o flask_psp/translations/flask_psp.pot flask_psp templates
+	  -o flask_psp/translations/flask_psp.pot .
 	$(BIN)/pybabel update -D flask_psp -i flask_psp/translations/flask_psp.pot -d flask_psp/translations --no-fuzzy-matching
 	$(BIN)/pybabel compile -D flask_psp -d flask_psp/translations --statistics
 
