@@ -36,23 +36,20 @@ def database_url(tmp_path):
     yield PG_URL
 
 
-@pytest.fixture(scope="session")
-def payplug_sim():
+@pytest.fixture
+def sim():
+    """A fresh PayPlug simulator per test, so no delivery of one test waits on into the next."""
     from flask_psp.simulator import create_simulator
 
-    sim = create_simulator("payplug", retry_delays=(30, 60, 120))
-    server = sim.serve()
-    yield sim
+    simulator = create_simulator("payplug", retry_delays=(30, 60, 120))
+    server = simulator.serve()
+    yield simulator
+    # let first attempts finish (the shop must not stop mid-request); retries are abandoned
+    notifier = simulator.notifier
+    notifier.paused = False
+    notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
     server.stop()
-    sim.notifier.close()
-
-
-@pytest.fixture
-def sim(payplug_sim):
-    payplug_sim.reset()
-    payplug_sim.notifier.paused = False
-    yield payplug_sim
-    payplug_sim.notifier.wait_idle(timeout=10)
+    notifier.close()
 
 
 def payplug_settings(sim, **overrides):
@@ -66,7 +63,7 @@ class LiveServer:
         self.wsgi = app
         self._server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def start(self):
         self._thread.start()
