@@ -1,0 +1,516 @@
+"""Worldline Sips 2.0: Paypage POST for the checkout, Sips Office JSON for the merchant's operations.
+
+No maintained Python SDK exists; this module speaks the wire format directly (facts and sources:
+``PROVIDERS.md``; the Office JSON facts come from Worldline's own ``sips-sdk-php`` — cash management
+requests, ``CR_WS_2.3``, the JSON seal — and the ``eopayment`` library, which agree).
+
+Checkout
+    The buyer's browser POSTs ``Data``/``Seal``/``InterfaceVersion`` (and ``SealAlgorithm`` when the
+    seal is an HMAC) to ``…/paymentInit``. ``Data`` is ``key=value`` pairs joined by ``|``.
+
+Response
+    Sips answers twice by design, with the same sealed fields: the buyer's browser POSTs them to
+    ``normalReturnUrl`` (cross-site, no session cookie: :meth:`SipsProvider.handle_return`) and Sips'
+    server POSTs them to ``automaticResponseUrl`` (``/notify/sips``: :meth:`verify_notification`).
+    Both give the same ``dedupe_key``, so the ledger applies the news once.
+
+Seal
+    ``SHA-256``: ``sha256(Data + secretKey)``; ``HMAC-SHA-256``: ``hmac_sha256(secretKey, Data)``;
+    lowercase hex, computed over ``Data`` exactly as sent. Compared in constant time.
+
+Office JSON (captures, refunds, cancellations)
+    ``POST …/rs-services/v2/cashManagement/{validate,refund,cancel}`` with a JSON body whose ``seal`` is
+    ``hmac_sha256(secretKey, values of every other field except keyVersion and sealAlgorithm,
+    concatenated in alphabetical order of their names)``. A refund on a transaction not yet remitted to
+    the bank (Sips status ``TO_CAPTURE``, answer ``24``) is made as a cancellation of that amount, which
+    is what Sips expects before the nightly remittance.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from typing import Any, Iterable, Mapping
+from urllib.parse import parse_qsl
+
+from ..money import UnknownCurrency, numeric_code
+from .base import (
+    CheckoutRequest,
+    CheckoutStart,
+    CredentialField,
+    Event,
+    EventKind,
+    InboundRequest,
+    MalformedNotification,
+    NotAuthentic,
+    Provider,
+    ProviderError,
+    VerifiedMessage,
+)
+
+PAYPAGE_URLS = {
+    "test": "https://payment-webinit.simu.sips-services.com",
+    "live": "https://payment-webinit.sips-services.com",
+}
+#: ⚠ the simulation Paypage has no public Office server of its own; Worldline's test Office server is used
+OFFICE_URLS = {
+    "test": "https://office-server.test.sips-services.com",
+    "live": "https://office-server.sips-services.com",
+}
+INTERFACE_VERSION = "HP_2.31"
+OFFICE_INTERFACE_VERSION = "CR_WS_2.3"
+DIAGNOSTIC_INTERFACE_VERSION = "DR_WS_2.9"
+HMAC_SHA256 = "HMAC-SHA-256"
+SHA256 = "SHA-256"
+SEAL_ALGORITHMS = (HMAC_SHA256, SHA256)
+#: days a VALIDATION-mode authorization waits for the merchant's capture when none is configured
+DEFAULT_VALIDATION_DAYS = 6
+
+CHALLENGE_MODE = {"always": "CHALLENGE", "when_required": "NO_PREFERENCE", "frictionless": "NO_CHALLENGE"}
+
+#: responseCode meanings (Sips data dictionary, as quoted by public integrations)
+RESPONSE_CODES = {
+    "00": "accepted",
+    "02": "authorisation to request by telephone",
+    "03": "invalid merchant contract",
+    "05": "authorisation refused",
+    "11": "used for checks",
+    "12": "invalid transaction: check the request's fields",
+    "14": "invalid card details or card security code",
+    "17": "cancelled by the buyer",
+    "24": "operation impossible in the transaction's current status",
+    "25": "transaction unknown to Sips",
+    "30": "format error",
+    "34": "suspicion of fraud",
+    "40": "function not supported for this merchant",
+    "51": "amount too high",
+    "54": "card expired",
+    "60": "pending",
+    "63": "security rules not observed",
+    "75": "too many attempts at entering the card number",
+    "90": "service temporarily unavailable",
+    "94": "duplicated transaction reference",
+    "97": "time limit exceeded",
+    "99": "temporary problem on the Sips server",
+}
+_RETRYABLE_OFFICE_CODES = {"90", "99"}
+
+_ALNUM = re.compile(r"[^A-Za-z0-9]")
+_MAX_REFERENCE = 35
+
+
+def _alpha_currencies() -> dict[str, str]:
+    from iso4217 import Currency
+
+    table: dict[str, str] = {}
+    for currency in Currency:
+        if currency.number is not None:
+            table.setdefault(f"{currency.number:03d}", currency.code)
+    return table
+
+
+_ALPHA_BY_NUMBER = _alpha_currencies()
+
+
+# ---------------------------------------------------------------------------- seals (pure functions)
+def compute_seal(data: str, secret_key: str, algorithm: str = HMAC_SHA256) -> str:
+    """The Paypage seal of ``data`` (the string exactly as POSTed), lowercase hex."""
+    if algorithm == HMAC_SHA256:
+        return hmac.new(secret_key.encode("utf-8"), data.encode("utf-8"), hashlib.sha256).hexdigest()
+    if algorithm == SHA256:
+        return hashlib.sha256((data + secret_key).encode("utf-8")).hexdigest()
+    raise ValueError(f"unknown Sips seal algorithm {algorithm!r}")
+
+
+def seal_matches(data: str, seal: str, secret_key: str, algorithm: str) -> bool:
+    expected = compute_seal(data, secret_key, algorithm)
+    return hmac.compare_digest(expected.encode("ascii"), (seal or "").strip().lower().encode("ascii", "replace"))
+
+
+def _json_seal_values(value: Any) -> Iterable[str]:
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, Mapping):
+        for key in sorted(value):
+            yield from _json_seal_values(value[key])
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _json_seal_values(item)
+    else:
+        yield str(value)
+
+
+def compute_json_seal(fields: Mapping[str, Any], secret_key: str) -> str:
+    """Office JSON seal: the values of every field but ``keyVersion``, ``sealAlgorithm`` and ``seal``,
+    in alphabetical order of the field names (nested objects likewise), HMAC-SHA-256, lowercase hex."""
+    parts: list[str] = []
+    for name in sorted(fields):
+        if name in ("keyVersion", "sealAlgorithm", "seal"):
+            continue
+        parts.extend(_json_seal_values(fields[name]))
+    return hmac.new(secret_key.encode("utf-8"), "".join(parts).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def encode_data(pairs: Iterable[tuple[str, str]]) -> str:
+    return "|".join(f"{key}={value}" for key, value in pairs)
+
+
+def decode_data(data: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in data.split("|"):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise MalformedNotification(f"Sips Data holds a part without '=': {part[:40]!r}")
+        fields[key.strip()] = value
+    return fields
+
+
+def transaction_reference(token: str) -> str:
+    """An alphanumeric Sips ``transactionReference`` from the payment's public token: its letters and
+    digits (about 180 bits of randomness remain, so it stays unique per attempt and unguessable)."""
+    reference = _ALNUM.sub("", token)[:_MAX_REFERENCE]
+    if len(reference) < 12:
+        raise ProviderError("the payment token is too short to derive a Sips transaction reference")
+    return reference
+
+
+def describe_code(code: str | None) -> str:
+    if not code:
+        return "no responseCode"
+    meaning = RESPONSE_CODES.get(code)
+    return f"responseCode {code} ({meaning})" if meaning else f"responseCode {code}"
+
+
+class SipsProvider(Provider):
+    name = "sips"
+    display_name = "Worldline Sips"
+    credential_fields = (
+        CredentialField("merchant_id", "Merchant ID (merchantId)"),
+        CredentialField("secret_key", "Secret key", secret=True),
+        CredentialField("key_version", "Key version (keyVersion)"),
+        CredentialField(
+            "seal_algorithm", "Seal algorithm", required=False, choices=SEAL_ALGORITHMS, default=HMAC_SHA256
+        ),
+    )
+    return_needs_processing = True
+
+    # ------------------------------------------------------------------ settings
+    @classmethod
+    def validate_credentials(cls, credentials: Mapping[str, str], mode: str) -> list[str]:
+        problems = super().validate_credentials(credentials, mode)
+        version = (credentials.get("key_version") or "").strip()
+        if version and not version.isdigit():
+            problems.append("the key version (keyVersion) is a number, as shown beside the secret key in Sips Download")
+        merchant = (credentials.get("merchant_id") or "").strip()
+        if merchant and not merchant.isdigit():
+            problems.append("the Sips merchant ID (merchantId) is made of digits")
+        return problems
+
+    def hosted_page_hosts(self) -> set[str]:
+        return {"payment-webinit.simu.sips-services.com", "payment-webinit.sips-services.com"}
+
+    @property
+    def seal_algorithm(self) -> str:
+        return self.credentials.get("seal_algorithm") or HMAC_SHA256
+
+    @property
+    def secret_key(self) -> str:
+        return self.credentials["secret_key"]
+
+    @property
+    def key_version(self) -> str:
+        return str(self.credentials["key_version"]).strip()
+
+    @property
+    def merchant_id(self) -> str:
+        return str(self.credentials["merchant_id"]).strip()
+
+    def _base(self, table: dict[str, str]) -> str:
+        if self.config.endpoint:
+            return self.config.endpoint.rstrip("/")
+        return table["live" if self.config.mode == "live" else "test"]
+
+    @property
+    def paypage_url(self) -> str:
+        return self._base(PAYPAGE_URLS) + "/paymentInit"
+
+    @property
+    def office_url(self) -> str:
+        return self._base(OFFICE_URLS) + "/rs-services/v2"
+
+    # ------------------------------------------------------------------ checkout
+    def build_data(self, request: CheckoutRequest) -> list[tuple[str, str]]:
+        """The ``Data`` pairs of a payment request, in the order they are sent."""
+        try:
+            currency = numeric_code(request.currency)
+        except UnknownCurrency as exc:
+            raise ProviderError(str(exc)) from None
+        if self.config.capture == "manual":
+            capture_mode = "VALIDATION"
+            capture_day = self.config.capture_delay_days or DEFAULT_VALIDATION_DAYS
+        else:
+            capture_mode, capture_day = "AUTHOR_CAPTURE", 0
+        pairs = [
+            ("amount", str(int(request.amount))),
+            ("currencyCode", currency),
+            ("merchantId", self.merchant_id),
+            ("normalReturnUrl", request.return_url),
+            ("automaticResponseUrl", request.notify_url),
+            ("transactionReference", transaction_reference(request.token)),
+            ("keyVersion", self.key_version),
+            ("orderChannel", "INTERNET"),
+            ("captureMode", capture_mode),
+            ("captureDay", str(min(int(capture_day), 99))),
+            ("customerLanguage", (request.locale or "en").split("_")[0].split("-")[0].lower()[:2]),
+            ("returnContext", request.token),
+            ("fraudData.challengeMode3DS", CHALLENGE_MODE.get(self.config.three_ds, "NO_PREFERENCE")),
+        ]
+        if request.order_ref and len(request.order_ref) <= 32:
+            pairs.append(("orderId", request.order_ref))
+        template = (request.provider_look or {}).get("sips_template_name")
+        if template:
+            pairs.append(("templateName", template))
+        if request.email:
+            pairs.append(("customerContact.email", request.email))
+        checked = []
+        for key, value in pairs:
+            if "|" in value:
+                if key in ("templateName", "customerContact.email", "orderId"):
+                    continue  # optional: left out rather than corrupting Data
+                raise ProviderError(f"the Sips field {key} cannot contain '|'")
+            checked.append((key, value))
+        return checked
+
+    def start_checkout(self, request: CheckoutRequest, payment_mode: str) -> CheckoutStart:
+        pairs = self.build_data(request)
+        data = encode_data(pairs)
+        fields = {
+            "Data": data,
+            "InterfaceVersion": INTERFACE_VERSION,
+            "Seal": compute_seal(data, self.secret_key, self.seal_algorithm),
+        }
+        if self.seal_algorithm == HMAC_SHA256:
+            fields["SealAlgorithm"] = HMAC_SHA256
+        return CheckoutStart(
+            psp_reference=dict(pairs)["transactionReference"],
+            form_action=self.paypage_url,
+            form_fields=fields,
+        )
+
+    # ------------------------------------------------------------------ the sealed response
+    def read_response(self, form: Mapping[str, str], source: str) -> VerifiedMessage:
+        """Verify the Seal of a Paypage response (browser return or automatic response) and read it."""
+        data = form.get("Data")
+        seal = form.get("Seal")
+        if not data:
+            raise MalformedNotification("a Sips response carries Data")
+        if not seal:
+            raise NotAuthentic("the Sips response has no Seal")
+        if not seal_matches(data, seal, self.secret_key, self.seal_algorithm):
+            raise NotAuthentic(f"the Seal does not match ({self.seal_algorithm} with this merchant's secret key)")
+        if (form.get("Encode") or "").lower() == "base64":
+            try:
+                data = base64.b64decode(data, validate=False).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                raise MalformedNotification("Sips Data is not valid base64") from None
+        fields = decode_data(data)
+        if fields.get("merchantId") and fields["merchantId"] != self.merchant_id:
+            raise NotAuthentic(f"the response is for Sips merchant {fields['merchantId']}, not this one")
+        reference = fields.get("transactionReference") or fields.get("s10TransactionReference.s10TransactionId")
+        if not reference:
+            raise MalformedNotification("the Sips response has no transactionReference")
+        return self.message_from_response(fields, reference, source)
+
+    def message_from_response(self, fields: dict[str, str], reference: str, source: str) -> VerifiedMessage:
+        code = fields.get("responseCode")
+        acquirer = fields.get("acquirerResponseCode")
+        amount = int(fields["amount"]) if (fields.get("amount") or "").isdigit() else None
+        currency = _ALPHA_BY_NUMBER.get(fields.get("currencyCode") or "")
+        if fields.get("currencyCode") and currency is None:
+            raise MalformedNotification(f"unknown currencyCode {fields['currencyCode']!r}")
+        reason = describe_code(code) + (f"; acquirerResponseCode {acquirer}" if acquirer else "")
+        if code == "34":
+            reason += "; " + self._key_version_hint(fields.get("keyVersion"))
+        if code == "00":
+            if fields.get("captureMode") == "VALIDATION":
+                event = Event(EventKind.AUTHORIZED, amount=amount, currency=currency, authorized_total=amount,
+                              reason=reason)
+            else:
+                event = Event(EventKind.CAPTURED, amount=amount, currency=currency, captured_total=amount,
+                              reason=reason)
+        elif code == "60":
+            event = Event(EventKind.PENDING, amount=amount, currency=currency)
+        elif code == "17":
+            event = Event(EventKind.CANCELLED, reason=reason)
+        elif code == "97":
+            event = Event(EventKind.EXPIRED, reason=reason)
+        else:
+            event = Event(EventKind.FAILED, reason=reason)
+        return VerifiedMessage(
+            provider=self.name,
+            dedupe_key=f"sips:{fields.get('merchantId') or self.merchant_id}:{reference}:{code or 'none'}",
+            events=[event],
+            mode=self.config.mode,
+            event_type=f"response {code or '?'}" + (f"/{acquirer}" if acquirer else ""),
+            psp_reference=reference,
+            payment_token=fields.get("returnContext") or None,
+            merchant_reference=fields.get("orderId"),
+            raw={"source": source, **fields},
+        )
+
+    def _key_version_hint(self, answered_version: str | None) -> str:
+        configured = self.key_version
+        if answered_version and answered_version != configured:
+            return (
+                f"the key_version setting ({configured}) does not match the secret key: Sips sealed its answer "
+                f"with key version {answered_version}; set key_version to {answered_version}"
+            )
+        return (
+            "Sips also answers 34 when the keyVersion sent does not match the secret key: "
+            "check key_version and secret_key in the Sips settings"
+        )
+
+    @staticmethod
+    def _form(inbound: InboundRequest) -> dict[str, str]:
+        if inbound.form:
+            return dict(inbound.form)
+        try:
+            return dict(parse_qsl(inbound.body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            raise MalformedNotification("the body is not UTF-8 form data") from None
+
+    def handle_return(self, payment: Any, inbound: InboundRequest) -> list[VerifiedMessage]:
+        form = self._form(inbound)
+        if not form.get("Data"):
+            return []  # a plain visit: nothing to prove; the automatic response will tell
+        return [self.read_response(form, "return")]
+
+    def abandon(self, payment: Any) -> list[VerifiedMessage]:
+        return []  # Sips reports a buyer's cancellation itself (responseCode 17)
+
+    def verify_notification(self, inbound: InboundRequest) -> list[VerifiedMessage]:
+        return [self.read_response(self._form(inbound), "automatic")]
+
+    # ------------------------------------------------------------------ Office JSON
+    def _office_call(self, path: str, fields: dict[str, Any]) -> dict[str, Any]:
+        body = {
+            **fields,
+            "merchantId": self.merchant_id,
+            "keyVersion": int(self.key_version),
+            "sealAlgorithm": HMAC_SHA256,
+        }
+        body["seal"] = compute_json_seal(body, self.secret_key)
+        response = self.http_call(
+            "POST",
+            f"{self.office_url}/{path}",
+            json=body,
+            headers={"Accept": "application/json", "Content-Type": "application/json"},
+        )
+        if response.status_code != 200:
+            raise ProviderError(
+                f"Worldline Sips answered HTTP {response.status_code}",
+                status=response.status_code,
+                retryable=response.status_code >= 500,
+            )
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise ProviderError("Worldline Sips' answer is not a JSON object", retryable=True)
+        seal = answer.get("seal")
+        if seal is not None:
+            expected = compute_json_seal(answer, self.secret_key)
+            if not hmac.compare_digest(expected.encode(), str(seal).strip().lower().encode("ascii", "replace")):
+                if str(answer.get("responseCode")) == "34":  # a refusal: safe to report, nothing is applied
+                    raise ProviderError(
+                        "Worldline Sips refused the request's seal (responseCode 34): the secret_key setting is "
+                        "not this merchant's current key, or " + self._key_version_hint(None)
+                    )
+                raise ProviderError("Worldline Sips' answer failed its seal check: nothing was recorded")
+        return answer
+
+    def _cash(self, operation: str, payment: Any, amount: int) -> dict[str, Any]:
+        if not payment.psp_reference:
+            raise ProviderError("this payment has no Sips transactionReference")
+        return self._office_call(
+            f"cashManagement/{operation}",
+            {
+                "currencyCode": numeric_code(payment.currency),
+                "interfaceVersion": OFFICE_INTERFACE_VERSION,
+                "operationAmount": int(amount),
+                "transactionReference": payment.psp_reference,
+            },
+        )
+
+    def _refused(self, verb: str, answer: dict[str, Any]) -> ProviderError:
+        code = str(answer.get("responseCode") or "")
+        message = f"Worldline Sips refused the {verb}: {describe_code(code)}"
+        if answer.get("acquirerResponseCode"):
+            message += f"; acquirerResponseCode {answer['acquirerResponseCode']}"
+        if answer.get("errorFieldName"):
+            message += f"; field {answer['errorFieldName']}"
+        if code == "34":
+            message += "; " + self._key_version_hint(None)
+        return ProviderError(message, retryable=code in _RETRYABLE_OFFICE_CODES)
+
+    def _operation_message(self, payment: Any, key: str, event: Event, answer: dict[str, Any]) -> VerifiedMessage:
+        return VerifiedMessage(
+            provider=self.name,
+            dedupe_key=f"sips:{self.merchant_id}:{payment.psp_reference}:{key}",
+            events=[event],
+            mode=payment.mode,
+            event_type=f"office {key.split(':')[0]} {answer.get('responseCode')}",
+            psp_reference=payment.psp_reference,
+            payment_token=payment.token,
+            raw={k: v for k, v in answer.items() if k != "seal"},
+        )
+
+    def capture(self, payment: Any, amount: int) -> list[VerifiedMessage]:
+        answer = self._cash("validate", payment, amount)
+        if answer.get("responseCode") != "00":
+            raise self._refused("capture (validate)", answer)
+        total = payment.captured_amount + amount
+        event = Event(EventKind.CAPTURED, captured_total=total, reason=f"validated; new status {answer.get('newStatus')}")
+        return [self._operation_message(payment, f"validate:{total}", event, answer)]
+
+    def refund(self, payment: Any, amount: int) -> list[VerifiedMessage]:
+        total = payment.refunded_amount + amount
+        answer = self._cash("refund", payment, amount)
+        key = f"refund:{total}"
+        if answer.get("responseCode") == "24":
+            # not remitted to the bank yet (TO_CAPTURE): Sips takes the amount back by a cancellation
+            answer = self._cash("cancel", payment, amount)
+            key = f"cancel-refund:{total}"
+        if answer.get("responseCode") != "00":
+            raise self._refused("refund", answer)
+        event = Event(EventKind.REFUNDED, refunded_total=total, reason=f"new status {answer.get('newStatus')}")
+        return [self._operation_message(payment, key, event, answer)]
+
+    def cancel(self, payment: Any) -> list[VerifiedMessage]:
+        amount = payment.authorized_amount or payment.amount
+        answer = self._cash("cancel", payment, amount)
+        if answer.get("responseCode") != "00":
+            raise self._refused("cancellation", answer)
+        event = Event(EventKind.CANCELLED, reason=f"cancelled by the merchant; new status {answer.get('newStatus')}")
+        return [self._operation_message(payment, "cancel", event, answer)]
+
+    def test_connection(self) -> tuple[bool, str]:
+        try:
+            answer = self._office_call(
+                "diagnostic/getTransactionData",
+                {"interfaceVersion": DIAGNOSTIC_INTERFACE_VERSION, "transactionReference": "flaskpspconnectiontest"},
+            )
+        except ProviderError as exc:
+            return False, exc.message
+        code = str(answer.get("responseCode") or "")
+        if code in ("00", "25"):
+            return True, f"Connected to Worldline Sips Office in {self.config.mode} mode as merchant {self.merchant_id}"
+        if code == "34":
+            return False, "Worldline Sips refused the seal: " + self._key_version_hint(None)
+        return False, f"Worldline Sips answered {describe_code(code)}"
