@@ -16,6 +16,21 @@ DEFAULTS: dict[str, Any] = {
     "PSP_DEFAULT_LOCALE": "en",
     "PSP_HTTP_TIMEOUT": (5, 20),
     "PSP_POLL_INTERVAL": 2,
+    # admin panel
+    "PSP_ADMIN_USER_LOADER": None,  # callable -> object with .email/.role, (name, role) or None
+    "PSP_ADMIN_LOGIN_URL": None,  # the host's login page, for visitors not signed in (else the built-in one)
+    "PSP_ADMIN_MAX_FAILED_LOGINS": 5,
+    "PSP_ADMIN_LOCKOUT_MINUTES": 15,
+    "PSP_ADMIN_LOGO_MAX_BYTES": 512 * 1024,
+    # notification e-mails (no MAIL_SERVER: none are sent)
+    "PSP_MAIL_TIMEOUT": 10,
+    "MAIL_SERVER": None,
+    "MAIL_PORT": 25,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_DEFAULT_SENDER": None,
 }
 
 MODES = ("test", "live")

@@ -43,6 +43,9 @@ class _State:
         self.http = requests.Session()
         self.locales = tuple(app.config["PSP_LOCALES"])
         self.default_locale = app.config["PSP_DEFAULT_LOCALE"]
+        from .mailer import Mailer, MailConfig
+
+        self.mailer = Mailer(MailConfig.from_config(app.config))
 
     def service(self) -> PaymentService:
         return PaymentService(self.db.session, self.orders, self.settings, signals.send, self.http)
@@ -110,6 +113,9 @@ class PSP:
                 table.to_metadata(db.metadata)
 
         app.extensions["psp"] = _State(self, app, db, orders, providers, box)
+        from .mailer import connect as connect_mail
+
+        connect_mail()  # notification e-mails on the signals (sent from a background thread)
         self._init_babel(app)
         from .views import blueprint
 

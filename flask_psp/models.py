@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -55,6 +56,10 @@ class Payment(Base):
     __table_args__ = (
         Index("ix_psp_payment_provider_psp_reference", "provider", "psp_reference"),
         Index("ix_psp_payment_created_at_id", "created_at", "id"),
+        # admin panel: keyset pages (newest first) filtered by status or provider stay index-only walks
+        Index("ix_psp_payment_status_id", "status", "id"),
+        Index("ix_psp_payment_provider_id", "provider", "id"),
+        Index("ix_psp_payment_email", "email"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -110,7 +115,10 @@ class PaymentEvent(Base):
     answer the plugin acted on (capture, refund, re-fetch on return)."""
 
     __tablename__ = "psp_payment_event"
-    __table_args__ = (Index("ix_psp_payment_event_received_at_id", "received_at", "id"),)
+    __table_args__ = (
+        Index("ix_psp_payment_event_received_at_id", "received_at", "id"),
+        Index("ix_psp_payment_event_outcome_id", "outcome", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     provider: Mapped[str] = mapped_column(String(32))
@@ -212,6 +220,20 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(255))
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Asset(Base):
+    """A file the merchant uploaded in the admin panel (the checkout logo), served by the plugin."""
+
+    __tablename__ = "psp_asset"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: sha256 of the content, hex: the public name of the file
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -1,1 +1,4 @@
-"""The merchant admin panel under ``{PSP_URL_PREFIX}/admin/``."""
+"""The merchant admin panel, at ``{PSP_URL_PREFIX}/admin/``. Thin views: the work is done in
+:mod:`flask_psp.admin_core`, :mod:`flask_psp.access`, :mod:`flask_psp.accounting`."""
+
+from . import auth, payments, providers, settings  # noqa: F401  (routes register on import)

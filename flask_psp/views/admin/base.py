@@ -1,0 +1,134 @@
+"""Plumbing shared by the admin views: who is signed in, role checks, CSRF, rendering."""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlencode, urlsplit
+
+from flask import abort, current_app, flash, g, make_response, redirect, request, session, url_for
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from wtforms.validators import ValidationError
+
+from ...access import Permission, Principal, principal_for_user, principal_from_loader
+from ...i18n import gettext as _
+from ...models import AdminUser, PageSettings
+from .. import blueprint
+from ..common import buyer_locale, in_locale, render, state
+
+SESSION_KEY = "psp_admin_user"
+#: endpoint → permission it needs (None: public). Filled by :func:`admin_route`; tests walk it.
+ROUTE_PERMISSIONS: dict[str, Permission | None] = {}
+
+
+def db_session():
+    return state().db.session
+
+
+def current_principal() -> Principal | None:
+    """The host's user (``PSP_ADMIN_USER_LOADER``) first, then a built-in account's session.
+    Looked up once per request."""
+    if "psp_principal" not in g:
+        g.psp_principal = _lookup_principal()
+    return g.psp_principal
+
+
+def _lookup_principal() -> Principal | None:
+    loader = current_app.config.get("PSP_ADMIN_USER_LOADER")
+    if loader is not None:
+        principal = principal_from_loader(loader())
+        if principal is not None:
+            return principal
+    user_id = session.get(SESSION_KEY)
+    if user_id is None:
+        return None
+    user = db_session().get(AdminUser, user_id) if isinstance(user_id, int) else None
+    principal = principal_for_user(user)
+    if principal is None:
+        session.pop(SESSION_KEY, None)
+    return principal
+
+
+def admin_locale() -> str:
+    return buyer_locale(None)
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path of this site: never an open redirect."""
+    default = url_for("psp.admin_home")
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def login_redirect():
+    target = request.full_path if request.method == "GET" else url_for("psp.admin_home")
+    host_login = current_app.config.get("PSP_ADMIN_LOGIN_URL")
+    if host_login:
+        return redirect(f"{host_login}{'&' if '?' in host_login else '?'}{urlencode({'next': target})}")
+    return redirect(url_for("psp.admin_login", next=target))
+
+
+def check_csrf() -> None:
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        abort(400, _("The form has expired. Please go back, reload the page and try again."))
+
+
+def admin_route(rule: str, permission: Permission | None, methods=("GET",), endpoint: str | None = None):
+    """Register an admin view: sign-in and role checked on the server, CSRF on every POST."""
+
+    def decorator(view):
+        name = endpoint or view.__name__
+
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            if permission is not None:
+                principal = current_principal()
+                if principal is None:
+                    return login_redirect()
+                if not principal.can(permission):
+                    return forbidden(principal)
+            if request.method == "POST":
+                check_csrf()
+            return view(*args, **kwargs)
+
+        ROUTE_PERMISSIONS[f"psp.{name}"] = permission
+        blueprint.add_url_rule(f"/admin{rule}", endpoint=name, view_func=wrapped, methods=list(methods))
+        return wrapped
+
+    return decorator
+
+
+def forbidden(principal: Principal):
+    return page("psp/admin/forbidden.html", 403, title=_("Not allowed"))
+
+
+def page(template: str, status: int = 200, **context):
+    """Render an admin page in the merchant's language, never cached, never framed."""
+    locale = admin_locale()
+    principal = context.pop("principal", None) or current_principal()
+    look = PageSettings(brand_name=None, messages={}, provider_look={})
+    with in_locale(locale):
+        html, status = render(
+            template, locale, status, settings=look, principal=principal, csrf_token=generate_csrf(),
+            Permission=Permission, **context,
+        )
+    response = make_response(html, status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def say(message: str, category: str = "ok") -> None:
+    flash(message, f"psp-{category}")
+
+
+def actor() -> str:
+    principal = current_principal()
+    return principal.name if principal else "?"

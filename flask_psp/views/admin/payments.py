@@ -1,0 +1,114 @@
+"""Dashboard, payments (list, detail, capture/refund/cancel) and the inbox (with "process again")."""
+
+from __future__ import annotations
+
+from flask import abort, redirect, request, url_for
+
+from ... import admin_core as core
+from ...access import Permission
+from ...i18n import gettext as _
+from ...models import Payment, PaymentEvent
+from ...money import to_decimal_string
+from ...providers.base import ProviderError
+from ...states import PaymentStatus
+from ..common import service
+from .base import actor, admin_route, db_session, page, say
+
+ACTIONS = ("capture", "refund", "cancel")
+
+
+def _before() -> int | None:
+    value = request.args.get("before", "")
+    return int(value) if value.isdigit() else None
+
+
+@admin_route("/", Permission.VIEW_PAYMENTS, endpoint="admin_home")
+def home():
+    return page("psp/admin/home.html", title=_("Overview"), stats=core.dashboard(db_session()),
+                statuses=[s.value for s in PaymentStatus])
+
+
+@admin_route("/payments", Permission.VIEW_PAYMENTS, endpoint="admin_payments")
+def payments():
+    filters = core.PaymentFilters.from_args(request.args)
+    rows, next_before, problems = core.payments_page(db_session(), filters, _before())
+    return page("psp/admin/payments.html", title=_("Payments"), rows=rows, filters=filters, problems=problems,
+                next_before=next_before, statuses=[s.value for s in PaymentStatus],
+                providers=[n for n, _cls in core.available_provider_classes()], modes=core.MODES)
+
+
+def _payment_or_404(payment_id: int) -> Payment:
+    payment = db_session().get(Payment, payment_id)
+    if payment is None:
+        abort(404)
+    return payment
+
+
+@admin_route("/payments/<int:payment_id>", Permission.VIEW_PAYMENTS, endpoint="admin_payment")
+def payment_detail(payment_id: int, error: str | None = None, status: int = 200):
+    payment = _payment_or_404(payment_id)
+    cls = core.provider_class(payment.provider)
+    return page("psp/admin/payment.html", status, title=_("Payment %(ref)s", ref=payment.order_ref),
+                payment=payment, events=core.payment_timeline(db_session(), payment), error=error,
+                provider_cls=cls, decimal=lambda amount: to_decimal_string(amount, payment.currency))
+
+
+@admin_route("/payments/<int:payment_id>/<action>", Permission.OPERATE, methods=("POST",),
+             endpoint="admin_payment_action")
+def payment_action(payment_id: int, action: str):
+    if action not in ACTIONS:
+        abort(404)
+    payment = _payment_or_404(payment_id)
+    amount_text = (request.form.get("amount") or "").strip()
+    if request.form.get("confirmed") != "1":
+        try:
+            amount = core.parse_amount(amount_text, payment.currency) if action != "cancel" else None
+        except ValueError as exc:
+            return payment_detail(payment_id, error=str(exc), status=400)
+        if amount is None and action == "capture":
+            amount = payment.capturable_amount
+        if amount is None and action == "refund":
+            amount = payment.refundable_amount
+        return page("psp/admin/confirm.html", title=_("Please confirm"), payment=payment, action=action,
+                    amount=amount, amount_text=to_decimal_string(amount, payment.currency) if amount else "")
+    try:
+        core.operate(service(), db_session(), payment, action, amount_text, actor())
+    except ValueError as exc:
+        return payment_detail(payment_id, error=str(exc), status=400)
+    except ProviderError as exc:
+        return payment_detail(payment_id, error=_("The provider refused: %(message)s", message=exc.message),
+                              status=502)
+    say({"capture": _("Payment captured."), "refund": _("Refund done."), "cancel": _("Payment cancelled.")}[action])
+    return redirect(url_for("psp.admin_payment", payment_id=payment_id), code=303)
+
+
+@admin_route("/inbox", Permission.VIEW_PAYMENTS, endpoint="admin_inbox")
+def inbox():
+    outcome = request.args.get("outcome", "")
+    provider = request.args.get("provider", "")
+    rows, next_before = core.events_page(db_session(), outcome, provider, _before())
+    return page("psp/admin/inbox.html", title=_("Inbox"), rows=rows, next_before=next_before, outcome=outcome,
+                provider=provider, outcomes=core.OUTCOMES,
+                providers=[n for n, _cls in core.available_provider_classes()])
+
+
+def _event_or_404(event_id: int) -> PaymentEvent:
+    row = db_session().get(PaymentEvent, event_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+@admin_route("/inbox/<int:event_id>", Permission.VIEW_PAYMENTS, endpoint="admin_event")
+def event_detail(event_id: int):
+    row = _event_or_404(event_id)
+    return page("psp/admin/event.html", title=_("Inbox entry #%(id)s", id=row.id), row=row,
+                body=core.masked_body(row), can_process=core.can_process_again(row))
+
+
+@admin_route("/inbox/<int:event_id>/process", Permission.OPERATE, methods=("POST",), endpoint="admin_event_process")
+def event_process(event_id: int):
+    row = _event_or_404(event_id)
+    ok, message = core.process_again(service(), db_session(), row, actor())
+    say(message, "ok" if ok else "error")
+    return redirect(url_for("psp.admin_event", event_id=event_id), code=303)

@@ -1,0 +1,56 @@
+"""Providers: credentials (test and live), mode, capture, 3-D Secure, limits, connection test."""
+
+from __future__ import annotations
+
+from flask import abort, redirect, request, url_for
+
+from ... import admin_core as core
+from ...access import Permission
+from ...i18n import gettext as _
+from ..common import public_base, state
+from .base import actor, admin_route, db_session, page, say
+
+
+def _panel_or_404(name: str):
+    panel = core.provider_panel(db_session(), state().settings, name)
+    if panel is None:
+        abort(404)
+    return panel
+
+
+@admin_route("/providers", Permission.VIEW_SETTINGS, endpoint="admin_providers")
+def providers():
+    panels = core.provider_panels(db_session(), state().settings)
+    return page("psp/admin/providers.html", title=_("Payment providers"), panels=panels,
+                notify_base=public_base() + "/notify/")
+
+
+@admin_route("/providers/<name>", Permission.VIEW_SETTINGS, endpoint="admin_provider")
+def provider(name: str, problems=None, form=None, status=200):
+    panel = _panel_or_404(name)
+    return page("psp/admin/provider.html", status, title=panel.display_name, panel=panel,
+                notify_url=f"{public_base()}/notify/{name}", problems=problems or [], form=form or {},
+                modes=core.MODES, capture_choices=core.CAPTURE_CHOICES, three_ds_choices=core.THREE_DS_CHOICES,
+                max_delay=core.MAX_DELAY_DAYS)
+
+
+@admin_route("/providers/<name>", Permission.EDIT_PROVIDERS, methods=("POST",), endpoint="admin_provider_save")
+def provider_save(name: str):
+    _panel_or_404(name)
+    s = state()
+    problems = core.save_provider(db_session(), s.settings, s.box, name, request.form.to_dict(), actor())
+    if problems:
+        form = {k: v for k, v in request.form.items() if not k.startswith("cred-")}
+        return provider(name, problems=problems, form=form, status=400)
+    say(_("Settings saved."))
+    return redirect(url_for("psp.admin_provider", name=name), code=303)
+
+
+@admin_route("/providers/<name>/test", Permission.EDIT_PROVIDERS, methods=("POST",), endpoint="admin_provider_test")
+def provider_test(name: str):
+    _panel_or_404(name)
+    mode = request.form.get("mode", "test")
+    ok, message = core.test_connection(db_session(), state().settings, state().http, name, mode)
+    core.audit(db_session(), actor(), "provider.test_connection", name, {"mode": mode, "ok": ok})
+    say(message, "ok" if ok else "error")
+    return redirect(url_for("psp.admin_provider", name=name), code=303)

@@ -1,0 +1,99 @@
+"""Payment page customization: applied on the buyer's pages, validated, escaped; logo uploads."""
+
+from __future__ import annotations
+
+import re
+import struct
+import zlib
+
+import requests
+
+from .conftest import configure_payplug
+
+
+def tiny_png() -> bytes:
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"\x00\xff\x00\x00"
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def form(**values):
+    base = {"brand_name": "", "logo_url": "", "primary_color": "", "accent_color": ""}
+    base.update(values)
+    return base
+
+
+def test_brand_colour_and_messages_reach_the_buyer_in_both_languages(panel):
+    configure_payplug(panel, panel.sim.url)
+    manager = panel.admin("manager")
+    answer = manager.post("/page", form(brand_name="Atelier Lumière", primary_color="#AA3300",
+                                        **{"message-en-before": "Thanks for shopping with us",
+                                           "message-fr-before": "Merci de votre commande",
+                                           "message-en-success": "See you soon"}))
+    assert answer.status_code == 303, answer.text
+    buyer = panel.shop.buyer("en")
+    ref = buyer.place_order()
+    page = buyer.http.get(f"{panel.url}/psp/checkout/{ref}", timeout=10).text
+    assert "Atelier Lumière" in page and "--psp-primary: #aa3300" in page
+    assert "Thanks for shopping with us" in page
+    french = panel.shop.buyer("fr")
+    ref_fr = french.place_order()
+    page_fr = french.http.get(f"{panel.url}/psp/checkout/{ref_fr}", timeout=10).text
+    assert "Merci de votre commande" in page_fr and "Thanks for shopping" not in page_fr
+    result = buyer.pay_on_payplug(buyer.choose(ref).headers["Location"])
+    assert "See you soon" in result.text and "Atelier Lumière" in result.text
+
+
+def test_invalid_values_are_refused_and_nothing_is_saved(panel):
+    manager = panel.admin("manager")
+    answer = manager.post("/page", form(primary_color="red;}</style>", logo_url="javascript:alert(1)",
+                                        adyen_theme_id="x y<"))
+    assert answer.status_code == 400
+    assert "must be a colour such as" in answer.text and "must start with https://" in answer.text
+    assert "may only hold letters" in answer.text
+    buyer = panel.shop.buyer()
+    page = buyer.http.get(f"{panel.url}/psp/checkout/{buyer.place_order()}", timeout=10).text
+    assert "javascript:" not in page and "red;}" not in page
+
+
+def test_everything_typed_is_escaped_on_buyer_and_admin_pages(panel):
+    configure_payplug(panel, panel.sim.url)
+    manager = panel.admin("manager")
+    evil = '<script>alert("x")</script>'
+    assert manager.post("/page", form(brand_name=evil, **{"message-en-before": "<img src=x onerror=alert(1)>"})).status_code == 303
+    buyer = panel.shop.buyer()
+    page = buyer.http.get(f"{panel.url}/psp/checkout/{buyer.place_order()}", timeout=10).text
+    assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+    assert "<img src=x" not in page
+    admin_page = manager.get("/page").text
+    assert "<script>alert" not in admin_page and "<img src=x" not in admin_page
+
+
+def test_logo_upload_checks_type_and_size_and_is_served(panel):
+    manager = panel.admin("manager")
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    refused = manager.post("/page", form(), files={"logo": ("logo.png", svg, "image/png")})
+    assert refused.status_code == 400 and "PNG, JPEG, GIF or WebP" in refused.text
+    big = tiny_png() + b"\x00" * (600 * 1024)
+    too_big = manager.post("/page", form(), files={"logo": ("big.png", big, "image/png")})
+    assert too_big.status_code == 400 and "too large" in too_big.text
+    ok = manager.post("/page", form(brand_name="Shop"), files={"logo": ("logo.png", tiny_png(), "image/png")})
+    assert ok.status_code == 303
+    page = manager.get("/page").text
+    src = re.search(r'<img class="psp-logo" src="([^"]+)"', page).group(1)
+    served = requests.get(panel.url + src, timeout=10)
+    assert served.status_code == 200 and served.content == tiny_png()
+    assert served.headers["Content-Type"] == "image/png" and served.headers["X-Content-Type-Options"] == "nosniff"
+    buyer = panel.shop.buyer()
+    checkout = buyer.http.get(f"{panel.url}/psp/checkout/{buyer.place_order()}", timeout=10).text
+    assert src in checkout
+
+
+def test_page_form_has_a_live_preview_and_notes_where_providers_style_their_page(panel):
+    page = panel.admin("accountant").get("/page").text
+    assert 'id="preview"' in page and 'data-preview="brand"' in page and "psp/admin.js" in page
+    assert "PayPlug portal" in page
+    assert "<fieldset disabled" in page  # accountants read, managers edit
