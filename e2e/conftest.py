@@ -1,6 +1,9 @@
 """Real-browser suite: Playwright (Python) driving Debian's Chromium against the example shop and
 the PayPlug simulator, both real servers on loopback. Run with ``make e2e``; screenshots go to
-``test-artifacts/``."""
+``test-artifacts/`` (and to ``docs/screenshots/`` with ``PSP_E2E_UPDATE_SCREENSHOTS=1``).
+
+Nothing here is optional: a missing Playwright or Chromium, a skipped test or an empty run fails the
+suite loudly instead of letting it pass without having driven a browser."""
 
 from __future__ import annotations
 
@@ -17,6 +20,34 @@ CHROMIUM = os.environ.get("PSP_E2E_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--disable-quic", "--no-first-run"]
 PASSWORD = "correct-horse-battery"
+UPDATE_DOCS = os.environ.get("PSP_E2E_UPDATE_SCREENSHOTS", "") not in ("", "0")
+
+
+def pytest_sessionstart(session):
+    problems = []
+    if not os.access(CHROMIUM, os.X_OK):
+        problems.append(f"no Chromium at {CHROMIUM}: `apt-get install -y chromium` (or set PSP_E2E_CHROMIUM)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        problems.append("Playwright is not installed: `pip install -e '.[test,e2e]'` (never `playwright install`)")
+    if problems:
+        pytest.exit("the browser suite cannot run: " + "; ".join(problems), returncode=1)
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if exitstatus == 0 and (_skipped or session.testscollected == 0):
+        reason = f"skipped: {', '.join(_skipped)}" if _skipped else "no test ran"
+        session.config.get_terminal_writer().line(f"the browser suite must run whole ({reason})", red=True)
+        session.exitstatus = 1
 
 
 class LiveServer:
@@ -95,8 +126,9 @@ def browser():
 def new_page(browser):
     contexts = []
 
-    def make(locale="en-GB"):
-        context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+    def make(locale="en-GB", permissions=()):
+        context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900},
+                                      permissions=list(permissions))
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()

@@ -7,7 +7,7 @@ import shutil
 
 from playwright.sync_api import expect
 
-from .conftest import PASSWORD, ROOT
+from .conftest import PASSWORD, ROOT, UPDATE_DOCS
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 
@@ -50,18 +50,24 @@ def pay_on_simulator(page):
 
 
 def test_merchant_sets_up_payplug_and_the_look_then_a_buyer_pays(shop, sim, new_page, artifacts):
-    merchant = new_page()
+    merchant = new_page(permissions=("clipboard-read", "clipboard-write"))
     sign_in(merchant, shop, "owner")
     configure_payplug(merchant, shop, sim)
 
     # test the connection: the simulator answers as PayPlug would
     merchant.get_by_role("button", name="Test the test credentials").click()
     expect(merchant.locator(".psp-flash.psp-ok")).to_contain_text("Connected to PayPlug in test mode")
-    expect(merchant.locator("#notify-url")).to_have_value(f"{shop.test_url}/psp/notify/payplug")
+    notify_url = f"{shop.test_url}/psp/notify/payplug"
+    expect(merchant.locator("#notify-url")).to_have_value(notify_url)
     secret = merchant.locator('input[name="cred-test-secret_key"]')
     expect(secret).to_have_value("")  # never rendered back
     expect(merchant.locator('[data-mode="test"]')).to_contain_text("saved: ••••ator")
     merchant.screenshot(path=str(artifacts / "admin-providers.png"), full_page=True)
+    copy = merchant.locator('[data-copy="#notify-url"]')  # the "Copy" button, whose label changes
+    expect(copy).to_have_text("Copy")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert merchant.evaluate("navigator.clipboard.readText()") == notify_url
 
     # brand colour and message, with the live preview following the typing
     merchant.get_by_role("link", name="Payment page").click()
@@ -97,9 +103,10 @@ def test_merchant_sets_up_payplug_and_the_look_then_a_buyer_pays(shop, sim, new_
     expect(merchant.locator(f'tr:has-text("{ref}")')).to_have_attribute("data-status", "paid")
     merchant.screenshot(path=str(artifacts / "admin-payments.png"), full_page=True)
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(artifacts / "admin-providers.png", SCREENSHOTS / "admin-providers.png")
-    shutil.copyfile(artifacts / "checkout.png", SCREENSHOTS / "checkout.png")
+    if UPDATE_DOCS:  # the README's pictures, refreshed from this very run
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(artifacts / "admin-providers.png", SCREENSHOTS / "admin-providers.png")
+        shutil.copyfile(artifacts / "checkout.png", SCREENSHOTS / "checkout.png")
 
 
 def test_a_viewer_cannot_reach_the_providers_page(shop, new_page, artifacts):

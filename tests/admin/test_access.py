@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import requests
 from sqlalchemy import select
 
-from .conftest import PASSWORD, ROLES, Admin, configure_payplug
+from .conftest import CSRF, PASSWORD, ROLES, Admin, configure_payplug
 
 ALL = set(ROLES)
 READERS = {"owner", "manager", "accountant"}
@@ -43,6 +45,34 @@ EXPECTED = {
 }
 
 
+def admin_routes(panel, params):
+    """Every (endpoint, method, path) the app serves under the panel's prefix, whatever its endpoint
+    name, each checked to be registered through ``admin_route`` (sign-in, role and CSRF checks)."""
+    from flask_psp.views.admin.base import ROUTE_PERMISSIONS
+
+    routes = []
+    for rule in panel.app.url_map.iter_rules():
+        if rule.rule == "/psp/admin" or rule.rule.startswith("/psp/admin/"):
+            assert rule.endpoint in ROUTE_PERMISSIONS, f"{rule.rule} is not registered through admin_route"
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                path = rule.rule.removeprefix("/psp/admin")
+                for arg in rule.arguments:
+                    path = path.replace(f"<int:{arg}>", str(params[arg])).replace(f"<{arg}>", str(params[arg]))
+                routes.append((rule.endpoint, method, path))
+    assert routes
+    return routes
+
+
+def route_params(panel, ref):
+    from flask_psp.models import AdminUser, PaymentEvent
+
+    return {"payment_id": panel.shop.payments(ref)[0]["id"],
+            "event_id": panel.query(lambda s: s.scalar(select(PaymentEvent.id).where(PaymentEvent.source == "notify"))),
+            "name": "payplug",
+            "user_id": panel.query(lambda s: s.scalar(select(AdminUser.id).where(AdminUser.email == "viewer@example.com"))),
+            "key": "0" * 64, "action": "cancel"}
+
+
 def paid_order(panel):
     buyer = panel.shop.buyer()
     ref = buyer.place_order()
@@ -56,13 +86,10 @@ def paid_order(panel):
 def test_every_admin_route_checks_the_role_on_the_server(panel):
     configure_payplug(panel, panel.sim.url)
     ref = paid_order(panel)
-    from flask_psp.models import AdminUser, PaymentEvent
+    from flask_psp.models import AdminUser
 
-    payment_id = panel.shop.payments(ref)[0]["id"]
-    event_id = panel.query(lambda s: s.scalar(select(PaymentEvent.id).where(PaymentEvent.source == "notify")))
-    viewer_id = panel.query(lambda s: s.scalar(select(AdminUser.id).where(AdminUser.email == "viewer@example.com")))
-    params = {"payment_id": payment_id, "event_id": event_id, "name": "payplug", "user_id": viewer_id,
-              "key": "0" * 64, "action": "cancel"}
+    params = route_params(panel, ref)
+    viewer_id = params["user_id"]
     harmless = {  # allowed POSTs must change nothing important
         "psp.admin_user_update": {"role": "viewer", "active": "on"},
         "psp.admin_user_create": {"email": "x", "password": "short", "role": "viewer"},
@@ -72,14 +99,7 @@ def test_every_admin_route_checks_the_role_on_the_server(panel):
         "psp.admin_accounting_save": {"journal_code": "!!"},
     }
 
-    routes = []
-    for rule in panel.app.url_map.iter_rules():
-        if rule.endpoint.startswith("psp.admin_"):
-            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-                path = rule.rule.removeprefix("/psp/admin")
-                for arg in rule.arguments:
-                    path = path.replace(f"<int:{arg}>", str(params[arg])).replace(f"<{arg}>", str(params[arg]))
-                routes.append((rule.endpoint, method, path))
+    routes = admin_routes(panel, params)
     assert {endpoint for endpoint, _m, _p in routes} == set(EXPECTED), "a route without an expectation"
     routes.sort(key=lambda r: r[0] == "psp.admin_logout")  # signing out last
 
@@ -232,3 +252,152 @@ def test_admin_pages_speak_french(panel):
     owner.http.headers["Accept-Language"] = "fr-FR,fr;q=0.9"
     page = owner.get("/payments")
     assert page.status_code == 200 and 'lang="fr"' in page.text
+
+
+def test_every_post_route_refuses_a_missing_or_foreign_csrf_token(panel):
+    configure_payplug(panel, panel.sim.url)
+    ref = paid_order(panel)
+    params = route_params(panel, ref)
+    owner = panel.admin("owner")
+    other = panel.admin("manager")  # a token valid in someone else's session
+    foreign = other.csrf()
+    posts = [(e, p) for e, m, p in admin_routes(panel, params) if m == "POST"]
+    assert len(posts) >= 10
+    for endpoint, path in posts:
+        bare = owner.http.post(owner.url(path), data={"amount": "1.00", "confirmed": "1"}, allow_redirects=False,
+                               timeout=10)
+        assert bare.status_code == 400, (endpoint, bare.status_code)
+        stolen = owner.http.post(owner.url(path), data={"csrf_token": foreign, "amount": "1.00", "confirmed": "1"},
+                                 allow_redirects=False, timeout=10)
+        assert stolen.status_code == 400, (endpoint, stolen.status_code)
+    assert panel.shop.payments(ref)[0]["status"] == "paid"
+    assert owner.get("/").status_code == 200  # still signed in: the refused logout did nothing
+
+
+def test_every_page_carries_csrf_tokens_in_its_forms_and_speaks_french(panel):
+    configure_payplug(panel, panel.sim.url)
+    ref = paid_order(panel)
+    params = route_params(panel, ref)
+    english, french = panel.admin("owner"), panel.admin("owner")
+    french.http.headers["Accept-Language"] = "fr-FR,fr;q=0.9"
+    pages = [(e, p) for e, m, p in admin_routes(panel, params)
+             if m == "GET" and e not in ("psp.admin_asset", "psp.admin_accounting_export")]
+    anonymous_en, anonymous_fr = Admin(panel.shop), Admin(panel.shop)
+    anonymous_fr.http.headers["Accept-Language"] = "fr"
+    for endpoint, path in pages:
+        if endpoint == "psp.admin_login":  # a signed-in visitor is sent on to the panel
+            en, fr = anonymous_en.get(path), anonymous_fr.get(path)
+        else:
+            en, fr = english.get(path), french.get(path)
+        assert en.status_code == fr.status_code == 200, (endpoint, en.status_code, fr.status_code)
+        assert '<html lang="en">' in en.text and '<html lang="fr">' in fr.text, endpoint
+        title_en = re.search(r"<title>(.*?)</title>", en.text, re.S).group(1)
+        title_fr = re.search(r"<title>(.*?)</title>", fr.text, re.S).group(1)
+        assert title_en != title_fr, (endpoint, title_en)  # the page's own title is translated
+        for page in (en.text, fr.text):
+            for form in re.findall(r'<form[^>]*method="post"[^>]*>.*?</form>', page, re.S | re.I):
+                assert 'name="csrf_token"' in form, (endpoint, form[:200])
+
+
+def test_host_login_the_flask_login_way(make_panel):
+    """The README's recipe: the shop signs its staff in with its own login (here a stand-in for
+    Flask-Login's ``current_user`` and anonymous user) and the loader maps its roles onto the panel's.
+    Nobody has a built-in account; the panel's checks, CSRF and audit log work the same."""
+    from flask import redirect, request, session
+    from flask_wtf.csrf import generate_csrf
+    from werkzeug.local import LocalProxy
+
+    staff = {"ada@shop.example": "admin", "bob@shop.example": "accounts", "cy@shop.example": None}  # cy: a customer
+    panel_roles = {"admin": "owner", "ops": "manager", "accounts": "accountant", "support": "viewer"}
+
+    class ShopUser:  # what a Flask-Login user model offers
+        is_authenticated = True
+
+        def __init__(self, email):
+            self.email, self.staff_role = email, staff[email]
+
+    class Anonymous:  # flask_login.AnonymousUserMixin
+        is_authenticated = False
+
+    current_user = LocalProxy(lambda: ShopUser(session["shop_user"]) if session.get("shop_user") in staff else Anonymous())
+
+    def psp_admin_user():
+        if current_user.is_authenticated and current_user.staff_role in panel_roles:
+            return current_user.email, panel_roles[current_user.staff_role]
+        return None
+
+    panel = make_panel(PSP_ADMIN_USER_LOADER=psp_admin_user, PSP_ADMIN_LOGIN_URL="/account/login")
+
+    def shop_login():
+        if request.method == "POST":
+            session["shop_user"] = request.form["email"]
+            return redirect(request.args.get("next") or "/", code=303)
+        return f'<form method="post"><input type="hidden" name="csrf_token" value="{generate_csrf()}"></form>'
+
+    def sign_in(http, email, next_path=""):
+        form = http.get(f"{panel.url}/account/login", timeout=10)
+        return http.post(f"{panel.url}/account/login{next_path}",
+                         data={"email": email, "csrf_token": CSRF.search(form.text).group(1)}, timeout=10)
+
+    def shop_logout():
+        session.pop("shop_user", None)
+        return redirect("/", code=303)
+
+    panel.app.add_url_rule("/account/login", "shop_login", shop_login, methods=["GET", "POST"])
+    panel.app.add_url_rule("/account/logout", "shop_logout", shop_logout, methods=["POST"])
+
+    ada = requests.Session()
+    first = ada.get(f"{panel.url}/psp/admin/providers/payplug", allow_redirects=False, timeout=10)
+    assert first.status_code == 302
+    assert first.headers["Location"] == "/account/login?next=%2Fpsp%2Fadmin%2Fproviders%2Fpayplug"
+    back = sign_in(ada, "ada@shop.example", "?next=/psp/admin/providers/payplug")
+    assert back.status_code == 200 and back.url.endswith("/psp/admin/providers/payplug")
+    assert "ada@shop.example" in back.text and 'data-role="owner"' in back.text
+    assert "Sign out" not in back.text  # signing out is the shop's business
+    token = CSRF.search(back.text).group(1)
+    saved = ada.post(f"{panel.url}/psp/admin/providers/payplug",
+                     data={"csrf_token": token, "mode": "test", "capture": "auto", "three_ds": "always"},
+                     allow_redirects=False, timeout=10)
+    assert saved.status_code == 303
+    assert ada.get(f"{panel.url}/psp/admin/users", timeout=10).status_code == 200  # owner: users included
+    audit = ada.get(f"{panel.url}/psp/admin/audit", timeout=10).text
+    assert "ada@shop.example" in audit and "provider.update" in audit
+
+    bob = requests.Session()
+    sign_in(bob, "bob@shop.example")
+    assert bob.get(f"{panel.url}/psp/admin/accounting", timeout=10).status_code == 200
+    page = bob.get(f"{panel.url}/psp/admin/providers/payplug", timeout=10)
+    refused = bob.post(f"{panel.url}/psp/admin/providers/payplug",
+                       data={"csrf_token": CSRF.search(page.text).group(1), "mode": "test", "capture": "manual"},
+                       allow_redirects=False, timeout=10)
+    assert refused.status_code == 403  # an accountant reads providers, never changes them
+
+    customer = requests.Session()
+    sign_in(customer, "cy@shop.example")
+    assert customer.get(f"{panel.url}/psp/admin/payments", allow_redirects=False, timeout=10).status_code == 302
+
+    logout_form = ada.get(f"{panel.url}/account/login", timeout=10)
+    ada.post(f"{panel.url}/account/logout", data={"csrf_token": CSRF.search(logout_form.text).group(1)}, timeout=10)
+    assert ada.get(f"{panel.url}/psp/admin/", allow_redirects=False, timeout=10).status_code == 302
+
+
+def test_built_in_passwords_are_stored_hashed_and_create_user_works_from_the_command_line(panel):
+    from flask_psp.models import AdminUser
+
+    runner = panel.app.test_cli_runner()
+    result = runner.invoke(args=["psp", "create-user", "Clerk@Example.com", "--role", "viewer"],
+                           input="a-long-enough-password\na-long-enough-password\n")
+    assert result.exit_code == 0 and "created viewer clerk@example.com" in result.output.lower(), result.output
+    short = runner.invoke(args=["psp", "create-user", "x@example.com"], input="short\nshort\n")
+    assert short.exit_code != 0 and "at least 10 characters" in short.output
+    again = runner.invoke(args=["psp", "create-user", "clerk@example.com"],
+                          input="a-long-enough-password\na-long-enough-password\n")
+    assert again.exit_code != 0 and "already exists" in again.output
+
+    hashes = panel.query(lambda s: {u.email: u.password_hash for u in s.scalars(select(AdminUser))})
+    assert "a-long-enough-password" not in hashes["clerk@example.com"]
+    assert PASSWORD not in hashes["owner@example.com"]
+    assert all(h.startswith(("scrypt:", "pbkdf2:")) for h in hashes.values())
+    clerk = Admin(panel.shop, "clerk@example.com")
+    assert clerk.login(password="a-long-enough-password").status_code == 303
+    assert clerk.get("/payments").status_code == 200 and clerk.get("/providers").status_code == 403

@@ -97,3 +97,40 @@ def test_page_form_has_a_live_preview_and_notes_where_providers_style_their_page
     assert 'id="preview"' in page and 'data-preview="brand"' in page and "psp/admin.js" in page
     assert "PayPlug portal" in page
     assert "<fieldset disabled" in page  # accountants read, managers edit
+
+
+def test_pending_and_cancel_messages_in_the_buyers_language(panel):
+    configure_payplug(panel, panel.sim.url)
+    manager = panel.admin("manager")
+    answer = manager.post("/page", form(**{"message-en-pending": "We are waiting for the bank",
+                                           "message-fr-pending": "Nous attendons la banque",
+                                           "message-en-cancel": "Changed your mind? Your cart is kept",
+                                           "message-fr-cancel": "Votre panier vous attend"}))
+    assert answer.status_code == 303, answer.text
+    french = panel.shop.buyer("fr")
+    ref = french.place_order()
+    payment_url = french.choose(ref).headers["Location"]
+    token = panel.shop.payments(ref)[0]["token"]
+    pending = french.http.get(f"{panel.url}/psp/return/{token}", timeout=10)  # back before paying anything
+    assert 'data-status="pending"' in pending.text and "Nous attendons la banque" in pending.text
+    assert "waiting for the bank" not in pending.text
+    cancelled = french.pay_on_payplug(payment_url, action="cancel")
+    assert 'data-status="cancelled"' in cancelled.text and "Votre panier vous attend" in cancelled.text
+
+    english = panel.shop.buyer("en")
+    ref = english.place_order()
+    cancelled = english.pay_on_payplug(english.choose(ref).headers["Location"], action="cancel")
+    assert "Changed your mind? Your cart is kept" in cancelled.text
+
+
+def test_an_https_logo_address_is_used_as_given_and_escaped(panel):
+    configure_payplug(panel, panel.sim.url)
+    manager = panel.admin("manager")
+    url = 'https://cdn.example/logo.png?v=1&x="><script>alert(1)</script>'
+    assert manager.post("/page", form(logo_url=url)).status_code == 303
+    buyer = panel.shop.buyer()
+    checkout = buyer.http.get(f"{panel.url}/psp/checkout/{buyer.place_order()}", timeout=10).text
+    assert 'src="https://cdn.example/logo.png?v=1&amp;x=&#34;&gt;&lt;script&gt;' in checkout.replace("&#x27;", "'")
+    assert "<script>alert(1)" not in checkout
+    plain = manager.post("/page", form(logo_url="http://cdn.example/logo.png"))
+    assert plain.status_code == 400 and "must start with https://" in plain.text

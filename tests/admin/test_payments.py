@@ -47,6 +47,12 @@ def test_manager_refunds_part_then_the_rest(panel):
     assert (after["status"], after["refunded_amount"]) == ("refunded", 3990)
     timeline = manager.get(f"/payments/{payment['id']}").text
     assert timeline.count('data-outcome="applied"') >= 3
+    from flask_psp.models import AuditEntry
+
+    done = panel.query(lambda s: [(a.actor, a.action, a.target, a.details.get("amount"))
+                                  for a in s.scalars(select(AuditEntry).where(AuditEntry.action == "payment.refund"))])
+    assert done == [("manager@example.com", "payment.refund", payment["token"], 1050),
+                    ("manager@example.com", "payment.refund", payment["token"], 2940)]  # the rest, as confirmed
 
 
 def test_refund_amount_is_checked_before_calling_the_provider(panel):
@@ -195,6 +201,44 @@ def test_the_payments_query_walks_an_index(panel):
     described = panel.query(plan)
     assert "ix_psp_payment_status_id" in described, described
     assert "TEMP B-TREE" not in described.upper() and "Sort" not in described, described
+
+
+def test_the_search_box_probes_indexes_only(panel):
+    """Order reference, provider reference, token or e-mail: each an index lookup, never a scan of
+    the whole table (which a million rows would make slow)."""
+    from sqlalchemy import event, text
+
+    from flask_psp.admin_core import PaymentFilters, payments_page
+
+    insert_payments(panel, 300)
+
+    def plan(session):
+        captured = []
+        engine = session.get_bind()
+
+        def grab(conn, cursor, statement, parameters, context, executemany):
+            if "FROM psp_payment" in statement and "ORDER BY" in statement:
+                captured.append((statement, parameters))
+
+        event.listen(engine, "before_cursor_execute", grab)
+        try:
+            rows, _next, _problems = payments_page(session, PaymentFilters(q="b33@example.com"))
+        finally:
+            event.remove(engine, "before_cursor_execute", grab)
+        assert [r.order_ref for r in rows] == ["BULK-0033"]
+        statement, parameters = captured[-1]
+        if engine.dialect.name == "sqlite":
+            described = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+            return " ".join(str(r[-1]) for r in described)
+        session.execute(text("ANALYZE psp_payment"))
+        session.execute(text("SET LOCAL enable_seqscan = off"))  # any plan left with a Seq Scan has no index
+        described = session.connection().exec_driver_sql("EXPLAIN " + statement, parameters).all()
+        session.rollback()
+        return " ".join(r[0] for r in described)
+
+    described = panel.query(plan)
+    assert "ix_psp_payment_email" in described and "ix_psp_payment_provider_psp_reference" in described, described
+    assert "Seq Scan" not in described and "SCAN psp_payment" not in described, described
 
 
 def test_inbox_shows_raw_bodies_and_process_again_is_idempotent(panel):

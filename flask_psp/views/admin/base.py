@@ -64,7 +64,10 @@ def safe_next(target: str | None) -> str:
 
 
 def login_redirect():
-    target = request.full_path if request.method == "GET" else url_for("psp.admin_home")
+    if request.method != "GET":
+        target = url_for("psp.admin_home")
+    else:  # full_path ends with a bare "?" when there is no query string
+        target = request.full_path if request.query_string else request.path
     host_login = current_app.config.get("PSP_ADMIN_LOGIN_URL")
     if host_login:
         return redirect(f"{host_login}{'&' if '?' in host_login else '?'}{urlencode({'next': target})}")
