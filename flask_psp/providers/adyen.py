@@ -15,7 +15,9 @@ provider instance so that test and live, or two threads, never share anything:
 Webhooks: every item of a batch is checked on its own with ``Adyen.util.is_valid_hmac_notification``
 (a missing or empty signature is a rejection, never a crash). The return from the hosted page
 proves nothing by itself; the payment stays "pending" until the AUTHORISATION webhook, except
-when Adyen's own session API says the buyer cancelled or the session is over.
+when Adyen's own session API says the buyer cancelled or the session is over. A refused attempt
+(AUTHORISATION ``success: "false"``) leaves it pending too: the buyer may try another card in the
+same session.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _PSP_REFERENCE = re.compile(r"[A-Za-z0-9]{1,64}")
 #: shopperLocale for a bare language code (Adyen wants language-COUNTRY)
 _LOCALES = {"en": "en-US", "fr": "fr-FR", "de": "de-DE", "es": "es-ES", "it": "it-IT", "nl": "nl-NL", "pt": "pt-PT"}
+#: EMV 3-D Secure challenge indicator (threeDS2RequestData.threeDSRequestorChallengeInd)
+CHALLENGE_REQUESTED = "03"  # challenge requested: the merchant's preference
+NO_CHALLENGE_REQUESTED = "02"
 #: GET /sessions/{id} statuses that settle the payment without a webhook
 _SESSION_OUTCOME = {"canceled": EventKind.CANCELLED, "expired": EventKind.EXPIRED, "refused": EventKind.FAILED}
 
@@ -233,8 +238,13 @@ class AdyenProvider(Provider):
             body["additionalData"] = {"manualCapture": "true"}
         elif self.config.capture_delay_days:
             body["captureDelayHours"] = self.config.capture_delay_days * 24
+        # 3-D Secure preference (the issuer has the last word): "always" asks for a challenge,
+        # "frictionless" asks for none, "when_required" leaves it to Adyen's dynamic 3-D Secure
         if self.config.three_ds == "always":
             body["authenticationData"] = {"attemptAuthentication": "always"}
+            body["threeDS2RequestData"] = {"threeDSRequestorChallengeInd": CHALLENGE_REQUESTED}
+        elif self.config.three_ds == "frictionless":
+            body["threeDS2RequestData"] = {"threeDSRequestorChallengeInd": NO_CHALLENGE_REQUESTED}
         return body
 
     def start_checkout(self, request: CheckoutRequest, payment_mode: str) -> CheckoutStart:
@@ -262,7 +272,9 @@ class AdyenProvider(Provider):
         )
         status = data.get("status")
         kind = _SESSION_OUTCOME.get(status)
-        if kind is None or data.get("id") != session_id or data.get("reference") != payment.token:
+        # ``reference`` is in newer v72 answers only (older ones hold id and status): when
+        # present it must be ours; the session id already ties the answer to this payment
+        if kind is None or data.get("id") != session_id or data.get("reference", payment.token) != payment.token:
             return []
         return [
             VerifiedMessage(
@@ -323,8 +335,8 @@ class AdyenProvider(Provider):
             raise NotAuthentic(
                 "no item carries a valid HMAC signature" if len(items) > 1 else "HMAC signature missing or wrong"
             )
-        # items with a bad signature are left out: the others still apply (see the report for a
-        # shared "rejected item" marker so the inbox can show them)
+        # an item with a bad signature is left out and the others still apply: each item is its
+        # own piece of news, signed on its own (the body as received stays in the inbox)
         return messages
 
     def message_from_item(self, item: Mapping[str, Any], mode: str) -> VerifiedMessage:
@@ -365,7 +377,11 @@ class AdyenProvider(Provider):
         K = EventKind
         if code == "AUTHORISATION":
             if not success:
-                return [Event(K.FAILED, reason=reason or "refused")]
+                # one refused attempt: Adyen keeps the session open for another card, so the
+                # payment stays pending (with the reason) until an attempt succeeds or the
+                # session ends — refused after too many attempts, cancelled or expired, as
+                # Adyen's session API tells on the buyer's return
+                return [Event(K.PENDING, reason=reason or "Refused")]
             if self.config.capture == "manual":
                 return [Event(K.AUTHORIZED, amount=value, currency=currency, authorized_total=value)]
             # automatic capture: Adyen captures by itself and sends no CAPTURE webhook for it
@@ -402,18 +418,34 @@ class AdyenProvider(Provider):
         return []
 
     # ------------------------------------------------------------------ modifications
-    def _modify(self, method: str, payment: Any, body: dict[str, Any], key: str) -> list[VerifiedMessage]:
+    def _modify(self, what: str, method: str, payment: Any, body: dict[str, Any], key: str) -> list[VerifiedMessage]:
         if not payment.psp_reference or not _PSP_REFERENCE.fullmatch(payment.psp_reference):
             raise ProviderError("Adyen has not reported this payment's reference yet")
         body = {"merchantAccount": self.credentials["merchant_account"], "reference": payment.token, **body}
         data = self._call("modifications_api", method, body, payment.psp_reference, idempotency_key=key)
-        if data.get("status") not in (None, "received"):
-            raise ProviderError(f"Adyen did not take the request ({data.get('status')})")
-        # Adyen only acknowledges: the outcome arrives with the CAPTURE / REFUND / CANCELLATION webhook
-        return []
+        if data.get("status") != "received" or not isinstance(data.get("pspReference"), str):
+            raise ProviderError(f"Adyen did not take the request ({data.get('status') or 'no answer'})")
+        # Adyen only acknowledges; the outcome comes with the CAPTURE / REFUND / CANCELLATION
+        # webhook. The acknowledgement goes on the payment's timeline as a request awaiting it:
+        # it moves no money (no events), and a replayed request (same Idempotency-Key, same
+        # pspReference) is a duplicate there.
+        return [
+            VerifiedMessage(
+                provider=self.name,
+                dedupe_key=f"adyen:{payment.mode}:request:{data['pspReference']}"[:191],
+                events=[],
+                mode=payment.mode,
+                event_type=f"{what} requested, awaiting Adyen",
+                psp_reference=payment.psp_reference,
+                payment_token=payment.token,
+                merchant_reference=payment.token,
+                raw={**data, "request": what, "idempotencyKey": key},
+            )
+        ]
 
     def capture(self, payment: Any, amount: int) -> list[VerifiedMessage]:
         return self._modify(
+            "capture",
             "capture_authorised_payment",
             payment,
             {"amount": {"value": amount, "currency": payment.currency}},
@@ -422,6 +454,7 @@ class AdyenProvider(Provider):
 
     def refund(self, payment: Any, amount: int) -> list[VerifiedMessage]:
         return self._modify(
+            "refund",
             "refund_captured_payment",
             payment,
             {"amount": {"value": amount, "currency": payment.currency}},
@@ -432,7 +465,7 @@ class AdyenProvider(Provider):
         if not payment.psp_reference:
             # nothing authorised yet: the session simply expires at Adyen
             raise ProviderError("this Adyen payment has no authorisation to cancel yet; the session expires by itself")
-        return self._modify("cancel_authorised_payment_by_psp_reference", payment, {}, f"{payment.token}-cancel")
+        return self._modify("cancel", "cancel_authorised_payment_by_psp_reference", payment, {}, f"{payment.token}-cancel")
 
     def abandon(self, payment: Any) -> list[VerifiedMessage]:
         return []  # Hosted Checkout has no cancel URL: the return and the webhooks tell

@@ -330,8 +330,9 @@ class PayPalProvider(Provider):
             ]
         elif status == "PENDING":
             state, events = status, [Event(K.PENDING, reason=reason)]
-        elif status in ("DECLINED", "FAILED"):
-            state, events = status, [Event(K.CAPTURE_FAILED if from_authorization else K.FAILED, reason=reason)]
+        elif status in ("DECLINED", "DENIED", "FAILED"):
+            # PAYMENT.CAPTURE.DENIED (a pending capture refused) carries DECLINED; DENIED is v1's word
+            state, events = "DECLINED", [Event(K.CAPTURE_FAILED if from_authorization else K.FAILED, reason=reason)]
         else:
             state, events = status or "UNKNOWN", []
         return self._message(f"capture:{capture.get('id')}:{state}", events, f"capture:{state}", token, order_id, capture)

@@ -9,7 +9,13 @@ API (JSON, ``X-API-Key`` header; a test key makes test payments, a live key live
 * ``Idempotency-Key``: the same key with the same API key replays the first answer.
 
 Hosted page: ``GET|POST /checkoutshopper/sessions/<id>`` (pay, decline, cancel) and the 3-D Secure
-challenge ``…/3ds``. The buyer is sent back to ``returnUrl`` with ``sessionId`` and ``sessionResult``.
+challenge ``…/3ds``. The buyer is sent back to ``returnUrl`` with ``sessionId`` and ``sessionResult``
+once the session is over: paid, cancelled, or refused after ``max_refusals`` refused attempts. A
+refused attempt keeps the buyer on the page to try another card (each attempt has its own
+pspReference and its own AUTHORISATION webhook, ``success: "false"``), as Adyen's sessions do.
+3-D Secure: a challenge when the card's issuer asks for one (``CARD_3DS``) or when the session asks
+for it (``authenticationData.attemptAuthentication: "always"`` or ``threeDS2RequestData``
+``threeDSRequestorChallengeInd`` ``03``/``04``).
 
 Webhooks go to ``webhook_url`` — like the URL a merchant types in Adyen's Customer Area, it is
 configuration of the simulator, not part of each payment. Each item is signed with the HMAC key
@@ -106,6 +112,7 @@ class AdyenSimulator(ProviderSimulator):
         webhook_url: str | None = None,
         notifier: Notifier | None = None,
         retry_delays=DEFAULT_RETRY_DELAYS,
+        max_refusals: int = 3,
     ):
         accounts = {key: False for key in api_keys} | {key: True for key in live_api_keys}
         super().__init__(accounts=accounts, notifier=notifier, retry_delays=retry_delays)
@@ -114,6 +121,11 @@ class AdyenSimulator(ProviderSimulator):
         self.hmac_key = hmac_key
         #: where webhooks go, as typed in the Customer Area (CLI: PSP_SIM_ADYEN_WEBHOOK_URL)
         self.webhook_url = webhook_url or os.environ.get("PSP_SIM_ADYEN_WEBHOOK_URL") or None
+        #: refused attempts after which a session is over (status "refused") ⚠ Adyen does not publish the number
+        self.max_refusals = max_refusals
+        #: GET /sessions/{id} answers carry ``reference`` (newer v72 answers); False: ``id`` and
+        #: ``status`` only, as older API versions answer
+        self.session_result_has_reference = True
         self.sessions: dict[str, dict] = {}
         self.payments: dict[str, dict] = {}  # pspReference -> payment
         self.requests: list[dict] = []  # {"method", "path", "idempotency_key", "status"}
@@ -194,6 +206,37 @@ class AdyenSimulator(ProviderSimulator):
             for live, items in by_mode.items():
                 self.send_items(items, live)
 
+    def report(self, event_code: str, payment_psp: str, *, value: int | None = None, success: bool = True,
+               reason: str = "", additional: dict | None = None) -> dict:
+        """Send a webhook Adyen sends on its own about a payment, not in answer to an API call:
+        ``EXPIRE`` (the authorisation lapsed), ``CHARGEBACK`` (a dispute was lost; Adyen gives the
+        dispute its own pspReference and the payment's as ``originalReference``), ``CAPTURE_FAILED``
+        / ``REFUND_FAILED`` (the scheme rejected a modification accepted earlier: pass the
+        modification's pspReference), ``CANCEL_OR_REFUND``… Returns the item sent."""
+        with self.lock:
+            payment = self.payments.get(payment_psp)
+            modification = None
+            if payment is None:  # a modification's reference: find its payment
+                for candidate in self.payments.values():
+                    for mod in candidate["modifications"]:
+                        if mod["pspReference"] == payment_psp:
+                            payment, modification = candidate, mod
+            if payment is None:
+                raise KeyError(f"no payment or modification {payment_psp}")
+            own = modification["pspReference"] if modification else _psp()
+            if value is None:
+                value = modification["value"] if modification else payment["amount"]["value"]
+            if event_code == "CHARGEBACK":
+                payment["refunded"] = payment["captured"]
+            elif event_code == "EXPIRE":
+                payment["cancelled"] = True
+            item = self.item(event_code, own, merchant_reference=payment["reference"], value=value,
+                             currency=payment["amount"]["currency"], success=success,
+                             original_reference=payment["pspReference"], reason=reason, additional=additional)
+            live = payment["live"]
+        self._emit(live, item)
+        return item
+
     def _emit(self, live: bool, item: dict) -> None:
         """Send one item (or keep it for the current batch). Never called under self.lock."""
         with self._batch_lock:
@@ -237,7 +280,9 @@ class AdyenSimulator(ProviderSimulator):
         session_id = "CS" + secrets.token_hex(8).upper()
         expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)
         manual = str((body.get("additionalData") or {}).get("manualCapture", "")).lower() == "true"
-        always_3ds = (body.get("authenticationData") or {}).get("attemptAuthentication") == "always"
+        challenge_indicator = (body.get("threeDS2RequestData") or {}).get("threeDSRequestorChallengeInd")
+        always_3ds = ((body.get("authenticationData") or {}).get("attemptAuthentication") == "always"
+                      or challenge_indicator in ("03", "04"))
         session = {
             "id": session_id,
             "live": live,
@@ -248,6 +293,7 @@ class AdyenSimulator(ProviderSimulator):
             "always_3ds": always_3ds,
             "awaiting_3ds": False,
             "payments": [],
+            "refusals": 0,
         }
         answer = {
             "amount": amount,
@@ -287,7 +333,7 @@ class AdyenSimulator(ProviderSimulator):
             success, reason = True, ""
             if kind == "captures":
                 code = "CAPTURE"
-                if not payment["manual"] or payment["captured"] or payment["cancelled"]:
+                if not payment["authorised"] or not payment["manual"] or payment["captured"] or payment["cancelled"]:
                     success, reason = False, "Payment cannot be captured"
                 elif value > payment["amount"]["value"] or value <= 0:
                     success, reason = False, "Capture amount exceeds the authorised amount"
@@ -302,7 +348,7 @@ class AdyenSimulator(ProviderSimulator):
                     payment["refunded"] += value
             else:
                 code = "CANCELLATION"
-                if payment["captured"] or payment["cancelled"]:
+                if not payment["authorised"] or payment["captured"] or payment["cancelled"]:
                     success, reason = False, "Payment cannot be cancelled"
                 else:
                     payment["cancelled"] = True
@@ -348,7 +394,12 @@ class AdyenSimulator(ProviderSimulator):
             }
             self.payments[psp] = payment
             session["payments"].append(psp)
-            session["status"] = "completed" if authorised else "refused"
+            if authorised:
+                session["status"] = "completed"
+            else:
+                session["refusals"] += 1
+                if session["refusals"] >= self.max_refusals:
+                    session["status"] = "refused"
             additional = {"cardSummary": number[-4:], "paymentMethod": "visa"}
             if authorised:
                 additional["authCode"] = "".join(secrets.choice("0123456789") for _ in range(6))
@@ -388,7 +439,7 @@ class AdyenSimulator(ProviderSimulator):
         @app.errorhandler(ApiError)
         def api_error(error: ApiError):
             return jsonify({"status": error.status, "errorCode": error.code, "message": error.message,
-                            "errorType": error.kind}), error.status
+                            "errorType": error.kind, "pspReference": _psp()}), error.status
 
         def idempotent(handler):
             """Replay the first answer to the same Idempotency-Key from the same API key."""
@@ -433,8 +484,10 @@ class AdyenSimulator(ProviderSimulator):
                     raise ApiError(422, "000", "Session not found")
                 if not session["result"] or request.args.get("sessionResult") != session["result"]:
                     raise ApiError(422, "14_030", "sessionResult is invalid")
-                return jsonify({"id": session_id, "status": session["status"],
-                                "reference": session["request"]["reference"]})
+                answer = {"id": session_id, "status": session["status"]}
+                if self.session_result_has_reference:
+                    answer["reference"] = session["request"]["reference"]
+                return jsonify(answer)
 
         @app.post(f"{prefix}/paymentMethods")
         def payment_methods():
@@ -491,11 +544,7 @@ class AdyenSimulator(ProviderSimulator):
                 with self.lock:
                     session["awaiting_3ds"] = number
                 return redirect(f"{self.base_url()}/checkoutshopper/sessions/{session_id}/3ds", code=303)
-            status, item = self._authorise(session_id, number, None)
-            self._emit(session["live"], item)
-            with self.lock:
-                target = self._finish(session)
-            return redirect(target, code=303)
+            return self._after_attempt(session, *self._authorise(session_id, number, None))
 
         @app.get(page_prefix + "/3ds")
         def challenge_page(session_id):
@@ -516,11 +565,19 @@ class AdyenSimulator(ProviderSimulator):
             if not number:
                 return redirect(f"{self.base_url()}/checkoutshopper/sessions/{session_id}", code=303)
             passed = request.form.get("code", "").strip() == THREE_DS_PASSWORD
-            status, item = self._authorise(session_id, number, passed)
-            self._emit(session["live"], item)
-            with self.lock:
-                target = self._finish(session)
-            return redirect(target, code=303)
+            return self._after_attempt(session, *self._authorise(session_id, number, passed))
+
+    def _after_attempt(self, session: dict, status: str, item: dict) -> Response:
+        """Send the attempt's webhook; back to the shop when the session is over, else the page
+        again with the refusal, to try another card."""
+        self._emit(session["live"], item)
+        if status == "active":
+            left = self.max_refusals - session["refusals"]
+            return self._page("Payment", session=session, form=True,
+                              error=f"The payment was refused ({item['reason']}). Try another card ({left} attempt(s) left).")
+        with self.lock:
+            target = self._finish(session)
+        return redirect(target, code=303)
 
     def _page(self, title: str, status: int = 200, session: dict | None = None, **context) -> Response:
         amount = None

@@ -6,12 +6,19 @@ API (JSON; ``Authorization: Bearer <token>`` from ``POST /v1/oauth2/token`` with
 * ``POST /v2/payments/authorizations/<id>/capture|void`` · ``GET /v2/payments/captures/<id>`` ·
   ``POST /v2/payments/captures/<id>/refund``
 * ``GET /v1/notifications/webhooks/<id>`` · ``POST /v1/notifications/verify-webhook-signature``
-* ``PayPal-Request-Id``: a successful answer is replayed for the same id from the same app.
+* ``PayPal-Request-Id``: a successful answer is replayed for the same id from the same app, with
+  ``200 OK`` where the first answer was ``201 Created`` (as PayPal answers an idempotent retry).
 * ``Prefer: return=representation`` gives whole objects; otherwise id, status and links only.
 
 Approval page (the payer's side): ``GET|POST /checkoutnow?token=<order id>`` — approve with the
 PayPal balance, pay by card through a 3-D Secure challenge, use a funding source that will be
-declined, or cancel back to ``cancel_url``.
+declined, pay by bank (an eCheck: the capture stays ``PENDING`` until :meth:`settle_capture`), or
+cancel back to ``cancel_url``.
+
+PayPal's own later news: :meth:`settle_capture` (a pending capture clears — PAYMENT.CAPTURE.COMPLETED —
+or is denied — PAYMENT.CAPTURE.DENIED), :meth:`reverse_capture` (PayPal takes the money back after a
+dispute — PAYMENT.CAPTURE.REVERSED, whose resource is the reversal's refund object) and
+:meth:`void_authorization` (an authorization voided in the dashboard or lapsed — PAYMENT.AUTHORIZATION.VOIDED).
 
 Webhooks go to ``webhook_url`` (like the URL registered for the app in PayPal's dashboard), with the
 transmission headers. Only PayPal can tell whether a transmission is genuine: the verify endpoint
@@ -103,6 +110,9 @@ class PayPalSimulator(ProviderSimulator):
         self.webhook_url = webhook_url or os.environ.get("PSP_SIM_PAYPAL_WEBHOOK_URL") or None
         #: True: the verify endpoint answers 503 (PayPal having a bad day)
         self.verify_outage = False
+        #: how a funding source that will be declined shows: "capture" (201, a capture DECLINED) or
+        #: "instrument" (the capture call answers 422 INSTRUMENT_DECLINED and the order stays APPROVED)
+        self.decline_style = "capture"
         self._signing_key = secrets.token_bytes(32)
         self._routes()
         self.reset()
@@ -123,6 +133,7 @@ class PayPalSimulator(ProviderSimulator):
             self._replay: dict[tuple[str, str, str], tuple[int, str]] = {}
             self._awaiting_3ds: set[str] = set()
             self.verify_outage = False
+            self.decline_style = "capture"
 
     def describe(self) -> list[str]:
         return [f"client id: {self.client_id}", f"secret: {self.accounts[self.client_id]}",
@@ -171,6 +182,52 @@ class PayPalSimulator(ProviderSimulator):
         with self.lock:
             return [r for r in self.sent if r["event"]["event_type"] == event_type]
 
+    def settle_capture(self, capture_id: str, cleared: bool = True) -> Delivery | None:
+        """A pending capture clears (COMPLETED) or is denied (DECLINED), and PayPal says so."""
+        with self.lock:
+            capture = self.captures[capture_id]["capture"]
+            if capture["status"] != "PENDING":
+                raise ValueError(f"capture {capture_id} is {capture['status']}, not PENDING")
+            capture["status"] = "COMPLETED" if cleared else "DECLINED"
+            capture.pop("status_details", None)
+            capture["update_time"] = _now()
+            event = self.event("PAYMENT.CAPTURE.COMPLETED" if cleared else "PAYMENT.CAPTURE.DENIED", dict(capture), "capture")
+        return self.send_event(event)
+
+    def reverse_capture(self, capture_id: str) -> Delivery | None:
+        """PayPal reverses a capture (a dispute lost, a chargeback): the money goes back to the
+        payer through a refund PayPal makes itself, without the merchant's custom_id. ⚠ the
+        capture's status afterwards is not documented; REFUNDED is assumed."""
+        with self.lock:
+            entry = self.captures[capture_id]
+            capture, order = entry["capture"], self.orders[entry["order"]]
+            currency = capture["amount"]["currency_code"]
+            cents = entry["cents"] - entry["refunded"]
+            entry["refunded"] = entry["cents"]
+            capture["status"] = "REFUNDED"
+            refund_id = _id()
+            refund = {
+                "id": refund_id, "status": "COMPLETED",
+                "amount": {"currency_code": currency, "value": _value(cents, currency)},
+                "create_time": _now(), "update_time": _now(),
+                "links": self._links("refunds", refund_id, f"{self.base_url()}/v2/payments/captures/{capture_id}"),
+            }
+            self.refunds[refund_id] = {"refund": refund, "order": order["id"]}
+            order["refunds"].append(refund_id)
+            event = self.event("PAYMENT.CAPTURE.REVERSED", dict(refund), "refund")
+        return self.send_event(event)
+
+    def void_authorization(self, auth_id: str) -> Delivery | None:
+        """An authorization voided outside the merchant's shop (dashboard, or its validity lapsed)."""
+        with self.lock:
+            authorization = self.authorizations[auth_id]["authorization"]
+            if authorization["status"] not in ("CREATED", "PENDING"):
+                raise ValueError(f"authorization {auth_id} is {authorization['status']}")
+            authorization["status"] = "VOIDED"
+            authorization["update_time"] = _now()
+            event = self.event("PAYMENT.AUTHORIZATION.VOIDED", dict(authorization), "authorization")
+        return self.send_event(event)
+
     # ================================================================== objects
     def _order_view(self, order: dict, full: bool = True) -> dict:
         view = {"id": order["id"], "status": order["status"], "links": order["links"]}
@@ -202,7 +259,8 @@ class PayPalSimulator(ProviderSimulator):
             links.append({"href": up, "rel": "up", "method": "GET"})
         return links
 
-    def _new_capture(self, order: dict, cents: int, authorization: dict | None, declined: bool, final: bool = True) -> dict:
+    def _new_capture(self, order: dict, cents: int, authorization: dict | None, declined: bool, final: bool = True,
+                     pending: bool = False) -> dict:
         capture_id = _id()
         currency = order["unit"]["amount"]["currency_code"]
         related = {"order_id": order["id"]}
@@ -212,7 +270,7 @@ class PayPalSimulator(ProviderSimulator):
               else f"{self.base_url()}/v2/checkout/orders/{order['id']}")
         capture = {
             "id": capture_id,
-            "status": "DECLINED" if declined else "COMPLETED",
+            "status": "DECLINED" if declined else "PENDING" if pending else "COMPLETED",
             "amount": {"currency_code": currency, "value": _value(cents, currency)},
             "final_capture": final,
             "custom_id": order["unit"].get("custom_id"),
@@ -224,6 +282,8 @@ class PayPalSimulator(ProviderSimulator):
         }
         if declined:
             capture["status_details"] = {"reason": "DECLINED_BY_RISK_FRAUD_FILTERS"}
+        elif pending:
+            capture["status_details"] = {"reason": "ECHECK"}
         self.captures[capture_id] = {"capture": capture, "order": order["id"], "refunded": 0, "cents": cents}
         order["captures"].append(capture_id)
         return capture
@@ -300,7 +360,9 @@ class PayPalSimulator(ProviderSimulator):
                 slot = (g.client, request.path, request_id) if request_id else None
                 if slot and slot in self._replay:
                     status, text = self._replay[slot]
-                    return Response(text, status=status, mimetype="application/json"), []
+                    # "a successful response to an idempotent request returns 200 OK"
+                    status = 200 if status == 201 else status
+                    return Response(text, status=status, mimetype="application/json" if text else None), []
                 status, body, events = handler(full)
                 text = json.dumps(body) if body is not None else ""
                 if slot:
@@ -359,14 +421,14 @@ class PayPalSimulator(ProviderSimulator):
                 order = {
                     "id": order_id, "client": g.client, "intent": intent, "status": "PAYER_ACTION_REQUIRED",
                     "unit": unit, "cents": cents, "source": source, "context": context, "payer": None,
-                    "declines": False, "create_time": _now(), "authorizations": [], "captures": [], "refunds": [],
+                    "declines": False, "funding_pending": False, "create_time": _now(), "authorizations": [], "captures": [], "refunds": [],
                     "links": [
                         {"href": f"{self.base_url()}/v2/checkout/orders/{order_id}", "rel": "self", "method": "GET"},
                         {"href": f"{self.base_url()}/checkoutnow?token={order_id}", "rel": "payer-action", "method": "GET"},
                     ],
                 }
                 self.orders[order_id] = order
-                return 200, self._order_view(order, full), []
+                return 201, self._order_view(order, full), []
 
             response, events = replayable(run)
             send_all(events)
@@ -393,11 +455,16 @@ class PayPalSimulator(ProviderSimulator):
                     raise ApiError(422, "UNPROCESSABLE_ENTITY", "ORDER_NOT_APPROVED", "the payer has not approved the order")
                 if (verb == "capture") != (order["intent"] == "CAPTURE"):
                     raise ApiError(422, "UNPROCESSABLE_ENTITY", "ACTION_DOES_NOT_MATCH_INTENT", f"the order intent is {order['intent']}")
+                if order["declines"] and self.decline_style == "instrument":
+                    raise ApiError(422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED",
+                                   "The instrument presented was either declined by the processor or bank, or it can't be used for this payment.")
                 order["status"] = "COMPLETED"
                 currency = order["unit"]["amount"]["currency_code"]
                 if verb == "capture":
-                    capture = self._new_capture(order, order["cents"], None, declined=order["declines"])
-                    kind = "PAYMENT.CAPTURE.DECLINED" if order["declines"] else "PAYMENT.CAPTURE.COMPLETED"
+                    capture = self._new_capture(order, order["cents"], None, declined=order["declines"],
+                                                pending=order["funding_pending"])
+                    kind = ("PAYMENT.CAPTURE.DECLINED" if order["declines"] else
+                            "PAYMENT.CAPTURE.PENDING" if order["funding_pending"] else "PAYMENT.CAPTURE.COMPLETED")
                     events = [self.event(kind, dict(capture), "capture")]
                 else:
                     auth_id = _id()
@@ -557,10 +624,11 @@ class PayPalSimulator(ProviderSimulator):
                 return None, self._page("PayPal", order=order, message=f"This order is {order['status'].lower()}.", status=409)
             return order, None
 
-        def approve(order, declines: bool):
+        def approve(order, declines: bool, pending: bool = False):
             with self.lock:
                 order["status"] = "APPROVED"
                 order["declines"] = declines
+                order["funding_pending"] = pending
                 order["payer"] = {"payer_id": _id(13), "email_address": "buyer@example.com",
                                   "name": {"given_name": "Test", "surname": "Buyer"}}
                 view = self._order_view(order)
@@ -583,6 +651,8 @@ class PayPalSimulator(ProviderSimulator):
                 return approve(order, declines=False)
             if action == "decline":
                 return approve(order, declines=True)
+            if action == "bank":
+                return approve(order, declines=False, pending=True)
             if action == "card":
                 with self.lock:
                     self._awaiting_3ds.add(order["id"])
@@ -626,6 +696,7 @@ button{display:block;margin-top:.75rem;padding:.5rem 1rem}.error{color:#a00}.not
 <button name="action" value="approve">Pay with PayPal balance</button>
 <button name="action" value="card">Pay by card (3-D Secure)</button>
 <button name="action" value="decline">Pay with a funding source that will be declined</button>
+<button name="action" value="bank">Pay from a bank account (eCheck: pending until it clears)</button>
 <button name="action" value="cancel">Cancel and return to the merchant</button></form>{% endif %}
 {% if challenge %}<form method="post"><p>Your bank asks you to confirm. Test code: <code>{{ code }}</code></p>
 <input name="code" required><button type="submit">Confirm</button></form>{% endif %}

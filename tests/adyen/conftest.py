@@ -33,13 +33,14 @@ def sim():
     simulator.notifier.close()
 
 
-def adyen_settings(sim, capture="auto", three_ds="when_required", mode="test", **credentials):
+def adyen_settings(sim, capture="auto", three_ds="when_required", mode="test", capture_delay_days=0, **credentials):
     block = {"api_key": DEFAULT_TEST_KEY if mode == "test" else DEFAULT_LIVE_KEY,
              "merchant_account": sim.merchant_account, "hmac_key": sim.hmac_key, "endpoint": sim.url}
     if mode == "live":
         block["live_endpoint_prefix"] = "1797a841fbb37ca7-FlaskPsp"
     block.update(credentials)
-    return {"adyen": {"enabled": True, "mode": mode, "capture": capture, "three_ds": three_ds, mode: block}}
+    return {"adyen": {"enabled": True, "mode": mode, "capture": capture, "three_ds": three_ds,
+                      "capture_delay_days": capture_delay_days, mode: block}}
 
 
 @pytest.fixture
@@ -63,20 +64,30 @@ def start(buyer, sku="MUG-01", quantity=1):
 
 
 def pay(buyer, page_url, card=CARD_SUCCESS, action="pay", password=None) -> requests.Response:
-    """Fill the hosted page like a buyer; returns the shop's page the buyer lands on."""
+    """Fill the hosted page like a buyer; returns the shop's page the buyer lands on, or Adyen's
+    page again (200, with the refusal) when the attempt was refused and the session goes on."""
     page = buyer.http.get(page_url, timeout=10)
     assert page.status_code == 200 and 'name="card_number"' in page.text
     answer = buyer.http.post(page_url, data={"card_number": card, "expiry": "03/30", "cvc": "737", "action": action},
                              allow_redirects=False, timeout=10)
+    if answer.status_code == 200:
+        return answer
     assert answer.status_code == 303, answer.text
     location = answer.headers["Location"]
     if location.endswith("/3ds"):
         challenge = buyer.http.get(location, timeout=10)
         assert 'name="code"' in challenge.text
         answer = buyer.http.post(location, data={"code": password or THREE_DS_PASSWORD}, allow_redirects=False, timeout=10)
+        if answer.status_code == 200:
+            return answer
         assert answer.status_code == 303
         location = answer.headers["Location"]
     return buyer.http.get(location, timeout=10)
+
+
+def still_on_adyen(page) -> bool:
+    """The attempt was refused and the buyer is still on Adyen's page, asked for another card."""
+    return page.status_code == 200 and "The payment was refused" in page.text and 'name="card_number"' in page.text
 
 
 def session_of(sim, page_url) -> dict:

@@ -19,6 +19,7 @@ from tests.adyen.conftest import (
     pay,
     session_of,
     start,
+    still_on_adyen,
 )
 
 OTHER_KEY = "0F" * 32  # a valid hex HMAC key that is not the merchant's
@@ -107,25 +108,55 @@ def test_the_notification_answer_is_accepted(adyen_shop, sim):
     assert again.status_code == 200 and again.text == "[accepted]"
 
 
-def test_declined_card_fails_and_the_order_stays_payable(adyen_shop, sim):
+def test_declined_card_fails_and_the_buyer_tries_another_card_on_the_same_page(adyen_shop, sim):
     shop = adyen_shop()
     buyer = shop.buyer()
     ref, page_url = start(buyer)
-    back = pay(buyer, page_url, card=CARD_DECLINED)
-    assert 'data-status="failed"' in back.text  # Adyen's session API says "refused"
+    page = pay(buyer, page_url, card=CARD_DECLINED)
+    assert still_on_adyen(page)  # Adyen keeps the session open for another attempt
     assert sim.notifier.wait_idle(timeout=10)
     (payment,) = shop.payments(ref)
-    assert payment["status"] == "failed" and payment["psp_reference"] is None
+    # a refused attempt, not a refused payment: pending, with the reason, while the session is open
+    assert payment["status"] == "pending" and payment["psp_reference"] is None
+    assert payment["failure_reason"] == "Refused"
+    assert status_json(shop, payment["token"]) == "pending"
     assert shop.order(ref)["status"] == "pending"
     item = json.loads(sim.sent[0]["body"])["notificationItems"][0]["NotificationRequestItem"]
     assert item["eventCode"] == "AUTHORISATION" and item["success"] == "false"
     assert inbox(shop, source="notify")[0]["outcome"] == "applied"
-    # the buyer tries again and pays
+    sim.notifier.paused = True  # the buyer is back before Adyen's webhook
+    back = pay(buyer, page_url)  # a good card, same session
+    assert 'data-status="pending"' in back.text  # never "failed": the buyer must not pay twice
+    sim.notifier.paused = False
+    assert sim.notifier.wait_idle(timeout=10)
+    (payment,) = shop.payments(ref)
+    second = json.loads(sim.sent[1]["body"])["notificationItems"][0]["NotificationRequestItem"]
+    assert second["success"] == "true" and second["pspReference"] != item["pspReference"]
+    assert payment["status"] == "paid" and payment["psp_reference"] == second["pspReference"]
+    assert payment["failure_reason"] is None and payment["flag"] is None
+    assert shop.order(ref)["status"] == "paid"
+
+
+def test_too_many_refusals_end_the_session_and_the_order_stays_payable(adyen_shop, sim):
+    shop = adyen_shop()
+    buyer = shop.buyer()
+    ref, page_url = start(buyer)
+    for _ in range(sim.max_refusals - 1):
+        assert still_on_adyen(pay(buyer, page_url, card=CARD_DECLINED))
+    back = pay(buyer, page_url, card=CARD_DECLINED)
+    assert back.url.startswith(f"{shop.url}/psp/return/")  # session "refused": back at the shop
+    assert 'data-status="failed"' in back.text  # Adyen's session API says so
+    assert sim.notifier.wait_idle(timeout=10)
+    assert [d.attempts[-1][0] for d in sim.notifier.deliveries] == [200] * sim.max_refusals
+    (payment,) = shop.payments(ref)
+    assert payment["status"] == "failed" and shop.order(ref)["status"] == "pending"
+    # the buyer starts again from the shop and pays
     again = buyer.choose(ref, "adyen")
     assert again.status_code == 303
     pay(buyer, again.headers["Location"])
     assert sim.notifier.wait_idle(timeout=10)
     assert shop.order(ref)["status"] == "paid"
+    assert [p["status"] for p in shop.payments(ref)] == ["failed", "paid"]
 
 
 def test_buyer_cancels_on_the_hosted_page(adyen_shop, sim):
@@ -170,12 +201,14 @@ def test_3d_secure_challenge_failed(adyen_shop, sim):
     shop = adyen_shop()
     buyer = shop.buyer()
     ref, page_url = start(buyer)
-    back = pay(buyer, page_url, card=CARD_3DS, password="wrong")
-    assert 'data-status="failed"' in back.text
+    page = pay(buyer, page_url, card=CARD_3DS, password="wrong")
+    assert still_on_adyen(page)
     assert sim.notifier.wait_idle(timeout=10)
     (payment,) = shop.payments(ref)
-    assert payment["status"] == "failed" and "3D" in (payment["failure_reason"] or "")
+    assert payment["status"] == "pending" and "3D" in (payment["failure_reason"] or "")
     assert shop.order(ref)["status"] == "pending"
+    back = pay(buyer, page_url, action="cancel")  # the buyer gives up
+    assert 'data-status="cancelled"' in back.text and shop.order(ref)["status"] == "pending"
 
 
 def test_3d_secure_challenge_passed(adyen_shop, sim):
@@ -231,7 +264,9 @@ def test_partial_refunds_summing_to_the_whole_make_it_refunded(adyen_shop, sim):
     ref, page_url = start(buyer, sku="MAP-03")
     pay(buyer, page_url)
     assert sim.notifier.wait_idle(timeout=10)
+    sim.notifier.paused = True
     assert psp_refund(shop, ref, 1000) == "paid"  # pending at Adyen until its REFUND webhook
+    sim.notifier.paused = False
     assert sim.notifier.wait_idle(timeout=10)
     (payment,) = shop.payments(ref)
     assert payment["status"] == "partially_refunded" and payment["refunded_amount"] == 1000
@@ -337,6 +372,28 @@ def test_adyen_public_hmac_vector():
     assert message.events[0].captured_total == 1130 and message.mode == "test"
 
 
+def test_the_library_check_is_wrapped_where_it_would_crash_or_say_nothing():
+    """Adyen's helper raises on a missing or empty hmacSignature and answers None without
+    additionalData (PROVIDERS.md); the wrapped check answers False to all three."""
+    import Adyen
+    import pytest
+
+    from flask_psp.providers.adyen import AdyenProvider
+
+    key = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
+    item = {"pspReference": "7914073381342284", "merchantReference": "TestPayment-1407325143704",
+            "merchantAccountCode": "TestMerchant", "amount": {"value": 1130, "currency": "EUR"},
+            "eventCode": "AUTHORISATION", "success": "true"}
+    with pytest.raises(KeyError):
+        Adyen.util.is_valid_hmac_notification(dict(item, additionalData={}), key)
+    with pytest.raises(ValueError):
+        Adyen.util.is_valid_hmac_notification(dict(item, additionalData={"hmacSignature": ""}), key)
+    assert Adyen.util.is_valid_hmac_notification(dict(item), key) is None
+    for unsigned in (dict(item, additionalData={}), dict(item, additionalData={"hmacSignature": ""}), dict(item),
+                     dict(item, additionalData={"hmacSignature": "%%%"}), {k: v for k, v in item.items() if k != "amount"}):
+        assert AdyenProvider.signature_valid(unsigned, key) is False
+
+
 # ---------------------------------------------------------------------------- batches, duplicates, order
 def test_a_batch_applies_every_item_on_its_own(adyen_shop, sim):
     shop = adyen_shop(capture="manual")
@@ -357,6 +414,11 @@ def test_a_batch_applies_every_item_on_its_own(adyen_shop, sim):
     parent = inbox(shop, source="notify")[-3]
     children = [e for e in inbox(shop, source="notify") if e["id"] > parent["id"]]
     assert [c["outcome"] for c in children] == ["applied", "applied"]
+    # Adyen delivers the same batch again: each item is a duplicate on its own
+    again = deliver(shop, sim.sent[-1])
+    assert again.status_code == 200 and again.text == "[accepted]"
+    assert [c["outcome"] for c in inbox(shop, source="notify")[-2:]] == ["duplicate", "duplicate"]
+    assert [shop.payments(ref)[0]["captured_amount"] for ref in refs] == [1450, 8500]
 
 
 def test_a_batch_with_one_forged_item_applies_the_good_one_only(adyen_shop, sim):
