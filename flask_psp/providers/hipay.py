@@ -53,16 +53,17 @@ REDIRECT_PAGES = ("accept", "decline", "pending", "exception", "cancel")
 AUTHENTICATION_INDICATOR = {"always": "2", "when_required": "1", "frictionless": "1"}
 LANGUAGES = {"fr": "fr_FR", "en": "en_GB", "de": "de_DE", "es": "es_ES", "it": "it_IT", "nl": "nl_NL", "pt": "pt_PT"}
 
-# status codes (HiPay gateway documentation, appendix "Payment status")
+# status codes (HiPay gateway documentation, appendix "Payment status"; hipay-fullservice-sdk-php
+# ``TransactionStatus``; 143 and 178, absent from both, as HiPay's own Shopware module reads them)
 PENDING = {112, 140, 142, 200}
 AUTHORIZED = {116}
 CAPTURED = {118, 119, 120, 121, 122, 123}
 #: statuses that can only follow a capture: their captured_amount proves money was taken
 AFTER_CAPTURE = {124, 125, 126, 129}
 REFUNDED = {125, 126}
-FAILED = {109, 110, 111, 113, 151, 163}
+FAILED = {109, 110, 111, 113, 151, 163, 178}
 EXPIRED = {114}
-CANCELLED = {115}
+CANCELLED = {115, 143}
 CAPTURE_FAILED = {173}
 REFUND_FAILED = {165}
 CHARGEBACK = {129}
@@ -72,8 +73,9 @@ STATUS_NAMES = {
     118: "captured", 119: "partially captured", 120: "collected", 121: "partially collected",
     122: "settled", 123: "partially settled", 124: "refund requested", 125: "refunded",
     126: "partially refunded", 129: "charged back", 140: "authentication requested", 142: "authorization requested",
+    143: "authorization cancelled",
     151: "acquirer not found", 163: "authorization refused", 165: "refund refused", 173: "capture refused",
-    175: "authorization cancellation requested", 200: "pending payment",
+    175: "authorization cancellation requested", 178: "soft decline", 200: "pending payment",
 }
 
 

@@ -1,8 +1,11 @@
 """Worldline Sips 2.0: Paypage POST for the checkout, Sips Office JSON for the merchant's operations.
 
 No maintained Python SDK exists; this module speaks the wire format directly (facts and sources:
-``PROVIDERS.md``; the Office JSON facts come from Worldline's own ``sips-sdk-php`` — cash management
-requests, ``CR_WS_2.3``, the JSON seal — and the ``eopayment`` library, which agree).
+``PROVIDERS.md``). The Office JSON facts come from Worldline's public documentation (data dictionary
+pages ``office/validate``, ``office/cancel``, ``office/refund``: endpoints, required fields, response
+codes; the validation, cancellation and refund guides: the transaction statuses), Worldline's own
+``sips-sdk-php`` (``JsonSealCalculator``, ``CashManagement/*Request``, ``CR_WS_2.3``) and two public
+integrations that agree with them (entrouvert's ``eopayment`` and BNP Paribas' Mercanet module).
 
 Checkout
     The buyer's browser POSTs ``Data``/``Seal``/``InterfaceVersion`` (and ``SealAlgorithm`` when the
@@ -21,9 +24,11 @@ Seal
 Office JSON (captures, refunds, cancellations)
     ``POST …/rs-services/v2/cashManagement/{validate,refund,cancel}`` with a JSON body whose ``seal`` is
     ``hmac_sha256(secretKey, values of every other field except keyVersion and sealAlgorithm,
-    concatenated in alphabetical order of their names)``. A refund on a transaction not yet remitted to
-    the bank (Sips status ``TO_CAPTURE``, answer ``24``) is made as a cancellation of that amount, which
-    is what Sips expects before the nightly remittance.
+    concatenated in alphabetical order of their names)``. ``validate`` captures a ``VALIDATION``-mode
+    authorization (``TO_VALIDATE`` → ``TO_CAPTURE``); ``cancel`` lowers or voids an amount not yet
+    remitted to the bank; ``refund`` credits the buyer after the remittance. A refund on a transaction
+    not yet remitted (Sips status ``TO_CAPTURE``, answer ``24``) is therefore made as a cancellation of
+    that amount, as Worldline's cancellation guide and the Mercanet module do.
 """
 
 from __future__ import annotations
@@ -55,9 +60,11 @@ PAYPAGE_URLS = {
     "test": "https://payment-webinit.simu.sips-services.com",
     "live": "https://payment-webinit.sips-services.com",
 }
-#: ⚠ the simulation Paypage has no public Office server of its own; Worldline's test Office server is used
+#: the Office server of the same environment as the Paypage: test mode uses Worldline's simulation
+#: environment (public merchant 002001000000001), whose Office server is ``office-server.simu…``
+#: (worldline/sips-sdk-php ``SipsEnvironment``); Worldline's data dictionary names only PROD and TEST ⚠
 OFFICE_URLS = {
-    "test": "https://office-server.test.sips-services.com",
+    "test": "https://office-server.simu.sips-services.com",
     "live": "https://office-server.sips-services.com",
 }
 INTERFACE_VERSION = "HP_2.31"
@@ -251,6 +258,8 @@ class SipsProvider(Provider):
         except UnknownCurrency as exc:
             raise ProviderError(str(exc)) from None
         if self.config.capture == "manual":
+            # captureDay: the days the merchant has to validate (capture) before the authorization
+            # expires (a delayed capture reaches this module as manual: the plugin captures it when due)
             capture_mode = "VALIDATION"
             capture_day = self.config.capture_delay_days or DEFAULT_VALIDATION_DAYS
         else:
@@ -432,7 +441,13 @@ class SipsProvider(Provider):
                         "Worldline Sips refused the request's seal (responseCode 34): the secret_key setting is "
                         "not this merchant's current key, or " + self._key_version_hint(None)
                     )
-                raise ProviderError("Worldline Sips' answer failed its seal check: nothing was recorded")
+                raise ProviderError("Worldline Sips' answer failed its seal check: nothing was recorded; check the "
+                                    "operation in the Sips back office")
+        elif str(answer.get("responseCode")) == "00" and self.config.mode == "live":
+            # an accepted operation is only believed sealed; ⚠ eopayment reports that Sips' test
+            # platform leaves its answers unsealed, so test mode accepts them as they come
+            raise ProviderError("Worldline Sips' answer carries no seal: nothing was recorded; check the "
+                                "operation in the Sips back office")
         return answer
 
     def _cash(self, operation: str, payment: Any, amount: int) -> dict[str, Any]:

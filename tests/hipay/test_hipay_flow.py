@@ -52,11 +52,13 @@ def test_buyer_pays_and_the_notifications_mark_the_order_paid_once(make_shop, si
     for page in ("accept", "decline", "pending", "exception", "cancel"):
         assert sent[f"{page}_url"] == f"{shop.url}/psp/return/{payment['token']}?hipay_page={page}"
 
+    sim.notifier.paused = True  # the buyer is back before HiPay's notifications
     redirect = pay_on_hipay(buyer, page_url)
     assert "hash=" in redirect and "hipay_page=accept" in redirect
     back = requests.get(redirect, timeout=10)  # no cookie needed
-    assert back.status_code == 200
-    assert 'data-status="pending"' in back.text or 'data-status="paid"' in back.text  # never paid by the redirect
+    assert back.status_code == 200 and 'data-status="pending"' in back.text  # a redirect never pays
+    assert only_payment(shop, ref)["status"] == "pending" and shop.order(ref)["status"] == "pending"
+    sim.notifier.paused = False
     assert all_delivered(sim)
     statuses = [dict(parse_qsl(d.body.decode()))["status"] for d in sim.notifier.deliveries]
     assert sorted(statuses) == sorted(["142", "116", "117", "118", "116", "118"])
@@ -229,3 +231,19 @@ def test_wrong_api_credentials_are_reported_and_the_buyer_can_choose_again(make_
     payment = only_payment(shop, ref)
     assert payment["status"] == "failed" and "API username or password" in payment["failure_reason"]
     assert "not-it" not in payment["failure_reason"]
+
+
+def test_the_page_settings_reach_hipays_hosted_page(make_shop, sim):
+    from example_shop import db
+    from flask_psp.admin_core import save_page
+
+    shop = make_shop(psp_providers=hipay_settings(sim))
+    with shop.app.app_context():
+        assert save_page(db.session, {"brand_name": "Atelier Lumière", "hipay_theme_code": "th_atelier"},
+                         "owner@example.com", ["en", "fr"]) == []
+    buyer = shop.buyer()
+    ref, page_url = go_to_hipay(shop, buyer)
+    sent = sim.api_calls[-1]["form"]
+    assert (sent["theme_code"], sent["merchant_display_name"]) == ("th_atelier", "Atelier Lumière")
+    page = buyer.http.get(page_url, timeout=10)
+    assert "Atelier Lumière" in page.text and "Theme: th_atelier" in page.text

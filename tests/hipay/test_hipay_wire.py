@@ -57,7 +57,9 @@ def test_hosted_page_request_fields():
 
 def notification(status, signed_with="secret", algorithm="sha256", **extra):
     fields = {"state": "completed", "status": str(status), "transaction_reference": "800000000001", "test": "true",
-              "authorized_amount": "14.50", "captured_amount": "14.50" if status in (118, 125, 126) else "0.00",
+              "authorized_amount": "14.50",
+              # HiPay fills captured_amount from 117 "capture requested" on (its documentation's example)
+              "captured_amount": "14.50" if status in (117, 118, 124, 125, 126) else "0.00",
               "refunded_amount": {125: "14.50", 126: "5.00"}.get(status, "0.00"), "currency": "EUR",
               "order[id]": "tok_ABC-123", **extra}
     body = urlencode(fields).encode()
@@ -68,7 +70,8 @@ def notification(status, signed_with="secret", algorithm="sha256", **extra):
 @pytest.mark.parametrize("status, kinds", [
     (142, [EventKind.PENDING]), (116, [EventKind.AUTHORIZED]), (117, []), (118, [EventKind.CAPTURED]),
     (125, [EventKind.CAPTURED, EventKind.REFUNDED]), (126, [EventKind.CAPTURED, EventKind.REFUNDED]),
-    (113, [EventKind.FAILED]), (163, [EventKind.FAILED]), (114, [EventKind.EXPIRED]), (115, [EventKind.CANCELLED]),
+    (113, [EventKind.FAILED]), (163, [EventKind.FAILED]), (178, [EventKind.FAILED]), (114, [EventKind.EXPIRED]),
+    (115, [EventKind.CANCELLED]), (143, [EventKind.CANCELLED]), (124, [EventKind.CAPTURED]),
     (173, [EventKind.CAPTURE_FAILED]), (165, [EventKind.REFUND_FAILED]), (129, [EventKind.CHARGEBACK]),
 ])
 def test_status_codes(status, kinds):

@@ -37,24 +37,41 @@ def sips_settings(sim, capture="auto", three_ds="when_required", **credentials):
 
 
 class _Forms(HTMLParser):
-    """Every form of a page: action, id and the values of its hidden inputs (entities decoded)."""
+    """Every form of a page: action, id, the values of its hidden inputs (entities decoded) and its
+    buttons; and the page's scripts."""
 
     def __init__(self):
         super().__init__()
         self.forms: list[dict] = []
+        self.scripts: list[dict] = []
+        self._open = False
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "form":
-            self.forms.append({"action": attrs.get("action"), "id": attrs.get("id"), "fields": {}})
-        elif tag == "input" and self.forms and attrs.get("type") == "hidden":
+            self.forms.append({"action": attrs.get("action"), "id": attrs.get("id"), "method": attrs.get("method"),
+                               "fields": {}, "buttons": []})
+            self._open = True
+        elif tag == "input" and self._open and attrs.get("type") == "hidden":
             self.forms[-1]["fields"][attrs.get("name")] = attrs.get("value") or ""
+        elif tag == "button" and self._open:
+            self.forms[-1]["buttons"].append(attrs)
+        elif tag == "script":
+            self.scripts.append(attrs)
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._open = False
+
+
+def page_parts(html: str) -> _Forms:
+    parser = _Forms()
+    parser.feed(html)
+    return parser
 
 
 def forms(html: str) -> list[dict]:
-    parser = _Forms()
-    parser.feed(html)
-    return parser.forms
+    return page_parts(html).forms
 
 
 def response_form(html: str) -> dict:
@@ -64,13 +81,13 @@ def response_form(html: str) -> dict:
     return found[0]
 
 
-def go_to_sips(shop, buyer, sku="MUG-01", quantity=1):
+def go_to_sips(shop, buyer, sku="MUG-01", quantity=1, endpoint=None):
     """Order, choose Sips, follow the shop's auto-submitting form. Returns (order ref, Sips' page)."""
     ref = buyer.place_order(sku=sku, quantity=quantity)
     page = buyer.choose(ref, provider="sips")
     assert page.status_code == 200, page.text
     (form,) = [f for f in forms(page.text) if f["id"] == "psp-redirect"]
-    assert form["action"] == shop.sim.url + "/paymentInit"
+    assert form["action"] == (endpoint or shop.sim.url) + "/paymentInit"
     return ref, buyer.http.post(form["action"], data=form["fields"], timeout=10), form["fields"]
 
 

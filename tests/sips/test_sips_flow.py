@@ -3,7 +3,7 @@ through the Paypage forms, the sealed response arriving twice (browser and serve
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urljoin
 
 import pytest
 import requests
@@ -18,6 +18,7 @@ from .conftest import (
     back_to_shop,
     go_to_sips,
     only_payment,
+    page_parts,
     pay_on_sips,
     response_form,
     sips_settings,
@@ -227,3 +228,41 @@ def test_a_plain_visit_of_the_return_page_proves_nothing(make_shop, sim):
     page = requests.get(f"{shop.url}/psp/return/{token}", timeout=10)
     assert page.status_code == 200 and 'data-status="pending"' in page.text
     assert requests.get(f"{shop.url}/psp/return/not-a-real-token-at-all", timeout=10).status_code == 404
+
+
+def test_checkout_answers_a_self_submitting_form_with_a_button_for_browsers_without_scripts(make_shop, sim):
+    shop = make_shop(psp_providers=sips_settings(sim))
+    buyer = shop.buyer()
+    ref = buyer.place_order()
+    page = buyer.choose(ref, provider="sips")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    parts = page_parts(page.text)
+    (form,) = [f for f in parts.forms if f["id"] == "psp-redirect"]
+    assert form["method"].lower() == "post" and form["action"] == sim.url + "/paymentInit"
+    assert set(form["fields"]) == {"Data", "Seal", "InterfaceVersion", "SealAlgorithm"}
+    (button,) = form["buttons"]
+    assert button.get("type") == "submit" and "hidden" not in button and "disabled" not in button
+    (script,) = [s for s in parts.scripts if s.get("id") == "psp-autosubmit"]
+    code = requests.get(urljoin(page.url, script["src"]), timeout=10).text
+    assert 'getElementById("psp-redirect")' in code and ".submit()" in code
+    # what the button (or the script) posts reaches Sips' payment page
+    sips_page = buyer.http.post(form["action"], data=form["fields"], timeout=10)
+    assert sips_page.status_code == 200 and 'name="card_number"' in sips_page.text
+    assert only_payment(shop, ref)["status"] == "pending"
+
+
+def save_page_settings(shop, **fields):
+    from example_shop import db
+    from flask_psp.admin_core import save_page
+
+    with shop.app.app_context():
+        assert save_page(db.session, fields, "owner@example.com", ["en", "fr"]) == []
+
+
+def test_the_page_settings_choose_the_sips_template(make_shop, sim):
+    shop = make_shop(psp_providers=sips_settings(sim))
+    save_page_settings(shop, brand_name="Atelier", sips_template_name="atelier_v2")
+    ref, sips_page, _ = go_to_sips(shop, shop.buyer())
+    assert sim.init_requests[-1]["fields"]["templateName"] == "atelier_v2"
+    assert "Page template: atelier_v2" in sips_page.text
+

@@ -3,7 +3,13 @@ the simulator, from the merchant's side (the shop's ``psp`` object)."""
 
 from __future__ import annotations
 
+import json
+import threading
+
 import pytest
+import requests
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
 from flask_psp.providers.base import ProviderConfig, ProviderError
 from flask_psp.providers.sips import SipsProvider
@@ -107,10 +113,81 @@ def test_connection_test_reports_a_wrong_key(sim):
     assert not ok and "key_version" in message
 
 
-def test_office_answer_with_a_wrong_seal_is_not_trusted(make_shop, sim):
+def test_office_refuses_a_request_sealed_with_a_key_it_no_longer_has(make_shop, sim):
     shop = make_shop(psp_providers=sips_settings(sim, capture="manual"))
     ref, payment = paid_with_sips(shop, sim)
     sim.accounts[MERCHANT] = {**sim.accounts[MERCHANT], "secret_key": "rotated-on-the-sips-side"}
-    with pytest.raises(ProviderError):
+    with pytest.raises(ProviderError) as refused:
         merchant(shop, "capture", payment["token"])
+    assert "responseCode 34" in refused.value.message and "secret_key" in refused.value.message
+    assert only_payment(shop, ref)["status"] == "authorized"
+    assert sim.transaction(payment["psp_reference"])["status"] == "TO_VALIDATE"
+
+
+class ManInTheMiddle:
+    """A loopback proxy in front of the simulator that lets a test rewrite the Office's JSON answers."""
+
+    def __init__(self, target):
+        self.target = target
+        self.rewrite = None
+        self.server = make_server("127.0.0.1", 0, self, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def __call__(self, environ, start_response):
+        incoming = Request(environ)
+        upstream = requests.request(
+            incoming.method, self.target + incoming.full_path.rstrip("?"), data=incoming.get_data(),
+            headers={"Content-Type": incoming.content_type or ""}, allow_redirects=False, timeout=10,
+        )
+        body, kind = upstream.content, upstream.headers.get("Content-Type", "")
+        if self.rewrite is not None and kind.startswith("application/json"):
+            body = json.dumps(self.rewrite(upstream.json())).encode()
+        return Response(body, status=upstream.status_code, content_type=kind)(environ, start_response)
+
+
+@pytest.fixture
+def mitm(sim):
+    proxy = ManInTheMiddle(sim.url)
+    yield proxy
+    proxy.server.shutdown()
+
+
+def authorized_through(make_shop, sim, mitm, mode="test"):
+    settings = sips_settings(sim, capture="manual", endpoint=mitm.url)
+    if mode == "live":
+        settings["sips"]["mode"], settings["sips"]["live"] = "live", settings["sips"].pop("test")
+    shop = make_shop(psp_providers=settings)
+    buyer = shop.buyer()
+    ref, sips_page, _ = go_to_sips(shop, buyer, endpoint=mitm.url)
+    back_to_shop(pay_on_sips(buyer, sips_page).text)
+    assert sim.notifier.wait_idle(timeout=10)
+    payment = only_payment(shop, ref)
+    assert payment["status"] == "authorized" and payment["mode"] == mode
+    return shop, ref, payment
+
+
+def through(mitm, mode="test"):
+    block = {"merchant_id": MERCHANT, "secret_key": SECRET, "key_version": "1"}
+    return SipsProvider(ProviderConfig(name="sips", mode=mode, credentials=block, endpoint=mitm.url))
+
+
+def test_an_office_answer_altered_on_the_way_is_not_believed(make_shop, sim, mitm):
+    shop, ref, payment = authorized_through(make_shop, sim, mitm)
+    assert through(mitm).test_connection()[0]  # untouched, the sealed answers pass the proxy
+    mitm.rewrite = lambda answer: {**answer, "newAmount": 1}  # the seal no longer matches
+    with pytest.raises(ProviderError) as refused:
+        merchant(shop, "capture", payment["token"])
+    assert "seal check" in refused.value.message and "back office" in refused.value.message
+    assert only_payment(shop, ref)["status"] == "authorized"
+    assert [e["outcome"] for e in shop.events()].count("applied") == 1
+
+
+def test_an_unsealed_acceptance_is_not_believed_in_live_mode(make_shop, sim, mitm):
+    shop, ref, payment = authorized_through(make_shop, sim, mitm, mode="live")
+    assert through(mitm, "live").test_connection()[0]
+    mitm.rewrite = lambda answer: {k: v for k, v in answer.items() if k != "seal"}
+    with pytest.raises(ProviderError) as refused:
+        merchant(shop, "capture", payment["token"])
+    assert "no seal" in refused.value.message
     assert only_payment(shop, ref)["status"] == "authorized"

@@ -80,6 +80,9 @@ def test_form_posts_data_seal_and_algorithm_to_paymentinit():
     assert data["returnContext"] == "Ab-3_xYz" * 4 and data["orderId"] == "ORD-42"
     live = SipsProvider(ProviderConfig(name="sips", mode="live", credentials=provider().credentials))
     assert live.start_checkout(checkout(), "live").form_action == "https://payment-webinit.sips-services.com/paymentInit"
+    # the Office server of each Paypage's environment (worldline/sips-sdk-php SipsEnvironment)
+    assert provider().office_url == "https://office-server.simu.sips-services.com/rs-services/v2"
+    assert live.office_url == "https://office-server.sips-services.com/rs-services/v2"
 
 
 @pytest.mark.parametrize("currency, amount, code", [("EUR", 1450, "978"), ("JPY", 1450, "392"), ("KWD", 1450, "414")])
@@ -95,9 +98,12 @@ def test_three_d_secure_preference(policy, mode):
 
 
 def test_capture_settings():
-    assert ("captureMode", "AUTHOR_CAPTURE") in provider().build_data(checkout())
+    auto = dict(provider().build_data(checkout()))
+    assert (auto["captureMode"], auto["captureDay"]) == ("AUTHOR_CAPTURE", "0")
     manual = dict(provider(capture="manual", delay=4).build_data(checkout()))
     assert (manual["captureMode"], manual["captureDay"]) == ("VALIDATION", "4")
+    default = dict(provider(capture="manual").build_data(checkout()))
+    assert (default["captureMode"], default["captureDay"]) == ("VALIDATION", "6")
 
 
 def test_transaction_reference_is_alphanumeric_and_unique_per_token():
