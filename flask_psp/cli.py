@@ -83,6 +83,55 @@ def generate_key():
     click.echo(make())
 
 
+@psp_cli.command("rotate-key")
+def rotate_key():
+    """Re-encrypt stored provider credentials with the first key of PSP_ENCRYPTION_KEY.
+
+    To rotate: generate a key, put it first in PSP_ENCRYPTION_KEY with the old key(s) after it,
+    restart, run this, then drop the old keys."""
+    from .admin_core import rotate_credentials
+    from .secrets import SecretsError
+
+    state = _state()
+    try:
+        count = rotate_credentials(state.db.session, state.box)
+    except SecretsError as exc:
+        raise click.ClickException(str(exc)) from None
+    keys = current_app.config.get("PSP_ENCRYPTION_KEY")
+    click.echo(f"re-encrypted {count} provider credential set(s) with the first key of PSP_ENCRYPTION_KEY")
+    if isinstance(keys, str) or len(list(keys or [])) < 2:
+        click.echo("PSP_ENCRYPTION_KEY holds one key: put a new key first and the old one after it to rotate")
+    else:
+        click.echo("the other keys are no longer needed for these credentials: remove them from PSP_ENCRYPTION_KEY")
+
+
+@psp_cli.command("run-jobs")
+@click.option("--job", "names", multiple=True, type=click.Choice(["sweep", "retry", "capture", "reconcile", "expire"]),
+              help="run only this job (repeatable); default: all of them")
+def run_jobs(names):
+    """Run the scheduled jobs once, for cron: re-queue or apply stuck notifications (sweep), retry
+    failed post-processing (retry), take delayed captures that fell due (capture), check long
+    pending or authorized payments with the PSP (reconcile), expire abandoned ones (expire).
+    Safe to run from several machines at once."""
+    from .background import jobs
+    from .jobs import JOB_NAMES
+
+    runner = jobs()
+    failed = []
+    for name in names or JOB_NAMES:
+        try:
+            (report,) = runner.run([name])
+        except Exception as exc:  # noqa: BLE001 - one job's trouble must not keep the others from running
+            runner.session.rollback()
+            current_app.logger.exception("flask-psp job %s failed", name)
+            click.echo(f"{name}: failed: {type(exc).__name__}: {exc}", err=True)
+            failed.append(name)
+            continue
+        click.echo(str(report))
+    if failed:
+        sys.exit(1)
+
+
 @psp_cli.group("simulate")
 def simulate():
     """Drive the PSP simulators by hand."""

@@ -31,6 +31,19 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_USE_TLS": False,
     "MAIL_USE_SSL": False,
     "MAIL_DEFAULT_SENDER": None,
+    # background processing (None: notifications are applied inline; "celery": by Celery workers,
+    # with flask_psp.celery.init_celery(celery_app, app))
+    "PSP_TASK_QUEUE": None,
+    # scheduled jobs (flask psp run-jobs, Celery beat); durations in seconds (or timedelta)
+    "PSP_JOBS_INTERVAL": 60,  # Celery beat: every job runs this often
+    "PSP_JOBS_BATCH": 100,  # rows a job claims at a time
+    "PSP_JOBS_HOLD": 600,  # a run that died leaves what it claimed to others after this
+    "PSP_REQUEUE_AFTER": 300,  # queued notifications not applied after this are queued again
+    "PSP_RETRY_FIRST_DELAY": 60,  # failed post-processing / delayed capture: first retry, then doubling
+    "PSP_RETRY_MAX_ATTEMPTS": 10,  # then give up and flag the payment
+    "PSP_RECONCILE_AFTER": 1800,  # pending/authorized payments older than this are checked with the PSP
+    "PSP_RECONCILE_EVERY": 3600,  # and checked again at most this often
+    "PSP_EXPIRE_AFTER": 86400,  # created/pending payments older than this are expired
 }
 
 MODES = ("test", "live")

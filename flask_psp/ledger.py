@@ -10,13 +10,20 @@ callable that sends signals. Each message is applied in one transaction that:
 4. moves the payment as :mod:`flask_psp.states` allows, and calls ``orders.mark_paid`` once per
    order, in the same transaction;
 5. commits, then sends the signals.
+
+Every inbox row keeps the proven news it carried (``verified_message``), so that it can be applied
+later — by a background worker (:meth:`Ledger.queue_all`, then :meth:`Ledger.apply_stored`), or
+again after the shop's ``mark_paid`` failed (outcome ``error``, retried with backoff until
+:class:`RetryPolicy` gives up and flags the payment for the merchant).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import select, update
@@ -51,6 +58,37 @@ _SIGNAL_FOR_STATUS = {
 }
 
 
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When news whose post-processing failed (``mark_paid`` raised…) is tried again: after the
+    n-th failed attempt, ``first_delay * 2**(n-1)`` later; after ``max_attempts`` failures the
+    ledger gives up and flags the payment for the merchant."""
+
+    first_delay: timedelta = timedelta(minutes=1)
+    max_attempts: int = 10
+
+    def delay(self, attempts: int) -> timedelta:
+        return self.first_delay * (2 ** max(attempts - 1, 0))
+
+
+def encode_message(message: VerifiedMessage) -> dict[str, Any]:
+    """A verified message as JSON for its inbox row (the PSP's raw data stays in the row's body)."""
+    data = dataclasses.asdict(dataclasses.replace(message, raw=None, events=[]))
+    data.pop("raw")
+    data["events"] = [
+        {k: (v.value if isinstance(v, EventKind) else v) for k, v in dataclasses.asdict(e).items() if v is not None}
+        for e in message.events
+    ]
+    return data
+
+
+def decode_message(data: dict[str, Any]) -> VerifiedMessage:
+    fields = {f.name for f in dataclasses.fields(VerifiedMessage)}
+    values = {k: v for k, v in data.items() if k in fields and k != "events"}
+    events = [Event(**{**e, "kind": EventKind(e["kind"])}) for e in data.get("events") or []]
+    return VerifiedMessage(events=events, **values)
+
+
 class PostProcessingError(Exception):
     """The shop's ``mark_paid`` (or another step inside the transaction) failed: nothing was
     changed, the inbox row says why, and the PSP should retry."""
@@ -66,10 +104,17 @@ class Outcome:
 
 
 class Ledger:
-    def __init__(self, session: Session, orders: Any, send_signal: SignalSender | None = None):
+    def __init__(
+        self,
+        session: Session,
+        orders: Any,
+        send_signal: SignalSender | None = None,
+        retry: RetryPolicy | None = None,
+    ):
         self.session = session
         self.orders = orders
         self.send_signal = send_signal or (lambda name, payment: None)
+        self.retry = retry or RetryPolicy()
 
     # ------------------------------------------------------------------ inbox
     def record(
@@ -130,10 +175,64 @@ class Ledger:
             outcomes.append(self.apply(child, message))
         return outcomes
 
+    def queue_all(self, row: PaymentEvent, messages: list[VerifiedMessage], requeue_at: datetime) -> list[int]:
+        """Keep the messages read from one inbox row for a worker to apply, in one commit: the row
+        (or, for a batch, a child row per item) gets outcome ``queued`` and its message. Returns
+        the ids to hand to :meth:`apply_stored`; rows still queued at ``requeue_at`` are swept."""
+        if len(messages) == 1:
+            self._describe(row, messages[0])
+            row.outcome, row.outcome_detail = "queued", None
+            row.next_attempt_at = requeue_at
+            self.session.commit()
+            return [row.id]
+        row.verified = True
+        row.outcome = "applied" if messages else "invalid"
+        row.outcome_detail = f"batch of {len(messages)} items"
+        row.processed_at = utcnow()
+        children = []
+        for message in messages:
+            child = PaymentEvent(
+                provider=row.provider,
+                source=row.source,
+                body=json.dumps(message.raw, default=str) if message.raw is not None else "",
+                headers={},
+                content_type="application/json",
+                parent_id=row.id,
+                outcome="queued",
+                next_attempt_at=requeue_at,
+            )
+            self._describe(child, message)
+            children.append(child)
+        self.session.add_all(children)
+        self.session.commit()
+        return [child.id for child in children]
+
+    def lock_event(self, row_id: int) -> PaymentEvent | None:
+        """Lock one inbox row (PostgreSQL: ``FOR UPDATE``; SQLite: the database's write lock) and
+        read it afresh: two workers given the same row apply it one after the other."""
+        session = self.session
+        stmt = select(PaymentEvent).where(PaymentEvent.id == row_id)
+        if session.get_bind().dialect.name == "sqlite":
+            session.execute(update(PaymentEvent).where(PaymentEvent.id == row_id).values(id=PaymentEvent.id))
+        else:
+            stmt = stmt.with_for_update()
+        return session.scalars(stmt.execution_options(populate_existing=True)).first()
+
+    def apply_stored(self, row_id: int, expected: tuple[str, ...] = ("queued",)) -> Outcome | None:
+        """Apply the news kept on an inbox row whose outcome is one of ``expected``; None when the
+        row is gone, holds no news or was dealt with meanwhile. Raises PostProcessingError like
+        :meth:`apply`."""
+        row = self.lock_event(row_id)
+        if row is None or row.outcome not in expected or not row.verified_message:
+            self.session.rollback()
+            return None
+        return self.apply(row, decode_message(row.verified_message))
+
     def record_and_apply(
         self, provider: str, messages: Iterable[VerifiedMessage], *, source: str
     ) -> list[Outcome]:
-        """For news proven by the PSP's answer to our own call (capture, refund, re-fetch)."""
+        """For news proven by the PSP's answer to our own call (capture, refund, re-fetch), or
+        established by the plugin itself (``source="job"``: an abandoned payment expired)."""
         outcomes = []
         for message in messages:
             body = json.dumps(message.raw, default=str) if message.raw is not None else ""
@@ -173,12 +272,23 @@ class Ledger:
         row.outcome_detail = outcome.detail
         row.attempts = (row.attempts or 0) + 1
         row.processed_at = utcnow()
+        row.next_attempt_at = None
+        if outcome.outcome == "error":
+            if row.attempts < self.retry.max_attempts:
+                row.next_attempt_at = utcnow() + self.retry.delay(row.attempts)
+            else:
+                row.outcome_detail = f"gave up after {row.attempts} attempts: {outcome.detail}"
+                payment = self._find_payment(message)
+                if payment is not None:
+                    payment.flag = f"processing failed {row.attempts} times: {outcome.detail}"[:255]
+                log.error("gave up applying %s news %s: %s", message.provider, message.dedupe_key, outcome.detail)
         self.session.commit()
 
     @staticmethod
     def _describe(row: PaymentEvent, message: VerifiedMessage) -> None:
         row.verified = True
         row.verification_error = None
+        row.verified_message = encode_message(message)
         row.event_type = message.event_type[:64]
         row.psp_reference = message.psp_reference
         row.mode = message.mode
@@ -204,8 +314,10 @@ class Ledger:
         session = self.session
         if session.get_bind().dialect.name == "sqlite":
             # SQLite has no row locks: a write makes this transaction the database's only writer
-            session.execute(
-                update(Payment).where(Payment.order_ref == order_ref).values(id=Payment.id)
+            session.execute(  # updated_at kept: taking the lock is not a change
+                update(Payment)
+                .where(Payment.order_ref == order_ref)
+                .values(id=Payment.id, updated_at=Payment.updated_at)
             )
             stmt = select(Payment)
         else:
@@ -218,6 +330,7 @@ class Ledger:
         self._describe(row, message)
         row.attempts = (row.attempts or 0) + 1
         row.processed_at = utcnow()
+        row.next_attempt_at = None
         found = self._find_payment(message)
         if found is None:
             row.dedupe_key = message.dedupe_key
@@ -326,10 +439,15 @@ class Ledger:
             payment.paid_at = utcnow()
         if target is S.PAID or target is S.AUTHORIZED:
             payment.failure_reason = None
+        if target is not S.AUTHORIZED:
+            payment.capture_due_at = None
+        elif payment.capture == "delayed" and payment.capture_due_at is None:
+            payment.capture_due_at = utcnow() + timedelta(days=payment.capture_delay_days or 0)
         signal = _SIGNAL_FOR_STATUS.get(target)
         if signal:
             outcome.signals.append((signal, payment))
-        if target is S.PAID or (target is S.AUTHORIZED and payment.capture == "manual"):
+        # manual and delayed capture: the money is reserved, the order counts as paid
+        if target is S.PAID or (target is S.AUTHORIZED and payment.capture in ("manual", "delayed")):
             self._mark_order_paid(payment, siblings, outcome)
 
     def _mark_order_paid(self, payment: Payment, siblings: list[Payment], outcome: Outcome) -> None:

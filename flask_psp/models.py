@@ -60,6 +60,8 @@ class Payment(Base):
         Index("ix_psp_payment_status_id", "status", "id"),
         Index("ix_psp_payment_provider_id", "provider", "id"),
         Index("ix_psp_payment_email", "email"),
+        # scheduled jobs: delayed captures falling due
+        Index("ix_psp_payment_capture_due_at", "capture_due_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -67,7 +69,13 @@ class Payment(Base):
     order_ref: Mapped[str] = mapped_column(String(128), index=True)
     provider: Mapped[str] = mapped_column(String(32))
     mode: Mapped[str] = mapped_column(String(8))  # "test" | "live"
-    capture: Mapped[str] = mapped_column(String(8), default="auto")  # "auto" | "manual"
+    #: "auto" | "manual" | "delayed" (authorized at the PSP, captured by the plugin when due)
+    capture: Mapped[str] = mapped_column(String(8), default="auto")
+    #: delayed capture: days from the authorization to the capture, and when the capture falls due
+    capture_delay_days: Mapped[int | None] = mapped_column(Integer)
+    capture_due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: scheduled jobs leave the payment alone until then (one of them holds it, or checked it lately)
+    held_until: Mapped[datetime | None] = mapped_column(DateTime)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(24), default=PaymentStatus.CREATED.value, index=True)
@@ -118,11 +126,13 @@ class PaymentEvent(Base):
     __table_args__ = (
         Index("ix_psp_payment_event_received_at_id", "received_at", "id"),
         Index("ix_psp_payment_event_outcome_id", "outcome", "id"),
+        # background processing: queued rows to sweep, failed rows to retry
+        Index("ix_psp_payment_event_outcome_next_attempt_at", "outcome", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     provider: Mapped[str] = mapped_column(String(32))
-    #: notify | return | api | fetch
+    #: notify | return | api | fetch | job
     source: Mapped[str] = mapped_column(String(16), default="notify")
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     remote_addr: Mapped[str | None] = mapped_column(String(64))
@@ -134,7 +144,7 @@ class PaymentEvent(Base):
     verification_error: Mapped[str | None] = mapped_column(String(255))
     #: unique among events that were applied: the same PSP news twice is a duplicate
     dedupe_key: Mapped[str | None] = mapped_column(String(191), unique=True)
-    #: received | applied | duplicate | rejected | unmatched | mismatch | invalid | error
+    #: received | queued | applied | duplicate | rejected | unmatched | mismatch | invalid | error
     outcome: Mapped[str] = mapped_column(String(16), default="received", index=True)
     outcome_detail: Mapped[str | None] = mapped_column(Text)
     event_type: Mapped[str | None] = mapped_column(String(64))
@@ -146,6 +156,11 @@ class PaymentEvent(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("psp_payment_event.id"))
     processed_at: Mapped[datetime | None] = mapped_column(DateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: the proven news read from this row (the ledger's own form), kept so that a worker, the
+    #: sweeper or the retry job can apply it later without asking the PSP again
+    verified_message: Mapped[dict | None] = mapped_column(JSON)
+    #: queued: when the sweeper re-queues it; error: when the retry job tries again (None: never)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     payment: Mapped[Payment | None] = relationship(back_populates="events")
 

@@ -1,19 +1,22 @@
 """Provider-neutral payment flows: start a checkout, take a notification, bring a buyer back,
-capture, refund, cancel. No Flask: views hand in what they parsed and get plain results back."""
+capture, refund, cancel, ask the PSP again. No Flask: views hand in what they parsed and get plain
+results back."""
 
 from __future__ import annotations
 
+import enum
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from datetime import timedelta
+from typing import Callable, Protocol
 from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .ledger import Ledger, Outcome, PostProcessingError, SignalSender
-from .models import Payment
+from .ledger import Ledger, Outcome, PostProcessingError, RetryPolicy, SignalSender
+from .models import Payment, PaymentEvent, utcnow
 from .orders import OrderInfo
 from .providers import get_provider_class
 from .providers.base import (
@@ -26,9 +29,10 @@ from .providers.base import (
     Provider,
     ProviderConfig,
     ProviderError,
+    VerifiedMessage,
 )
 from .secrets import safe_headers
-from .settings import ProviderSettingsSource
+from .settings import ProviderSettingsSource, as_sent_to_psp, capture_policy
 from .states import SETTLED, PaymentStatus
 
 log = logging.getLogger("flask_psp")
@@ -52,6 +56,24 @@ class Urls:
     notify_url: str
 
 
+class Check(enum.Enum):
+    """What asking the PSP about a payment gave."""
+
+    CHECKED = "checked"  # the PSP answered; what it proved was applied
+    CANNOT_ASK = "cannot_ask"  # this PSP has no read API (or no credentials for the payment's mode)
+    UNREACHABLE = "unreachable"  # the PSP could not be reached or refused: try again later
+
+
+class NotificationQueue(Protocol):
+    """Where verified notifications go to be applied by background workers (``flask_psp.celery``)."""
+
+    #: a row still queued this long after it was stored is re-queued by the sweeper
+    requeue_after: timedelta
+
+    def enqueue(self, event_ids: list[int]) -> None:
+        """Hand the inbox rows to the workers; raise if they cannot be handed over now."""
+
+
 @dataclass
 class NotificationAnswer:
     status: int
@@ -69,12 +91,13 @@ class PaymentService:
         send_signal: SignalSender,
         http: requests.Session,
         defaults: dict | None = None,
+        retry: RetryPolicy | None = None,
     ):
         self.session = session
         self.orders = orders
         self.settings = settings
         self.http = http
-        self.ledger = Ledger(session, orders, send_signal)
+        self.ledger = Ledger(session, orders, send_signal, retry)
 
     # ------------------------------------------------------------------ providers
     def provider(self, name: str, mode: str | None = None) -> Provider | None:
@@ -86,7 +109,12 @@ class PaymentService:
         cls = get_provider_class(name)
         if cls.validate_credentials(config.credentials, config.mode):
             return None
-        return cls(config, self.http)
+        return cls(as_sent_to_psp(config), self.http)
+
+    @staticmethod
+    def can_fetch(provider_name: str) -> bool:
+        """Can the plugin ask this PSP for a payment's state (``Provider.fetch``)?"""
+        return get_provider_class(provider_name).fetch is not Provider.fetch
 
     def available_providers(self, order: OrderInfo) -> list[ProviderConfig]:
         """Providers the buyer may choose for this order, in the merchant's display order."""
@@ -129,12 +157,14 @@ class PaymentService:
         config = next((c for c in self.available_providers(order) if c.name == provider_name), None)
         if config is None:
             raise NotAvailable(provider_name)
-        provider = get_provider_class(provider_name)(config, self.http)
+        provider = get_provider_class(provider_name)(as_sent_to_psp(config), self.http)
+        policy, delay_days = capture_policy(config)
         payment = Payment(
             order_ref=order.reference,
             provider=provider_name,
             mode=config.mode,
-            capture=config.capture,
+            capture=policy,
+            capture_delay_days=delay_days,
             amount=order.amount,
             currency=order.currency,
             locale=locale,
@@ -221,9 +251,34 @@ class PaymentService:
         self.session.refresh(payment)
         return payment
 
+    def check_with_psp(self, payment: Payment) -> Check:
+        """Ask the PSP for the payment's state and apply what it proves (the scheduled jobs: missed
+        notifications). Nothing changes unless the PSP answered."""
+        provider = self.provider(payment.provider, payment.mode)
+        if provider is None or not self.can_fetch(payment.provider):
+            return Check.CANNOT_ASK
+        try:
+            messages = provider.fetch(payment)
+        except (ProviderError, NotAuthentic, MalformedNotification, ProofUnavailable) as exc:
+            log.info("could not check payment %s with %s: %s", payment.id, payment.provider, exc)
+            return Check.UNREACHABLE
+        try:
+            self.ledger.record_and_apply(payment.provider, messages, source="fetch")
+        except PostProcessingError:
+            pass  # the inbox row keeps it and the retry job applies it
+        self.session.refresh(payment)
+        return Check.CHECKED
+
     # ------------------------------------------------------------------ notifications
-    def take_notification(self, provider_name: str, inbound: InboundRequest, remote_addr: str | None) -> NotificationAnswer:
-        """Store, prove, apply. Raises nothing but database errors (the view answers 5xx to those)."""
+    def take_notification(
+        self,
+        provider_name: str,
+        inbound: InboundRequest,
+        remote_addr: str | None,
+        queue: NotificationQueue | None = None,
+    ) -> NotificationAnswer:
+        """Store, prove, apply — or, with a ``queue``, store, prove and hand to the background
+        workers, answering at once. Raises nothing but database errors (the view answers 5xx)."""
         cls = get_provider_class(provider_name)
         row = self.ledger.record(
             provider_name,
@@ -250,12 +305,43 @@ class PaymentService:
             row.outcome, row.outcome_detail = "error", f"could not verify now: {exc}"
             self.session.commit()
             return NotificationAnswer(503, "cannot verify now, retry later", {"Retry-After": "60"}, [])
+        if queue is not None:
+            return self._queue(provider, row, messages, queue)
         try:
             outcomes = self.ledger.apply_all(row, messages)
         except PostProcessingError:
             return NotificationAnswer(500, "could not process, retry later", {}, [])
         body, status, headers = provider.notification_answer()
         return NotificationAnswer(status, body, headers, outcomes)
+
+    def _queue(
+        self, provider: Provider, row: PaymentEvent, messages: list[VerifiedMessage], queue: NotificationQueue
+    ) -> NotificationAnswer:
+        """Proven and stored: the PSP's part is done. The workers apply it; if they cannot be
+        reached now it is applied here, and if that fails too the retry job has it."""
+        ids = self.ledger.queue_all(row, messages, utcnow() + queue.requeue_after)
+        outcomes = []
+        if ids:
+            try:
+                queue.enqueue(ids)
+            except Exception:  # noqa: BLE001 - a broker down must not lose a proven notification
+                log.exception("could not queue inbox rows %s: applying them now", ids)
+                outcomes = self.apply_queued(ids)
+        body, status, headers = provider.notification_answer()
+        return NotificationAnswer(status, body, headers, outcomes)
+
+    def apply_queued(self, event_ids: list[int], expected: tuple[str, ...] = ("queued",)) -> list[Outcome]:
+        """Apply inbox rows kept for later (a worker's task, the sweeper, the retry job). A row
+        whose post-processing fails is left to the retry job: the inbox says why."""
+        outcomes = []
+        for event_id in event_ids:
+            try:
+                outcome = self.ledger.apply_stored(event_id, expected)
+            except PostProcessingError:
+                continue
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
 
     # ------------------------------------------------------------------ merchant operations
     def _operate(self, payment: Payment, verb: str, *args) -> Payment:

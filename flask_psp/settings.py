@@ -6,6 +6,7 @@ others come from the ``psp_provider_settings`` table, their credentials encrypte
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +16,28 @@ from .models import ProviderSettings
 from .providers import get_provider_class, provider_names
 from .providers.base import ProviderConfig
 from .secrets import SecretBox
+
+
+def capture_policy(config: ProviderConfig) -> tuple[str, int | None]:
+    """How the plugin takes the money under these settings: ``("auto", None)``, ``("manual", None)``
+    or ``("delayed", days)``. "Capture after N days" is stored as ``capture="auto"`` with
+    ``capture_delay_days=N`` (``PSP_PROVIDERS``) or as ``"delayed"`` (the admin panel); both read
+    back here as auto + N, and that is a delayed capture."""
+    if config.capture == "auto" and config.capture_delay_days:
+        return "delayed", int(config.capture_delay_days)
+    return config.capture, None
+
+
+def as_sent_to_psp(config: ProviderConfig) -> ProviderConfig:
+    """The settings a provider module works with. A delayed capture is an authorization at the PSP
+    that the plugin captures when it falls due (the scheduled job), the same on every PSP: the
+    provider sees manual capture, with one spare day in ``capture_delay_days`` where a PSP wants
+    an authorization's validity (Sips' ``captureDay`` under ``VALIDATION``), so the capture job
+    has the whole due day to run."""
+    policy, days = capture_policy(config)
+    if policy != "delayed":
+        return config
+    return dataclasses.replace(config, capture="manual", capture_delay_days=days + 1)
 
 
 class ProviderSettingsSource:

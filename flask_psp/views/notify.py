@@ -7,10 +7,11 @@ import logging
 from flask import abort, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from .. import background
 from ..providers import provider_names
 from ..providers.base import InboundRequest
 from . import blueprint
-from .common import service, state
+from .common import state
 
 log = logging.getLogger("flask_psp")
 
@@ -26,7 +27,9 @@ def notify(provider: str):
         content_type=request.content_type,
     )
     try:
-        answer = service().take_notification(provider, inbound, request.remote_addr)
+        answer = background.service().take_notification(
+            provider, inbound, request.remote_addr, queue=background.notification_queue()
+        )
     except SQLAlchemyError:
         # not stored: the PSP must retry, so nothing is lost
         log.exception("could not store a %s notification", provider)
