@@ -401,3 +401,20 @@ def test_built_in_passwords_are_stored_hashed_and_create_user_works_from_the_com
     clerk = Admin(panel.shop, "clerk@example.com")
     assert clerk.login(password="a-long-enough-password").status_code == 303
     assert clerk.get("/payments").status_code == 200 and clerk.get("/providers").status_code == 403
+
+
+def test_statuses_outcomes_and_roles_are_shown_in_the_merchants_language(panel):
+    configure_payplug(panel, panel.sim.url)
+    ref = paid_order(panel)
+    owner = panel.admin("owner")
+    owner.http.headers["Accept-Language"] = "fr-FR,fr;q=0.9"
+    payments = owner.get("/payments").text
+    row = re.search(r'<tr data-payment="\d+" data-status="paid">.*?</tr>', payments, re.S).group(0)
+    assert ref in row and ">payé<" in row
+    assert '<option value="partially_refunded" >partiellement remboursé</option>' in payments.replace("  ", " ")
+    inbox = owner.get("/inbox").text
+    assert ">appliquée<" in inbox and '<option value="applied"' in inbox
+    users = owner.get("/users").text
+    assert ">comptable</option>" in users and ">propriétaire<" in users
+    owner.http.headers["Accept-Language"] = "en"
+    assert ">partially refunded</option>" in owner.get("/payments").text

@@ -13,6 +13,7 @@ from ...access import Permission, Principal, principal_for_user, principal_from_
 from ...i18n import gettext as _
 from ...models import AdminUser, PageSettings
 from .. import blueprint
+from .labels import label
 from ..common import buyer_locale, in_locale, render, state
 
 SESSION_KEY = "psp_admin_user"
@@ -118,7 +119,7 @@ def page(template: str, status: int = 200, **context):
     with in_locale(locale):
         html, status = render(
             template, locale, status, settings=look, principal=principal, csrf_token=generate_csrf(),
-            Permission=Permission, **context,
+            Permission=Permission, label=label, **context,
         )
     response = make_response(html, status)
     response.headers["Cache-Control"] = "no-store"

@@ -1,0 +1,43 @@
+"""Words shown for the codes the panel stores (statuses, inbox outcomes, roles, modes), in the
+merchant's language. The codes themselves stay in ``data-*`` attributes, URLs and exports."""
+
+from __future__ import annotations
+
+from ...i18n import lazy_gettext
+
+LABELS = {
+    "status": {
+        "created": lazy_gettext("created"),
+        "pending": lazy_gettext("pending"),
+        "authorized": lazy_gettext("authorized"),
+        "paid": lazy_gettext("paid"),
+        "partially_refunded": lazy_gettext("partially refunded"),
+        "refunded": lazy_gettext("refunded"),
+        "failed": lazy_gettext("failed"),
+        "cancelled": lazy_gettext("cancelled"),
+        "expired": lazy_gettext("expired"),
+    },
+    "outcome": {
+        "received": lazy_gettext("received"),
+        "queued": lazy_gettext("queued"),
+        "applied": lazy_gettext("applied"),
+        "duplicate": lazy_gettext("duplicate"),
+        "rejected": lazy_gettext("rejected"),
+        "unmatched": lazy_gettext("unmatched"),
+        "mismatch": lazy_gettext("mismatch"),
+        "invalid": lazy_gettext("invalid"),
+        "error": lazy_gettext("error"),
+    },
+    "role": {"owner": lazy_gettext("owner"), "manager": lazy_gettext("manager"), "accountant": lazy_gettext("accountant"), "viewer": lazy_gettext("viewer")},
+    "mode": {"test": lazy_gettext("test"), "live": lazy_gettext("live")},
+    "capture": {"auto": lazy_gettext("automatic"), "manual": lazy_gettext("manual"), "delayed": lazy_gettext("delayed")},
+}
+
+
+def label(kind: str, code: str | None) -> str:
+    """``label("status", "partially_refunded")`` → "partially refunded" / "partiellement remboursé";
+    an unknown code is shown as it is."""
+    if code is None:
+        return ""
+    word = LABELS.get(kind, {}).get(code)
+    return str(word) if word is not None else code
