@@ -687,32 +687,42 @@ def parse_amount(value: str, currency: str) -> int | None:
 
 
 def operate(service, session: Session, payment: Payment, verb: str, amount_text: str, actor: str) -> str:
-    """Capture, refund or cancel through the provider. Returns a message for the merchant; raises
-    ValueError (bad amount, wrong state) or ProviderError (the PSP refused), both with a message."""
+    """Capture, refund or cancel through the provider. Returns a message for the merchant — what
+    was done, or, for providers that only acknowledge such requests (Adyen, HiPay), that it was
+    requested and awaits their notification. Raises ValueError (bad amount, wrong state) or
+    ProviderError (the PSP refused), both with a message."""
     amount = None
     if verb in ("capture", "refund"):
         amount = parse_amount(amount_text, payment.currency)
     details = {"amount": amount, "currency": payment.currency, "status_before": payment.status}
+    if verb not in ("capture", "refund", "cancel"):
+        raise ValueError(_("Unknown action."))
     try:
-        if verb == "capture":
-            service.capture(payment, amount)
-        elif verb == "refund":
-            service.refund(payment, amount)
-        elif verb == "cancel":
-            service.cancel(payment)
-        else:
-            raise ValueError(_("Unknown action."))
+        done = service.operate(payment, verb, amount)
     except ProviderError as exc:
         session.rollback()
         audit(session, actor, f"payment.{verb}.refused", payment.token, {**details, "error": exc.message})
         raise
     session.refresh(payment)
-    audit(session, actor, f"payment.{verb}", payment.token, {**details, "status_after": payment.status})
-    return payment.status
+    audit(session, actor, f"payment.{verb}", payment.token,
+          {**details, "status_after": payment.status, "awaiting_provider": done.awaiting_provider})
+    if done.awaiting_provider:
+        provider = provider_display_name(payment.provider)
+        return {
+            "capture": _("Capture requested; %(provider)s confirms it by notification.", provider=provider),
+            "refund": _("Refund requested; %(provider)s confirms it by notification.", provider=provider),
+            "cancel": _("Cancellation requested; %(provider)s confirms it by notification.", provider=provider),
+        }[verb]
+    return {"capture": _("Payment captured."), "refund": _("Refund done."), "cancel": _("Payment cancelled.")}[verb]
+
+
+def provider_display_name(name: str) -> str:
+    cls = provider_class(name)
+    return cls.display_name if cls is not None else name
 
 
 # ============================================================================ inbox
-OUTCOMES = ("received", "applied", "duplicate", "rejected", "unmatched", "mismatch", "invalid", "error")
+OUTCOMES = ("received", "queued", "applied", "duplicate", "rejected", "unmatched", "mismatch", "invalid", "error")
 _SECRET_KEY = re.compile(r"secret|passw|passphrase|api_?key|authori[sz]ation|hmac|signature|cvc|cvv|card_?number|iban",
                          re.IGNORECASE)
 
@@ -774,10 +784,7 @@ def process_again(service, session: Session, row: PaymentEvent, actor: str) -> t
     inbound = InboundRequest(body=row.body.encode("utf-8"), headers=dict(row.headers or {}), form=form,
                              content_type=row.content_type)
     try:
-        mode = cls.notification_mode(inbound)
-        provider = service.provider(row.provider, mode)
-        if provider is None:
-            raise NotAuthentic(f"no {mode or 'active'} credentials for {row.provider} to verify it with")
+        provider = service.notification_provider(row.provider, inbound)
         messages = provider.verify_notification(inbound)
     except (NotAuthentic, MalformedNotification) as exc:
         audit(session, actor, "inbox.process_again", f"event {row.id}", {"result": "refused"})

@@ -58,11 +58,8 @@ def job_settings(config: Mapping[str, Any]) -> JobSettings:
 
 
 def service() -> PaymentService:
-    """The current app's payment service, with the configured retry policy."""
-    psp = current_app.extensions["psp"]
-    svc = psp.service()
-    svc.ledger.retry = retry_policy(current_app.config)
-    return svc
+    """The current app's payment service (with the configured retry policy)."""
+    return current_app.extensions["psp"].service()
 
 
 def notification_queue() -> NotificationQueue | None:

@@ -48,7 +48,14 @@ class _State:
         self.mailer = Mailer(MailConfig.from_config(app.config))
 
     def service(self) -> PaymentService:
-        return PaymentService(self.db.session, self.orders, self.settings, signals.send, self.http)
+        """A payment service for the current app, with its configured retry policy
+        (``PSP_RETRY_*``): every path — notifications, buyer returns, the admin panel, the jobs —
+        schedules and gives up on failed post-processing alike."""
+        from .background import retry_policy
+
+        return PaymentService(
+            self.db.session, self.orders, self.settings, signals.send, self.http, retry=retry_policy(current_app.config)
+        )
 
 
 class PSP:

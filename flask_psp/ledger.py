@@ -15,6 +15,11 @@ Every inbox row keeps the proven news it carried (``verified_message``), so that
 later — by a background worker (:meth:`Ledger.queue_all`, then :meth:`Ledger.apply_stored`), or
 again after the shop's ``mark_paid`` failed (outcome ``error``, retried with backoff until
 :class:`RetryPolicy` gives up and flags the payment for the merchant).
+
+Requests awaiting the PSP: a capture, refund or cancellation the PSP only acknowledged (Adyen's
+modifications, HiPay's maintenance) is kept on the payment (``extra["pending_operations"]``) until
+its outcome or failure arrives; meanwhile the payment's capturable and refundable amounts count it
+as made, so it cannot be asked twice.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .models import Payment, PaymentEvent, utcnow
-from .providers.base import Event, EventKind, VerifiedMessage
+from .money import UnknownCurrency, to_decimal_string
+from .providers.base import OPERATIONS, Event, EventKind, RejectedItem, VerifiedMessage
 from .states import Move, PaymentStatus, classify
 
 log = logging.getLogger("flask_psp.ledger")
@@ -47,6 +53,19 @@ _TARGET = {
     EventKind.CANCELLED: S.CANCELLED,
     EventKind.EXPIRED: S.EXPIRED,
 }
+_FAILED_OPERATION = {
+    EventKind.CAPTURE_FAILED: "capture",
+    EventKind.REFUND_FAILED: "refund",
+    EventKind.CANCEL_FAILED: "cancel",
+}
+#: pending operations that can no longer be carried out once the payment is in these statuses
+_MOOT = {
+    "capture": frozenset(S) - {S.AUTHORIZED},
+    "refund": frozenset({S.REFUNDED, S.FAILED, S.CANCELLED, S.EXPIRED}),
+    "cancel": frozenset({S.CANCELLED, S.EXPIRED, S.FAILED, S.REFUNDED}),
+}
+#: how many references of refunds counted (or failed) a payment remembers
+_REMEMBERED = 50
 _SIGNAL_FOR_STATUS = {
     S.AUTHORIZED: "payment_authorized",
     S.PAID: "payment_paid",
@@ -94,9 +113,18 @@ class PostProcessingError(Exception):
     changed, the inbox row says why, and the PSP should retry."""
 
 
+def _money(amount: int | None, currency: str) -> str:
+    if amount is None:
+        return "the whole amount"
+    try:
+        return f"{to_decimal_string(amount, currency)} {currency}"
+    except UnknownCurrency:
+        return f"{amount} (minor units) {currency}"
+
+
 @dataclass
 class Outcome:
-    outcome: str  # applied | duplicate | unmatched | mismatch | error
+    outcome: str  # applied | duplicate | unmatched | mismatch | rejected | error
     payment: Payment | None = None
     detail: str | None = None
     changed: bool = False
@@ -153,59 +181,89 @@ class Ledger:
         row.processed_at = utcnow()
         self.session.commit()
 
-    def apply_all(self, row: PaymentEvent, messages: list[VerifiedMessage]) -> list[Outcome]:
+    def apply_all(self, row: PaymentEvent, items: list[VerifiedMessage | RejectedItem]) -> list[Outcome]:
         """Apply the messages read from one inbox row: a single message is applied on the row
-        itself; a batch (several items in one body) gets a child row per item."""
-        if len(messages) == 1:
-            return [self.apply(row, messages[0])]
-        outcomes = []
-        row.verified = True
-        row.outcome = "applied" if messages else "invalid"
-        row.outcome_detail = f"batch of {len(messages)} items"
-        row.processed_at = utcnow()
+        itself; a batch (several items in one body) gets a child row per item — an item whose
+        proof failed (:class:`RejectedItem`) a child row of its own, refused."""
+        if len(items) == 1:
+            if isinstance(items[0], RejectedItem):
+                self.reject(row, "rejected", items[0].reason)
+                return [Outcome("rejected", detail=items[0].reason)]
+            return [self.apply(row, items[0])]
+        self._open_batch(row, items)
         self.session.commit()
-        for message in messages:
+        outcomes = []
+        for item in items:
             child = self.record(
                 row.provider,
-                json.dumps(message.raw, default=str) if message.raw is not None else "",
+                json.dumps(item.raw, default=str) if item.raw is not None else "",
                 source=row.source,
                 content_type="application/json",
             )
             child.parent_id = row.id
-            outcomes.append(self.apply(child, message))
+            if isinstance(item, RejectedItem):
+                self._refuse_item(child, item)
+                self.session.commit()
+                outcomes.append(Outcome("rejected", detail=item.reason))
+            else:
+                outcomes.append(self.apply(child, item))
         return outcomes
 
-    def queue_all(self, row: PaymentEvent, messages: list[VerifiedMessage], requeue_at: datetime) -> list[int]:
+    @staticmethod
+    def _open_batch(row: PaymentEvent, items: list) -> None:
+        refused = sum(isinstance(i, RejectedItem) for i in items)
+        row.verified = True
+        row.outcome = "applied" if items else "invalid"
+        row.outcome_detail = f"batch of {len(items)} items" + (f", {refused} refused" if refused else "")
+        row.processed_at = utcnow()
+
+    @staticmethod
+    def _refuse_item(row: PaymentEvent, item: RejectedItem) -> None:
+        row.verified = False
+        row.outcome = "rejected"
+        row.verification_error = item.reason[:255]
+        row.outcome_detail = item.reason
+        row.event_type = (item.event_type or "")[:64] or None
+        row.psp_reference = item.psp_reference
+        row.processed_at = utcnow()
+
+    def queue_all(
+        self, row: PaymentEvent, items: list[VerifiedMessage | RejectedItem], requeue_at: datetime
+    ) -> list[int]:
         """Keep the messages read from one inbox row for a worker to apply, in one commit: the row
-        (or, for a batch, a child row per item) gets outcome ``queued`` and its message. Returns
-        the ids to hand to :meth:`apply_stored`; rows still queued at ``requeue_at`` are swept."""
-        if len(messages) == 1:
-            self._describe(row, messages[0])
+        (or, for a batch, a child row per item) gets outcome ``queued`` and its message; a batch
+        item whose proof failed gets a refused child row. Returns the ids to hand to
+        :meth:`apply_stored`; rows still queued at ``requeue_at`` are swept."""
+        if len(items) == 1:
+            if isinstance(items[0], RejectedItem):
+                self.reject(row, "rejected", items[0].reason)
+                return []
+            self._describe(row, items[0])
             row.outcome, row.outcome_detail = "queued", None
             row.next_attempt_at = requeue_at
             self.session.commit()
             return [row.id]
-        row.verified = True
-        row.outcome = "applied" if messages else "invalid"
-        row.outcome_detail = f"batch of {len(messages)} items"
-        row.processed_at = utcnow()
-        children = []
-        for message in messages:
+        self._open_batch(row, items)
+        children, queued = [], []
+        for item in items:
             child = PaymentEvent(
                 provider=row.provider,
                 source=row.source,
-                body=json.dumps(message.raw, default=str) if message.raw is not None else "",
+                body=json.dumps(item.raw, default=str) if item.raw is not None else "",
                 headers={},
                 content_type="application/json",
                 parent_id=row.id,
-                outcome="queued",
-                next_attempt_at=requeue_at,
             )
-            self._describe(child, message)
+            if isinstance(item, RejectedItem):
+                self._refuse_item(child, item)
+            else:
+                child.outcome, child.next_attempt_at = "queued", requeue_at
+                self._describe(child, item)
+                queued.append(child)
             children.append(child)
         self.session.add_all(children)
         self.session.commit()
-        return [child.id for child in children]
+        return [child.id for child in queued]
 
     def lock_event(self, row_id: int) -> PaymentEvent | None:
         """Lock one inbox row (PostgreSQL: ``FOR UPDATE``; SQLite: the database's write lock) and
@@ -240,6 +298,39 @@ class Ledger:
             outcomes.append(self.apply(row, message))
         return outcomes
 
+    def record_and_apply_locked(
+        self, provider: str, messages: Iterable[VerifiedMessage], *, source: str
+    ) -> list[Outcome]:
+        """For the PSP's answer to a call made while this transaction holds the order's lock
+        (:meth:`lock_order`: a merchant's capture, refund or cancellation). The inbox rows and what
+        they prove commit together with the lock's release, so nobody sees the payment between
+        the PSP's answer and its record — a second click waits, then finds the first request.
+        Should that fail, the answer is recorded and applied the ordinary way, which keeps a
+        failure for the retry job (and raises PostProcessingError)."""
+        messages = list(messages)
+        outcomes = []
+        try:
+            for message in messages:
+                row = PaymentEvent(
+                    provider=provider,
+                    source=source,
+                    body=json.dumps(message.raw, default=str) if message.raw is not None else "",
+                    headers={},
+                    content_type="application/json",
+                )
+                self.session.add(row)
+                self.session.flush()
+                outcomes.append(self._apply(row, message))
+            self.session.commit()
+        except Exception:  # noqa: BLE001 - the PSP acted: its answer must not be lost
+            self.session.rollback()
+            log.warning("recording %s's answer under the order's lock failed: recording it again", provider,
+                        exc_info=True)
+            return self.record_and_apply(provider, messages, source=source)
+        for outcome in outcomes:
+            self._send_signals(outcome)
+        return outcomes
+
     # ------------------------------------------------------------------ apply
     def apply(self, row: PaymentEvent, message: VerifiedMessage) -> Outcome:
         session = self.session
@@ -258,12 +349,15 @@ class Ledger:
             log.exception("applying %s news %s failed", message.provider, message.dedupe_key)
             self._close(row_id, message, Outcome("error", detail=detail))
             raise PostProcessingError(detail) from exc
+        self._send_signals(outcome)
+        return outcome
+
+    def _send_signals(self, outcome: Outcome) -> None:
         for name, payment in outcome.signals:
             try:
                 self.send_signal(name, payment)
             except Exception:  # a receiver's bug must not turn a committed payment into a 5xx
                 log.exception("receiver of %s raised for payment %s", name, payment.id)
-        return outcome
 
     def _close(self, row_id: int, message: VerifiedMessage, outcome: Outcome) -> None:
         row = self.session.get(PaymentEvent, row_id)
@@ -293,8 +387,9 @@ class Ledger:
         row.psp_reference = message.psp_reference
         row.mode = message.mode
         for event in message.events:
-            if event.amount is not None:
-                row.amount, row.currency = event.amount, event.currency
+            amount = event.amount if event.amount is not None else event.operation_amount
+            if amount is not None:
+                row.amount, row.currency = amount, event.currency
                 break
 
     def _find_payment(self, message: VerifiedMessage) -> Payment | None:
@@ -360,10 +455,17 @@ class Ledger:
         outcome = Outcome("applied", payment)
         for event in message.events:
             self._apply_event(payment, payments, event, outcome)
+        self._drop_moot_requests(payment, outcome)
         if message.psp_reference and not payment.psp_reference:
             payment.psp_reference = message.psp_reference
         row.outcome = "applied"
         row.outcome_detail = f"status {payment.status}" + ("" if outcome.changed else " (no change)")
+        pending = payment.pending_operations
+        if pending:
+            row.outcome_detail += "; awaiting the PSP: " + ", ".join(
+                f"{op['operation']} of {_money(op.get('amount'), payment.currency)}" if op.get("operation") != "cancel"
+                else "cancellation" for op in pending
+            )
         outcome.detail = row.outcome_detail
         return outcome
 
@@ -385,7 +487,16 @@ class Ledger:
 
     def _apply_event(self, payment: Payment, siblings: list[Payment], event: Event, outcome: Outcome) -> None:
         kind = event.kind
-        if kind in (EventKind.CAPTURE_FAILED, EventKind.REFUND_FAILED, EventKind.CHARGEBACK):
+        if kind is EventKind.APPROVED:
+            event = self._as_the_payment_asked(payment, event)
+            kind = event.kind
+        if kind is EventKind.REQUESTED:
+            self._await(payment, event, outcome)
+            return
+        if kind in _FAILED_OPERATION:
+            self._operation_failed(payment, event, outcome)
+            return
+        if kind is EventKind.CHARGEBACK:
             payment.flag = f"{kind.value}: {event.reason or 'reported by the PSP'}"[:255]
             outcome.changed = True
             return
@@ -400,11 +511,15 @@ class Ledger:
                 payment.authorized_amount, outcome.changed = total, True
         elif kind is EventKind.CAPTURED:
             total = event.captured_total if event.captured_total is not None else (event.amount or payment.amount)
+            before = payment.captured_amount
             if total > payment.captured_amount:
                 payment.captured_amount, outcome.changed = total, True
             payment.authorized_amount = max(payment.authorized_amount, payment.captured_amount)
+            self._settle(payment, "capture", event.operation_reference, payment.captured_amount - before, outcome)
         elif event.reason and payment.status_enum not in (S.PAID, S.PARTIALLY_REFUNDED, S.REFUNDED):
             payment.failure_reason = event.reason[:255]
+        if kind is EventKind.CANCELLED:
+            self._settle(payment, "cancel", event.operation_reference, None, outcome)
 
         move = classify(payment.status, target)
         if move in (Move.SAME, Move.STALE):
@@ -413,7 +528,131 @@ class Ledger:
             payment.flag = f"{target.value} after it was {payment.status}"
         self._move(payment, siblings, target, outcome)
 
+    @staticmethod
+    def _as_the_payment_asked(payment: Payment, event: Event) -> Event:
+        """An approval means what the payment asked for when it was started, whatever the
+        provider's settings say today: money taken under automatic capture, reserved otherwise."""
+        total = event.authorized_total or event.amount
+        if payment.capture == "auto":
+            return dataclasses.replace(event, kind=EventKind.CAPTURED, captured_total=total, authorized_total=None)
+        return dataclasses.replace(event, kind=EventKind.AUTHORIZED, authorized_total=total)
+
+    # ------------------------------------------------------------------ requests awaiting the PSP
+    @staticmethod
+    def _keep(payment: Payment, **changes: Any) -> None:
+        """Write to ``payment.extra`` (a plain JSON column: a new dict, so the change is seen)."""
+        extra = dict(payment.extra or {})
+        for key, value in changes.items():
+            if value:
+                extra[key] = value
+            else:
+                extra.pop(key, None)
+        payment.extra = extra
+
+    def _await(self, payment: Payment, event: Event, outcome: Outcome) -> None:
+        if event.operation not in OPERATIONS:
+            log.warning("payment %s: a request for an unknown operation %r", payment.id, event.operation)
+            return
+        pending = payment.pending_operations
+        reference = event.operation_reference
+        if reference and any(op.get("reference") == reference for op in pending):
+            return
+        pending.append({
+            "operation": event.operation,
+            "amount": event.operation_amount,
+            "reference": reference,
+            "requested_at": utcnow().isoformat(timespec="seconds"),
+        })
+        self._keep(payment, pending_operations=pending)
+        outcome.changed = True
+
+    def _settle(
+        self, payment: Payment, operation: str, reference: str | None, amount: int | None, outcome: Outcome
+    ) -> dict | None:
+        """The outcome of a request arrived: take it off the payment's pending requests. Found by
+        the PSP's reference of the operation when the outcome carries one; otherwise the oldest
+        requests of that operation the ``amount`` newly taken or refunded covers (``None``: the
+        oldest one). Returns the request taken off (the first one), if any."""
+        pending = payment.pending_operations
+        settled: list[dict] = []
+        if reference:
+            settled = [op for op in pending if op.get("reference") == reference]
+        if not settled:
+            candidates = [op for op in pending if op.get("operation") == operation and not (
+                reference and op.get("reference"))]
+            if amount is None:
+                settled = candidates[:1]
+            else:
+                left = amount
+                for op in candidates:
+                    size = op.get("amount") or 0
+                    if 0 < size <= left:
+                        settled.append(op)
+                        left -= size
+        if not settled:
+            return None
+        self._keep(payment, pending_operations=[op for op in pending if not any(op is s for s in settled)])
+        outcome.changed = True
+        return settled[0]
+
+    def _drop_moot_requests(self, payment: Payment, outcome: Outcome) -> None:
+        """Requests the payment's status makes pointless (a capture awaited on a payment that was
+        cancelled meanwhile, a refund on one refunded in full…) are not awaited any longer."""
+        pending = payment.pending_operations
+        status = payment.status_enum
+        kept = [op for op in pending if status not in _MOOT.get(op.get("operation"), frozenset())]
+        if len(kept) != len(pending):
+            self._keep(payment, pending_operations=kept)
+            outcome.changed = True
+
+    def _operation_failed(self, payment: Payment, event: Event, outcome: Outcome) -> None:
+        operation = _FAILED_OPERATION[event.kind]
+        reason = event.reason or "reported by the PSP"
+        reference = event.operation_reference
+        if operation == "refund" and reference and self._take_back_refund(payment, reference, reason, outcome):
+            return
+        request = self._settle(payment, operation, reference, None, outcome)
+        if operation == "refund" and reference:
+            # a refund that failed before its success was heard of must not count when that comes
+            failed = [r for r in (payment.extra or {}).get("failed_refunds") or [] if r != reference]
+            self._keep(payment, failed_refunds=(failed + [reference])[-_REMEMBERED:])
+        flag = f"{event.kind.value}: {reason}"
+        if request is not None and operation == "cancel":
+            flag += "; the cancellation was not made"
+        elif request is not None:
+            flag += f"; the {operation} of {_money(request.get('amount'), payment.currency)} was not made"
+        payment.flag = flag[:255]
+        outcome.changed = True
+
+    def _take_back_refund(self, payment: Payment, reference: str, reason: str, outcome: Outcome) -> bool:
+        """A refund reported done, then reported failed (Adyen REFUND_FAILED after REFUND): the
+        money is the merchant's again. The refunded amount and the status say so, and the payment
+        is flagged. Only refunds the ledger counted under that reference can be taken back."""
+        counted = dict((payment.extra or {}).get("refunds") or {})
+        amount = counted.pop(reference, None)
+        if not amount:
+            return False
+        self._keep(payment, refunds=counted)
+        payment.refunded_amount = max(payment.refunded_amount - amount, 0)
+        if payment.status_enum in (S.PARTIALLY_REFUNDED, S.REFUNDED):
+            # a correction of the ledger's own count, not a move the PSP reported: no signal
+            payment.status = (S.PARTIALLY_REFUNDED if payment.refunded_amount else S.PAID).value
+        payment.flag = (
+            f"refund_failed: {reason}; the refund of {_money(amount, payment.currency)} did not go through "
+            f"(refunded now {_money(payment.refunded_amount, payment.currency)})"
+        )[:255]
+        outcome.changed = True
+        return True
+
     def _apply_refund(self, payment: Payment, event: Event, outcome: Outcome) -> None:
+        reference = event.operation_reference
+        extra = payment.extra or {}
+        if reference and reference in (extra.get("failed_refunds") or []):
+            payment.flag = f"refund {reference} reported done after it was reported failed: not counted"[:255]
+            outcome.changed = True
+            return
+        if reference and reference in (extra.get("refunds") or {}):
+            return  # counted already (the same refund reported again under another name)
         if event.refunded_total is not None:
             total = event.refunded_total
         else:
@@ -427,8 +666,14 @@ class Ledger:
         if total > payment.captured_amount:
             payment.flag = f"refunds ({total}) exceed the captured amount ({payment.captured_amount})"
             total = payment.captured_amount
+        delta = total - payment.refunded_amount
         payment.refunded_amount = total
         outcome.changed = True
+        if reference:
+            counted = dict(extra.get("refunds") or {})
+            counted[reference] = delta
+            self._keep(payment, refunds=dict(list(counted.items())[-_REMEMBERED:]))
+        self._settle(payment, "refund", reference, delta, outcome)
         # partially_refunded → partially_refunded is a real move: the shop hears of every refund
         self._move(payment, [], S.REFUNDED if total >= payment.captured_amount else S.PARTIALLY_REFUNDED, outcome)
 

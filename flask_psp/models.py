@@ -105,14 +105,30 @@ class Payment(Base):
         return PaymentStatus(self.status)
 
     @property
+    def pending_operations(self) -> list[dict]:
+        """Captures, refunds and cancellations the PSP took but has not confirmed yet (Adyen,
+        HiPay answer "received" and tell the outcome by notification), oldest first: each
+        ``{"operation", "amount", "reference", "requested_at"}``. Kept by the ledger."""
+        return list((self.extra or {}).get("pending_operations") or [])
+
+    def pending_amount(self, operation: str) -> int:
+        """The amount of the ``operation`` ("capture", "refund") requests awaiting the PSP."""
+        return sum(op.get("amount") or 0 for op in self.pending_operations if op.get("operation") == operation)
+
+    @property
     def refundable_amount(self) -> int:
-        return max(self.captured_amount - self.refunded_amount, 0)
+        """What may still be refunded: refunds awaiting the PSP's confirmation count as made."""
+        return max(self.captured_amount - self.refunded_amount - self.pending_amount("refund"), 0)
 
     @property
     def capturable_amount(self) -> int:
+        """What may still be captured: captures awaiting confirmation count as made, and nothing
+        is capturable while a cancellation awaits the PSP."""
         if self.status != PaymentStatus.AUTHORIZED.value:
             return 0
-        return max(self.authorized_amount - self.captured_amount, 0)
+        if any(op.get("operation") == "cancel" for op in self.pending_operations):
+            return 0
+        return max(self.authorized_amount - self.captured_amount - self.pending_amount("capture"), 0)
 
     def __repr__(self) -> str:
         return f"<Payment {self.id} {self.provider} {self.order_ref} {self.status}>"

@@ -8,7 +8,7 @@ import enum
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session
 
 from .ledger import Ledger, Outcome, PostProcessingError, RetryPolicy, SignalSender
 from .models import Payment, PaymentEvent, utcnow
+from .money import to_decimal_string
 from .orders import OrderInfo
 from .providers import get_provider_class
 from .providers.base import (
     CheckoutRequest,
     CheckoutStart,
+    EventKind,
     InboundRequest,
     MalformedNotification,
     NotAuthentic,
@@ -110,6 +112,28 @@ class PaymentService:
         if cls.validate_credentials(config.credentials, config.mode):
             return None
         return cls(as_sent_to_psp(config), self.http)
+
+    def notification_provider(self, provider_name: str, inbound: InboundRequest) -> Provider:
+        """The provider with the credentials that must prove this notification: those of the mode
+        it claims (:meth:`Provider.notification_mode`); when it claims none, those of the mode whose
+        account it names (:meth:`Provider.addressed_to`: a Sips response sent in test mode arriving
+        after the switch to live names the test merchant), else the mode in force. Reading the
+        unverified body only picks the credentials; their proof is checked all the same. Raises
+        NotAuthentic when there are no such credentials, MalformedNotification for an unreadable body."""
+        cls = get_provider_class(provider_name)
+        mode = cls.notification_mode(inbound)
+        if mode is None:
+            in_force = self.settings.config_for(self.session, provider_name)
+            if in_force is not None:
+                other = "live" if in_force.mode == "test" else "test"
+                for candidate in (in_force.mode, other):
+                    provider = self.provider(provider_name, candidate)
+                    if provider is not None and provider.addressed_to(inbound):
+                        return provider
+        provider = self.provider(provider_name, mode)
+        if provider is None:
+            raise NotAuthentic(f"no {mode or 'active'} credentials for {provider_name} to verify it with")
+        return provider
 
     @staticmethod
     def can_fetch(provider_name: str) -> bool:
@@ -279,7 +303,6 @@ class PaymentService:
     ) -> NotificationAnswer:
         """Store, prove, apply — or, with a ``queue``, store, prove and hand to the background
         workers, answering at once. Raises nothing but database errors (the view answers 5xx)."""
-        cls = get_provider_class(provider_name)
         row = self.ledger.record(
             provider_name,
             inbound.body,
@@ -288,11 +311,7 @@ class PaymentService:
             remote_addr=remote_addr,
         )
         try:
-            hint = getattr(cls, "notification_mode", None)
-            mode = hint(inbound) if hint else None
-            provider = self.provider(provider_name, mode)
-            if provider is None:
-                raise NotAuthentic(f"no {mode or 'active'} credentials for {provider_name} to verify it with")
+            provider = self.notification_provider(provider_name, inbound)
             messages = provider.verify_notification(inbound)
         except MalformedNotification as exc:
             self.ledger.reject(row, "invalid", str(exc))
@@ -344,32 +363,89 @@ class PaymentService:
         return outcomes
 
     # ------------------------------------------------------------------ merchant operations
-    def _operate(self, payment: Payment, verb: str, *args) -> Payment:
+    def operate(self, payment: Payment, verb: str, amount: int | None = None) -> "Operation":
+        """Capture, refund (``amount``: default all there is) or cancel through the PSP; says
+        whether the PSP did it or only took the request (its notification will tell). The
+        order's payments stay locked from the check of what may be done until the PSP's answer is
+        recorded, so two clicks at once make one request. Raises ValueError (not possible now)
+        or ProviderError (the PSP refused or could not be reached)."""
+        rules = {"capture": self._capture_arguments, "refund": self._refund_arguments, "cancel": self._cancel_arguments}
+        if verb not in rules:
+            raise ValueError(f"unknown operation {verb!r}")
         provider = self.provider(payment.provider, payment.mode)
         if provider is None:
             raise ProviderError(f"{payment.provider} has no {payment.mode} credentials configured")
-        messages = getattr(provider, verb)(payment, *args)
-        self.ledger.record_and_apply(payment.provider, messages, source="api")
+        locked = next(p for p in self.ledger.lock_order(payment.order_ref) if p.id == payment.id)
+        try:
+            args = rules[verb](locked, amount, provider.display_name)
+            messages = getattr(provider, verb)(locked, *args)
+        except BaseException:
+            self.session.rollback()
+            raise
+        awaiting = any(e.kind is EventKind.REQUESTED for m in messages for e in m.events)
+        self.ledger.record_and_apply_locked(payment.provider, messages, source="api")
         self.session.refresh(payment)
-        return payment
+        return Operation(payment, awaiting)
 
     def capture(self, payment: Payment, amount: int | None = None) -> Payment:
-        if payment.status_enum is not S.AUTHORIZED:
-            raise ValueError(f"only an authorized payment can be captured (this one is {payment.status})")
-        amount = payment.capturable_amount if amount is None else amount
-        if not isinstance(amount, int) or not 0 < amount <= payment.capturable_amount:
-            raise ValueError(f"capture amount must be between 1 and {payment.capturable_amount}")
-        return self._operate(payment, "capture", amount)
+        return self.operate(payment, "capture", amount).payment
 
     def refund(self, payment: Payment, amount: int | None = None) -> Payment:
-        if payment.status_enum not in (S.PAID, S.PARTIALLY_REFUNDED):
-            raise ValueError(f"only a paid payment can be refunded (this one is {payment.status})")
-        amount = payment.refundable_amount if amount is None else amount
-        if not isinstance(amount, int) or not 0 < amount <= payment.refundable_amount:
-            raise ValueError(f"refund amount must be between 1 and {payment.refundable_amount}")
-        return self._operate(payment, "refund", amount)
+        return self.operate(payment, "refund", amount).payment
 
     def cancel(self, payment: Payment) -> Payment:
+        return self.operate(payment, "cancel").payment
+
+    def _capture_arguments(self, payment: Payment, amount: int | None, provider: str) -> tuple:
+        if payment.status_enum is not S.AUTHORIZED:
+            raise ValueError(f"only an authorized payment can be captured (this one is {payment.status})")
+        if any(op.get("operation") == "cancel" for op in payment.pending_operations):
+            raise ValueError(f"a cancellation is awaiting {provider}'s confirmation")
+        wanted = payment.capturable_amount if amount is None else amount
+        self._not_twice(payment, "capture", wanted, provider)
+        self._within(payment, "capture", wanted, payment.capturable_amount, provider)
+        return (wanted,)
+
+    def _refund_arguments(self, payment: Payment, amount: int | None, provider: str) -> tuple:
+        if payment.status_enum not in (S.PAID, S.PARTIALLY_REFUNDED):
+            raise ValueError(f"only a paid payment can be refunded (this one is {payment.status})")
+        wanted = payment.refundable_amount if amount is None else amount
+        self._not_twice(payment, "refund", wanted, provider)
+        self._within(payment, "refund", wanted, payment.refundable_amount, provider)
+        return (wanted,)
+
+    def _cancel_arguments(self, payment: Payment, amount: int | None, provider: str) -> tuple:
         if payment.status_enum not in (S.CREATED, S.PENDING, S.AUTHORIZED):
             raise ValueError(f"a {payment.status} payment cannot be cancelled")
-        return self._operate(payment, "cancel")
+        self._not_twice(payment, "cancel", None, provider)
+        return ()
+
+    @staticmethod
+    def _not_twice(payment: Payment, operation: str, amount: int | None, provider: str) -> None:
+        """The same request while the first awaits the PSP's word is a second click, not a wish."""
+        for op in payment.pending_operations:
+            if op.get("operation") == operation and (amount is None or op.get("amount") == amount):
+                what = {"capture": "a capture", "refund": "a refund", "cancel": "a cancellation"}[operation]
+                if op.get("amount"):
+                    what += f" of {to_decimal_string(op['amount'], payment.currency)} {payment.currency}"
+                raise ValueError(f"{what} is already awaiting {provider}'s confirmation")
+
+    @staticmethod
+    def _within(payment: Payment, operation: str, wanted: Any, limit: int, provider: str) -> None:
+        if isinstance(wanted, int) and not isinstance(wanted, bool) and 0 < wanted <= limit:
+            return
+        waiting = payment.pending_amount(operation)
+        earlier = (f"{to_decimal_string(waiting, payment.currency)} {payment.currency} asked earlier awaits "
+                   f"{provider}'s confirmation") if waiting else ""
+        if limit == 0 and earlier:
+            raise ValueError(f"nothing is left to {operation}: {earlier}")
+        raise ValueError(f"{operation} amount must be between 1 and {limit}" + (f" ({earlier})" if earlier else ""))
+
+
+@dataclass
+class Operation:
+    """What a capture, refund or cancellation gave: the payment as it is now, and whether the PSP
+    only took the request (Adyen, HiPay: the outcome comes by notification)."""
+
+    payment: Payment
+    awaiting_provider: bool

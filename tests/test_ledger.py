@@ -263,3 +263,84 @@ def test_concurrent_deliveries_apply_exactly_once(shop, orders, heard):
     assert [n for n, _ in heard].count("order_paid") == 1
     db.session.expire_all()
     assert db.session.get(Payment, payment.id).status == "paid"
+
+
+@pytest.mark.parametrize("capture, status, captured", [("auto", "paid", 2500), ("manual", "authorized", 0),
+                                                        ("delayed", "authorized", 0)])
+def test_an_approval_takes_the_money_as_the_payment_asked(shop, orders, heard, capture, status, captured):
+    app, db, Order = shop
+    new_order(db, Order)
+    payment = new_payment(db, capture=capture)
+    if capture == "delayed":
+        payment.capture_delay_days = 2
+        db.session.commit()
+    apply(db, orders, message("approved", Event(K.APPROVED, amount=2500, currency="EUR", authorized_total=2500)))
+    db.session.expire_all()
+    after = db.session.get(Payment, payment.id)
+    assert (after.status, after.captured_amount, after.authorized_amount) == (status, captured, 2500)
+    assert (after.capture_due_at is not None) == (capture == "delayed")
+    assert db.session.get(Order, "ORD-1").status == "paid"
+
+
+def test_requests_awaiting_the_psp_are_kept_until_their_outcome(shop, orders, heard):
+    app, db, Order = shop
+    new_order(db, Order)
+    payment = new_payment(db, status="paid")
+    payment.captured_amount = payment.authorized_amount = 2500
+    db.session.commit()
+    requested = [Event(K.REQUESTED, currency="EUR", operation="refund", operation_amount=500, operation_reference="r1"),
+                 Event(K.REQUESTED, currency="EUR", operation="refund", operation_amount=700, operation_reference="r2")]
+    apply(db, orders, message("req-1", requested[0]))
+    apply(db, orders, message("req-1-again", requested[0]))  # the same request told twice: awaited once
+    apply(db, orders, message("req-2", requested[1]))
+    db.session.expire_all()
+    after = db.session.get(Payment, payment.id)
+    assert [(op["operation"], op["amount"], op["reference"]) for op in after.pending_operations] == [
+        ("refund", 500, "r1"), ("refund", 700, "r2")]
+    assert after.status == "paid" and after.refunded_amount == 0 and after.refundable_amount == 1300
+    assert not any(name == "payment_refunded" for name, _ in heard)
+
+    apply(db, orders, message("done-2", Event(K.REFUNDED, currency="EUR", refund_delta=700, operation_reference="r2")))
+    db.session.expire_all()
+    after = db.session.get(Payment, payment.id)
+    assert [op["reference"] for op in after.pending_operations] == ["r1"]
+    assert (after.status, after.refunded_amount, after.refundable_amount) == ("partially_refunded", 700, 1300)
+    apply(db, orders, message("failed-1", Event(K.REFUND_FAILED, reason="no", operation_reference="r1")))
+    db.session.expire_all()
+    after = db.session.get(Payment, payment.id)
+    assert after.pending_operations == [] and after.refunded_amount == 700 and after.refundable_amount == 1800
+    assert after.flag == "refund_failed: no; the refund of 5.00 EUR was not made"
+    apply(db, orders, message("failed-2", Event(K.REFUND_FAILED, reason="late", operation_reference="r2")))
+    db.session.expire_all()
+    after = db.session.get(Payment, payment.id)
+    assert (after.status, after.refunded_amount) == ("paid", 0)
+
+
+def test_a_stored_request_keeps_what_it_asked_for():
+    from flask_psp.ledger import decode_message, encode_message
+
+    news = message("req", Event(K.REQUESTED, currency="EUR", operation="capture", operation_amount=900,
+                                operation_reference="mod-1"))
+    (event,) = decode_message(encode_message(news)).events
+    assert (event.kind, event.operation, event.operation_amount, event.operation_reference) == (
+        K.REQUESTED, "capture", 900, "mod-1")
+
+
+def test_a_forged_batch_item_queued_for_the_workers_is_kept_refused(shop, orders):
+    from datetime import datetime
+
+    from flask_psp.providers.base import RejectedItem
+
+    app, db, Order = shop
+    new_order(db, Order)
+    new_payment(db)
+    ledger = Ledger(db.session, orders, signals.send)
+    row = ledger.record("payplug", b"[batch]")
+    forged = RejectedItem(provider="payplug", reason="signature wrong", raw={"id": "x"}, event_type="REFUND:true",
+                          psp_reference="x")
+    ids = ledger.queue_all(row, [message("good", paid()), forged], datetime(2030, 1, 1))
+    children = db.session.scalars(sa.select(PaymentEvent).where(PaymentEvent.parent_id == row.id)
+                                  .order_by(PaymentEvent.id)).all()
+    assert [(c.outcome, c.verified) for c in children] == [("queued", True), ("rejected", False)]
+    assert ids == [children[0].id] and children[1].verification_error == "signature wrong"
+    assert db.session.get(PaymentEvent, row.id).outcome_detail == "batch of 2 items, 1 refused"

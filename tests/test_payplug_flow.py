@@ -151,6 +151,32 @@ def test_manual_capture_then_capture_from_code(make_shop, sim, heard):
     assert heard == [ref]
 
 
+def test_cancelling_an_authorized_payment_cancels_it(make_shop, sim, heard):
+    """A deferred payment aborted keeps its authorization block at PayPlug; ``failure`` says how it
+    ended, and the notification that follows the abort says the same."""
+    from example_shop import psp
+
+    shop = make_shop(psp_providers=payplug_settings(sim, capture="manual"))
+    buyer = shop.buyer()
+    ref, payment_url = start_payment(shop, buyer)
+    buyer.pay_on_payplug(payment_url)
+    assert sim.notifier.wait_idle(timeout=10)
+    (payment,) = shop.payments(ref)
+    assert payment["status"] == "authorized"
+    with shop.app.app_context():
+        cancelled = psp.cancel(psp.payment(payment["token"]))
+        assert cancelled.status == "cancelled" and cancelled.captured_amount == 0
+    at_payplug = sim.payments[payment["psp_reference"]]
+    assert at_payplug["authorization"]["authorized_at"] and at_payplug["failure"]["code"] == "aborted"
+    sim.notify(payment["psp_reference"])  # PayPlug's notification of the abort, or a reconciliation
+    assert sim.notifier.wait_idle(timeout=10)
+    (payment,) = shop.payments(ref)
+    assert payment["status"] == "cancelled"
+    with shop.app.app_context():
+        with pytest.raises(ValueError, match="only an authorized payment can be captured"):
+            psp.capture(psp.payment(payment["token"]))
+
+
 def test_partial_then_full_refund(make_shop, sim):
     from example_shop import psp
 

@@ -68,6 +68,13 @@ def test_snapshots_become_events():
     assert read(snapshot(failure={"code": "card_declined", "message": "Declined"})).events[0].kind is K.FAILED
     authorized = read(snapshot(authorization={"authorized_at": 1, "authorized_amount": 4590}))
     assert authorized.events[0].kind is K.AUTHORIZED
+    # a deferred payment aborted (or whose authorization lapsed) keeps its authorization block
+    aborted = read(snapshot(authorization={"authorized_at": 1, "authorized_amount": 4590},
+                            failure={"code": "aborted", "message": "The payment was aborted."}))
+    assert [e.kind for e in aborted.events] == [K.CANCELLED] and aborted.dedupe_key != authorized.dedupe_key
+    lapsed = read(snapshot(authorization={"authorized_at": 1, "authorized_amount": 4590},
+                           failure={"code": "timeout", "message": "x"}))
+    assert [e.kind for e in lapsed.events] == [K.EXPIRED]
     assert read(snapshot(is_live=True)).mode == "live"
     assert read(snapshot()).events[0].kind is K.PENDING
 

@@ -17,7 +17,11 @@ Webhooks: every item of a batch is checked on its own with ``Adyen.util.is_valid
 proves nothing by itself; the payment stays "pending" until the AUTHORISATION webhook, except
 when Adyen's own session API says the buyer cancelled or the session is over. A refused attempt
 (AUTHORISATION ``success: "false"``) leaves it pending too: the buyer may try another card in the
-same session.
+same session. An AUTHORISATION means what the payment's session asked (``manualCapture`` or not),
+so it is an approval the ledger reads with the payment's own capture policy.
+
+Modifications (capture, refund, cancel) are only acknowledged: the payment awaits the webhook whose
+pspReference is the one Adyen gave the request.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from .base import (
     NotAuthentic,
     Provider,
     ProviderError,
+    RejectedItem,
     VerifiedMessage,
 )
 
@@ -330,14 +335,25 @@ class AdyenProvider(Provider):
             raise MalformedNotification("the notification has no items")
         mode = "live" if str(data.get("live")).lower() == "true" else "test"
         keys = self.hmac_keys()
-        messages = [self.message_from_item(item, mode) for item in items if any(self.signature_valid(item, k) for k in keys)]
-        if not messages:
+        results: list[VerifiedMessage | RejectedItem] = []
+        for item in items:
+            if any(self.signature_valid(item, k) for k in keys):
+                results.append(self.message_from_item(item, mode))
+            else:
+                # each item is its own piece of news, signed on its own: a bad one is refused (the
+                # inbox keeps it so) and the others still apply
+                results.append(RejectedItem(
+                    provider=self.name,
+                    reason="HMAC signature missing or wrong",
+                    raw=dict(item),
+                    event_type=f"{item.get('eventCode') or '?'}:{item.get('success') or '?'}"[:64],
+                    psp_reference=str(item.get("pspReference") or "")[:128] or None,
+                ))
+        if not any(isinstance(r, VerifiedMessage) for r in results):
             raise NotAuthentic(
                 "no item carries a valid HMAC signature" if len(items) > 1 else "HMAC signature missing or wrong"
             )
-        # an item with a bad signature is left out and the others still apply: each item is its
-        # own piece of news, signed on its own (the body as received stays in the inbox)
-        return messages
+        return results
 
     def message_from_item(self, item: Mapping[str, Any], mode: str) -> VerifiedMessage:
         code = str(item.get("eventCode") or "")
@@ -353,7 +369,7 @@ class AdyenProvider(Provider):
         extra = item.get("additionalData") if isinstance(item.get("additionalData"), dict) else {}
         ours = item.get("merchantAccountCode") == self.credentials["merchant_account"]
 
-        events = self.events_for(code, success, value, currency, reason, extra) if ours else []
+        events = self.events_for(code, success, value, currency, reason, extra, psp or None) if ours else []
         payment_reference = original or psp
         if code == "AUTHORISATION" and not success:
             # a refused attempt: the buyer may still pay within the same session with another
@@ -372,8 +388,11 @@ class AdyenProvider(Provider):
         )
 
     def events_for(
-        self, code: str, success: bool, value: int | None, currency: str | None, reason: str | None, extra: Mapping
+        self, code: str, success: bool, value: int | None, currency: str | None, reason: str | None, extra: Mapping,
+        reference: str | None = None,
     ) -> list[Event]:
+        """``reference``: the item's pspReference — for a modification (capture, refund,
+        cancellation) the one Adyen gave the request, which ties the outcome to it."""
         K = EventKind
         if code == "AUTHORISATION":
             if not success:
@@ -382,30 +401,32 @@ class AdyenProvider(Provider):
                 # session ends — refused after too many attempts, cancelled or expired, as
                 # Adyen's session API tells on the buyer's return
                 return [Event(K.PENDING, reason=reason or "Refused")]
-            if self.config.capture == "manual":
-                return [Event(K.AUTHORIZED, amount=value, currency=currency, authorized_total=value)]
-            # automatic capture: Adyen captures by itself and sends no CAPTURE webhook for it
-            return [Event(K.CAPTURED, amount=value, currency=currency, captured_total=value)]
+            # captured at once or only authorised, as the payment's session asked (manualCapture):
+            # the ledger reads the payment's own capture policy, not today's settings. Under
+            # automatic capture Adyen captures by itself and sends no CAPTURE webhook for it
+            return [Event(K.APPROVED, amount=value, currency=currency, authorized_total=value)]
         if code == "CAPTURE":
             if success:
-                return [Event(K.CAPTURED, currency=currency, captured_total=value)]
-            return [Event(K.CAPTURE_FAILED, reason=reason)]
+                return [Event(K.CAPTURED, currency=currency, captured_total=value, operation_reference=reference)]
+            return [Event(K.CAPTURE_FAILED, reason=reason, operation_reference=reference)]
         if code == "CAPTURE_FAILED":
-            return [Event(K.CAPTURE_FAILED, reason=reason)]
+            return [Event(K.CAPTURE_FAILED, reason=reason, operation_reference=reference)]
         if code == "REFUND":
             if success:
-                return [Event(K.REFUNDED, currency=currency, refund_delta=value)]
-            return [Event(K.REFUND_FAILED, reason=reason)]
+                return [Event(K.REFUNDED, currency=currency, refund_delta=value, operation_reference=reference)]
+            return [Event(K.REFUND_FAILED, reason=reason, operation_reference=reference)]
         if code == "REFUND_FAILED":
-            return [Event(K.REFUND_FAILED, reason=reason)]
+            return [Event(K.REFUND_FAILED, reason=reason, operation_reference=reference)]
         if code == "CANCELLATION":
-            return [Event(K.CANCELLED, currency=currency, reason=reason or "cancelled")] if success else []
+            if success:
+                return [Event(K.CANCELLED, currency=currency, reason=reason or "cancelled", operation_reference=reference)]
+            return [Event(K.CANCEL_FAILED, reason=reason or "Adyen refused the cancellation", operation_reference=reference)]
         if code == "CANCEL_OR_REFUND":
             if not success:
                 return []
             action = str(extra.get("modification.action") or "").lower()
-            cancelled = Event(K.CANCELLED, currency=currency, reason="cancelled")
-            refunded = Event(K.REFUNDED, currency=currency, refund_delta=value)
+            cancelled = Event(K.CANCELLED, currency=currency, reason="cancelled", operation_reference=reference)
+            refunded = Event(K.REFUNDED, currency=currency, refund_delta=value, operation_reference=reference)
             if action == "cancel":
                 return [cancelled]
             if action == "refund":
@@ -418,7 +439,9 @@ class AdyenProvider(Provider):
         return []
 
     # ------------------------------------------------------------------ modifications
-    def _modify(self, what: str, method: str, payment: Any, body: dict[str, Any], key: str) -> list[VerifiedMessage]:
+    def _modify(
+        self, what: str, method: str, payment: Any, body: dict[str, Any], key: str, amount: int | None = None
+    ) -> list[VerifiedMessage]:
         if not payment.psp_reference or not _PSP_REFERENCE.fullmatch(payment.psp_reference):
             raise ProviderError("Adyen has not reported this payment's reference yet")
         body = {"merchantAccount": self.credentials["merchant_account"], "reference": payment.token, **body}
@@ -426,14 +449,15 @@ class AdyenProvider(Provider):
         if data.get("status") != "received" or not isinstance(data.get("pspReference"), str):
             raise ProviderError(f"Adyen did not take the request ({data.get('status') or 'no answer'})")
         # Adyen only acknowledges; the outcome comes with the CAPTURE / REFUND / CANCELLATION
-        # webhook. The acknowledgement goes on the payment's timeline as a request awaiting it:
-        # it moves no money (no events), and a replayed request (same Idempotency-Key, same
-        # pspReference) is a duplicate there.
+        # webhook, whose pspReference is this request's. The payment shows the request as
+        # awaiting it (no money moves), and a replayed request (same Idempotency-Key, same
+        # pspReference) is a duplicate.
         return [
             VerifiedMessage(
                 provider=self.name,
                 dedupe_key=f"adyen:{payment.mode}:request:{data['pspReference']}"[:191],
-                events=[],
+                events=[Event(EventKind.REQUESTED, currency=payment.currency, operation=what, operation_amount=amount,
+                              operation_reference=data["pspReference"])],
                 mode=payment.mode,
                 event_type=f"{what} requested, awaiting Adyen",
                 psp_reference=payment.psp_reference,
@@ -450,6 +474,7 @@ class AdyenProvider(Provider):
             payment,
             {"amount": {"value": amount, "currency": payment.currency}},
             f"{payment.token}-capture-{amount}-{payment.captured_amount}",
+            amount,
         )
 
     def refund(self, payment: Any, amount: int) -> list[VerifiedMessage]:
@@ -459,6 +484,7 @@ class AdyenProvider(Provider):
             payment,
             {"amount": {"value": amount, "currency": payment.currency}},
             f"{payment.token}-refund-{amount}-{payment.refunded_amount}",
+            amount,
         )
 
     def cancel(self, payment: Any) -> list[VerifiedMessage]:

@@ -45,13 +45,26 @@ class EventKind(str, enum.Enum):
     PENDING = "pending"
     AUTHORIZED = "authorized"
     CAPTURED = "captured"  # money taken; ``captured_total`` says how much in all
+    #: the PSP approved the payment and took or reserved the money as the payment asked when it
+    #: was started (Adyen's AUTHORISATION): the ledger reads the payment's own capture policy —
+    #: captured under "auto", authorized under "manual" and "delayed" — never today's settings
+    APPROVED = "approved"
     FAILED = "failed"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     REFUNDED = "refunded"  # ``refunded_total`` (absolute) or ``refund_delta`` (one refund)
     CAPTURE_FAILED = "capture_failed"
     REFUND_FAILED = "refund_failed"
+    CANCEL_FAILED = "cancel_failed"
     CHARGEBACK = "chargeback"
+    #: the PSP took a capture, refund or cancellation (``operation``, ``operation_amount``) but
+    #: only acknowledged it: the outcome comes later by notification. Moves no money; the payment
+    #: shows it as awaiting the PSP until the matching outcome (or failure) arrives
+    REQUESTED = "requested"
+
+
+#: operations a REQUESTED event may name
+OPERATIONS = ("capture", "refund", "cancel")
 
 
 @dataclass
@@ -65,6 +78,12 @@ class Event:
     refunded_total: int | None = None
     refund_delta: int | None = None
     reason: str | None = None
+    #: REQUESTED: "capture" | "refund" | "cancel", and the amount asked (None: all there is)
+    operation: str | None = None
+    operation_amount: int | None = None
+    #: the PSP's own reference of one capture, refund or cancellation (Adyen's modification
+    #: pspReference): ties a request to its outcome, and a refund to its later failure
+    operation_reference: str | None = None
 
 
 @dataclass
@@ -82,6 +101,18 @@ class VerifiedMessage:
     payment_token: str | None = None
     merchant_reference: str | None = None
     raw: Any = None  # the PSP's data this message was read from, for the inbox of batch items
+
+
+@dataclass
+class RejectedItem:
+    """One item of a batch whose authenticity could not be proven while the others' was (a forged
+    item slipped into a genuine Adyen batch). It moves nothing; the inbox keeps it as refused."""
+
+    provider: str
+    reason: str
+    raw: Any = None
+    event_type: str | None = None
+    psp_reference: str | None = None
 
 
 @dataclass
@@ -201,8 +232,10 @@ class Provider:
         return self.fetch(payment)
 
     # --- notifications --------------------------------------------------------------------
-    def verify_notification(self, inbound: InboundRequest) -> list[VerifiedMessage]:
-        """Prove and parse. Raises NotAuthentic, ProofUnavailable or MalformedNotification."""
+    def verify_notification(self, inbound: InboundRequest) -> list[VerifiedMessage | RejectedItem]:
+        """Prove and parse. Raises NotAuthentic, ProofUnavailable or MalformedNotification. A batch
+        whose items are signed one by one may hold :class:`RejectedItem` entries beside the proven
+        messages (when none is proven, NotAuthentic is raised instead)."""
         raise NotImplementedError
 
     def notification_answer(self) -> tuple[str, int, dict[str, str]]:
@@ -242,6 +275,13 @@ class Provider:
     def notification_mode(cls, inbound: InboundRequest) -> str | None:
         """The mode (test/live) a notification claims, to pick the credentials that verify it;
         None: the mode in force. Raise MalformedNotification if it cannot be read at all."""
+        return None
+
+    def addressed_to(self, inbound: InboundRequest) -> bool | None:
+        """Does this (unverified) notification name the account of these credentials — e.g. the
+        merchant id it carries? Used only to pick which mode's credentials verify it, when the
+        notification does not say its mode (:meth:`notification_mode` is None); the proof itself
+        is always checked with those credentials. None: cannot tell."""
         return None
 
     @property

@@ -14,13 +14,16 @@ gateway documentation).
   several (142, 116, 117, 118…), some more than once, in no guaranteed order: each is read as an
   absolute snapshot (``captured_amount``, ``refunded_amount``), so the ledger ends in the right state
   whatever the order, and a repeated one is a duplicate.
-* Captures, refunds and cancellations: ``POST /v1/maintenance/transaction/{reference}``.
+* Captures, refunds and cancellations: ``POST /v1/maintenance/transaction/{reference}``. HiPay
+  answers "requested" (117, 124, 175): the payment awaits the notification of the outcome, or of
+  the refusal (173 capture refused, 165 refund refused).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -67,6 +70,8 @@ CANCELLED = {115, 143}
 CAPTURE_FAILED = {173}
 REFUND_FAILED = {165}
 CHARGEBACK = {129}
+#: a maintenance answer in these statuses took the request only: the outcome follows by notification
+REQUESTED = {117: "capture", 124: "refund", 175: "cancel"}
 STATUS_NAMES = {
     109: "authentication failed", 110: "blocked", 111: "denied", 112: "authorized and pending",
     113: "refused", 114: "expired", 115: "cancelled", 116: "authorized", 117: "capture requested",
@@ -372,7 +377,10 @@ class HiPayProvider(Provider):
         ]
 
     # ------------------------------------------------------------------ money operations
-    def _maintenance(self, payment: Any, operation: str, amount: int | None) -> list[VerifiedMessage]:
+    def _maintenance(
+        self, payment: Any, operation: str, amount: int | None, asked: int | None = None
+    ) -> list[VerifiedMessage]:
+        """``amount``: what is sent (None: the whole, as HiPay wants it); ``asked``: what that is."""
         if not payment.psp_reference:
             raise ProviderError("HiPay has not reported a transaction reference for this payment yet")
         data = {"operation": operation}
@@ -394,15 +402,26 @@ class HiPayProvider(Provider):
             "order_id": payment.token,
             "raw": answer,
         }
-        return [self.snapshot_message(snap, f"maintenance {operation}")]
+        message = self.snapshot_message(snap, f"maintenance {operation}")
+        try:
+            status = int(str(answer.get("status") or "").strip())
+        except ValueError:
+            status = 0
+        if REQUESTED.get(status) == operation:
+            # "capture requested" and the like: HiPay took the request, its notifications tell
+            # the outcome. The payment awaits them; this answer is news of its own, once.
+            message.events.append(Event(EventKind.REQUESTED, currency=payment.currency, operation=operation,
+                                        operation_amount=asked))
+            message.dedupe_key = f"hipay:{snap['reference']}:request:{operation}:{uuid.uuid4().hex}"
+        return [message]
 
     def capture(self, payment: Any, amount: int) -> list[VerifiedMessage]:
         whole = payment.captured_amount == 0 and amount == payment.authorized_amount
-        return self._maintenance(payment, "capture", None if whole else amount)
+        return self._maintenance(payment, "capture", None if whole else amount, amount)
 
     def refund(self, payment: Any, amount: int) -> list[VerifiedMessage]:
-        whole = payment.refunded_amount == 0 and amount == payment.captured_amount
-        return self._maintenance(payment, "refund", None if whole else amount)
+        whole = payment.refunded_amount == 0 and payment.pending_amount("refund") == 0 and amount == payment.captured_amount
+        return self._maintenance(payment, "refund", None if whole else amount, amount)
 
     def cancel(self, payment: Any) -> list[VerifiedMessage]:
         return self._maintenance(payment, "cancel", None)

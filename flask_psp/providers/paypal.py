@@ -323,16 +323,23 @@ class PayPalProvider(Provider):
         value, currency = self.read_amount(capture.get("amount"))
         reason = ((capture.get("status_details") or {}).get("reason")) or status.lower()
         K = EventKind
+        capture_id = capture.get("id") if isinstance(capture.get("id"), str) else None
         if status in ("COMPLETED", "REFUNDED", "PARTIALLY_REFUNDED"):
             state = "COMPLETED"  # money was taken; refunds are news of their own
             events = [
-                Event(K.CAPTURED, amount=None if from_authorization else value, currency=currency, captured_total=value)
+                Event(K.CAPTURED, amount=None if from_authorization else value, currency=currency, captured_total=value,
+                      operation_reference=capture_id)
             ]
+        elif status == "PENDING" and from_authorization:
+            # the merchant's capture of an authorization, taken but not cleared yet: awaited
+            state, events = status, [Event(K.REQUESTED, currency=currency, operation="capture", operation_amount=value,
+                                           operation_reference=capture_id, reason=reason)]
         elif status == "PENDING":
             state, events = status, [Event(K.PENDING, reason=reason)]
         elif status in ("DECLINED", "DENIED", "FAILED"):
             # PAYMENT.CAPTURE.DENIED (a pending capture refused) carries DECLINED; DENIED is v1's word
-            state, events = "DECLINED", [Event(K.CAPTURE_FAILED if from_authorization else K.FAILED, reason=reason)]
+            state, events = "DECLINED", [Event(K.CAPTURE_FAILED if from_authorization else K.FAILED, reason=reason,
+                                               operation_reference=capture_id)]
         else:
             state, events = status or "UNKNOWN", []
         return self._message(f"capture:{capture.get('id')}:{state}", events, f"capture:{state}", token, order_id, capture)
@@ -361,12 +368,18 @@ class PayPalProvider(Provider):
         status = str(refund.get("status") or "")
         value, currency = self.read_amount(refund.get("amount"))
         K = EventKind
+        refund_id = refund.get("id") if isinstance(refund.get("id"), str) else None
         if status == "COMPLETED":
-            events = [Event(K.REFUNDED, currency=currency, refund_delta=value)]
+            events = [Event(K.REFUNDED, currency=currency, refund_delta=value, operation_reference=refund_id)]
         elif status in ("FAILED", "CANCELLED"):
-            events = [Event(K.REFUND_FAILED, reason=f"refund {status.lower()}")]
+            events = [Event(K.REFUND_FAILED, reason=f"refund {status.lower()}", operation_reference=refund_id)]
+        elif status == "PENDING":
+            # taken, not done yet (e.g. the payer paid by eCheck): awaited until the
+            # PAYMENT.CAPTURE.REFUNDED webhook (or PayPal's copy of the order) says it completed
+            events = [Event(K.REQUESTED, currency=currency, operation="refund", operation_amount=value,
+                            operation_reference=refund_id)]
         else:
-            events = []  # PENDING: the PAYMENT.CAPTURE.REFUNDED webhook completes it
+            events = []
         return self._message(f"refund:{refund.get('id')}:{status}", events, f"refund:{status}", token, order_id, refund)
 
     def order_messages(self, order: dict) -> list[VerifiedMessage]:
@@ -386,9 +399,12 @@ class PayPalProvider(Provider):
         return self._request("GET", f"/v2/checkout/orders/{self._checked_id(payment.psp_reference, 'order')}")
 
     def fetch(self, payment: Any) -> list[VerifiedMessage]:
+        """PayPal's copy of the order — and an order the payer approved but nobody completed (the
+        tab closed before the return, the webhook lost) is completed here as on the return: same
+        PayPal-Request-Id, so it is captured (or authorized) once whichever path comes first."""
         if not payment.psp_reference:
             return []
-        return self.order_messages(self._get_order(payment))
+        return self.complete(payment.psp_reference)
 
     # ------------------------------------------------------------------ webhooks
     def _verify(self, inbound: InboundRequest, headers: dict[str, str]) -> None:

@@ -144,8 +144,16 @@ class PayPlugProvider(Provider):
         refunded = data.get("amount_refunded") or 0
         events: list[Event] = []
         if data.get("is_paid"):
+            state = "paid"
             events.append(Event(EventKind.CAPTURED, amount=amount, currency=currency, captured_total=amount))
+        elif failure:
+            # checked before the authorization: a deferred payment aborted (or whose authorization
+            # lapsed) keeps its ``authorization`` block, and ``failure`` says how it ended
+            state = ""
+            kind = _FAILURE_KIND.get(failure.get("code"), EventKind.FAILED)
+            events.append(Event(kind, reason=failure.get("message") or failure.get("code")))
         elif authorization.get("authorized_at"):
+            state = "authorized"
             events.append(
                 Event(
                     EventKind.AUTHORIZED,
@@ -154,14 +162,11 @@ class PayPlugProvider(Provider):
                     authorized_total=authorization.get("authorized_amount") or amount,
                 )
             )
-        elif failure:
-            kind = _FAILURE_KIND.get(failure.get("code"), EventKind.FAILED)
-            events.append(Event(kind, reason=failure.get("message") or failure.get("code")))
         else:
+            state = ""
             events.append(Event(EventKind.PENDING))
         if refunded:
             events.append(Event(EventKind.REFUNDED, refunded_total=refunded))
-        state = "paid" if data.get("is_paid") else ("authorized" if authorization.get("authorized_at") else "")
         fingerprint = f"{state}:{failure.get('code') or ''}:{refunded}"
         return VerifiedMessage(
             provider=self.name,

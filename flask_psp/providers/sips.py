@@ -221,6 +221,22 @@ class SipsProvider(Provider):
     def hosted_page_hosts(self) -> set[str]:
         return {"payment-webinit.simu.sips-services.com", "payment-webinit.sips-services.com"}
 
+    def addressed_to(self, inbound: InboundRequest) -> bool | None:
+        """Sips' response does not say test or live, but names its merchant: a late automatic
+        response of the mode the merchant just left names that mode's merchant, whose key must
+        check its Seal. Unverified, so it only picks the key (:meth:`read_response` proves it)."""
+        try:
+            form = self._form(inbound)
+            data = form.get("Data") or ""
+            if (form.get("Encode") or "").lower() == "base64":
+                data = base64.b64decode(data, validate=False).decode("utf-8")
+            merchant = decode_data(data).get("merchantId")
+        except (MalformedNotification, binascii.Error, UnicodeDecodeError, ValueError):
+            return None
+        if not merchant:
+            return None
+        return merchant.strip() == self.merchant_id
+
     @property
     def seal_algorithm(self) -> str:
         return self.credentials.get("seal_algorithm") or HMAC_SHA256

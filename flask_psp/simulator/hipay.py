@@ -67,8 +67,8 @@ REPEATS = (116, 118)
 MESSAGES = {
     109: "Authentication Failed", 113: "Refused", 114: "Expired", 115: "Cancelled", 116: "Authorized",
     117: "Capture Requested", 118: "Captured", 119: "Partially Captured", 124: "Refund Requested",
-    125: "Refunded", 126: "Partially Refunded", 142: "Authorization Requested",
-    175: "Authorization Cancellation requested",
+    125: "Refunded", 126: "Partially Refunded", 142: "Authorization Requested", 165: "Refund Refused",
+    173: "Capture Refused", 175: "Authorization Cancellation requested",
 }
 PENDING_STATUSES = {142, 117, 124, 175}
 DECLINED_STATUSES = {109, 110, 111, 113, 163}
@@ -133,6 +133,9 @@ class HiPaySimulator(ProviderSimulator):
             if account.get("hash_algorithm", "sha256") not in HASHES or not account.get("passphrase"):
                 raise ValueError(f"HiPay account {user}: needs a passphrase and a hash_algorithm among {HASHES}")
         self.repeats = tuple(repeats)
+        #: maintenance operations ("capture", "refund") the acquirer refuses after HiPay took them:
+        #: the answer says requested (117, 124), the notification that follows says refused (173, 165)
+        self.refused_operations: set[str] = set()
         self.orders: dict[str, dict] = {}  # page id -> order
         self.transactions: dict[str, dict] = {}  # transaction_reference -> transaction
         self.api_calls: list[dict] = []
@@ -417,6 +420,8 @@ class HiPaySimulator(ProviderSimulator):
             amount = _minor(amount_text, currency, "amount") if amount_text else remaining
             if amount > remaining:
                 raise ApiError(400, 3020107, "Amount too high", f"at most {_decimal(remaining, currency)} can be captured")
+            if "capture" in self.refused_operations:
+                return self._refused(tx, 117, 173)
             tx["captured"] += amount
             self._reach(tx, 117)
             self._reach(tx, 118 if tx["captured"] == tx["authorized"] else 119)
@@ -429,6 +434,8 @@ class HiPaySimulator(ProviderSimulator):
             amount = _minor(amount_text, currency, "amount") if amount_text else remaining
             if amount > remaining:
                 raise ApiError(400, 3020107, "Amount too high", f"at most {_decimal(remaining, currency)} can be refunded")
+            if "refund" in self.refused_operations:
+                return self._refused(tx, 124, 165)
             tx["refunded"] += amount
             self._reach(tx, 124)
             self._reach(tx, 125 if tx["refunded"] == tx["captured"] else 126)
@@ -441,6 +448,15 @@ class HiPaySimulator(ProviderSimulator):
             self._reach(tx, 115)
             return tx, [175, 115]
         raise ApiError(400, 1010201, "Invalid Parameter", "operation: capture, refund or cancel")
+
+    def _refused(self, tx: dict, requested: int, refused: int) -> tuple[dict, list[int]]:
+        """A request taken, then refused by the acquirer: nothing moved, the transaction is back
+        where it was (another attempt may be made)."""
+        before = tx["status"]
+        self._reach(tx, requested)
+        self._reach(tx, refused)
+        tx["status"] = before
+        return tx, [requested, refused]
 
     def _operation_json(self, tx: dict, operation: str, status: int) -> dict:
         account = self.accounts[tx["user"]]

@@ -316,3 +316,60 @@ def test_process_again_keeps_a_forged_notification_refused(panel):
     assert "sk_test_leaked" not in detail.text and "••••aked" in detail.text  # secrets masked in raw bodies
     again = owner.post(f"/inbox/{row_id}/process", allow_redirects=True)
     assert "Still refused" in again.text
+
+
+def test_the_payment_page_shows_the_capture_policy_and_when_a_delayed_capture_falls_due(panel):
+    configure_payplug(panel, panel.sim.url, capture="delayed", capture_delay_days="3")
+    ref, payment = pay(panel)
+    assert payment["status"] == "authorized"
+    viewer = panel.admin("viewer")
+    page = viewer.get(f"/payments/{payment['id']}").text
+    policy = re.search(r'<dd id="capture-policy" data-capture="delayed">(.*?)</dd>', page, re.S).group(1)
+    assert policy == "delayed — 3 days after the authorization"
+    due = re.search(r'<dd id="capture-due">(.*?)</dd>', page, re.S).group(1)
+    from flask_psp.models import Payment
+
+    expected = panel.query(lambda s: s.get(Payment, payment["id"]).capture_due_at)
+    assert expected is not None and due == expected.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
+
+    configure_payplug(panel, panel.sim.url, capture="auto")
+    ref, payment = pay(panel)
+    page = viewer.get(f"/payments/{payment['id']}").text
+    assert re.search(r'<dd id="capture-policy" data-capture="auto">automatic</dd>', page)
+    assert 'id="capture-due"' not in page
+
+
+def test_the_inbox_filters_notifications_queued_for_the_workers(panel):
+    """With background workers, a proven notification waits as ``queued`` until a worker applies it."""
+    configure_payplug(panel, panel.sim.url)
+    buyer = panel.shop.buyer()
+    ref = buyer.place_order()
+    payment_id = buyer.choose(ref).headers["Location"].rstrip("/").split("/")[-1]
+    panel.sim.notifier.paused = True
+    panel.sim.pay(payment_id)
+    body = json.dumps(panel.sim.payments[payment_id]).encode()
+    from datetime import timedelta
+
+    from flask_psp.providers.base import InboundRequest
+
+    class Broker:  # takes the rows; no worker runs in this test
+        requeue_after = timedelta(minutes=5)
+        taken: list = []
+
+        def enqueue(self, ids):
+            self.taken.extend(ids)
+
+    broker = Broker()
+    with panel.app.test_request_context():
+        from flask_psp import background
+
+        answer = background.service().take_notification(
+            "payplug", InboundRequest(body, {"Content-Type": "application/json"}, content_type="application/json"),
+            "127.0.0.1", queue=broker)
+    assert answer.status == 200 and len(broker.taken) == 1
+    manager = panel.admin("manager")
+    inbox = manager.get("/inbox")
+    assert '<option value="queued" >queued</option>' in inbox.text
+    queued = manager.get("/inbox?outcome=queued")
+    assert re.findall(r'data-event="(\d+)" data-outcome="(\w+)"', queued.text) == [(str(broker.taken[0]), "queued")]
+    panel.sim.notifier.paused = False

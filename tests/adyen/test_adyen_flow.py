@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
+import pytest
 import requests
 import sqlalchemy as sa
 
-from flask_psp.providers.base import ProviderConfig
+from flask_psp.providers.base import EventKind, ProviderConfig
 from tests.adyen.conftest import (
     CARD_3DS,
     CARD_DECLINED,
@@ -290,7 +291,9 @@ def test_a_double_click_on_refund_refunds_once(adyen_shop, sim):
     assert sim.notifier.wait_idle(timeout=10)
     sim.notifier.paused = True
     psp_refund(shop, ref, 500)
-    psp_refund(shop, ref, 500)  # same request before Adyen answered by webhook: same Idempotency-Key
+    with pytest.raises(ValueError, match="a refund of 5.00 EUR is already awaiting Adyen's confirmation"):
+        psp_refund(shop, ref, 500)  # the same request again before Adyen's webhook: a second click
+    assert len([r for r in sim.requests if r["path"].endswith("/refunds")]) == 1
     sim.notifier.paused = False
     assert sim.notifier.wait_idle(timeout=10)
     (payment,) = shop.payments(ref)
@@ -369,7 +372,8 @@ def test_adyen_public_hmac_vector():
     body = json.dumps({"live": "false", "notificationItems": [{"NotificationRequestItem": item}]}).encode()
     (message,) = provider.verify_notification(InboundRequest(body, {}))
     assert message.psp_reference == "7914073381342284" and message.payment_token == "TestPayment-1407325143704"
-    assert message.events[0].captured_total == 1130 and message.mode == "test"
+    (event,) = message.events  # approved: taken or reserved as the payment asked (the ledger decides)
+    assert event.kind is EventKind.APPROVED and event.authorized_total == 1130 and message.mode == "test"
 
 
 def test_the_library_check_is_wrapped_where_it_would_crash_or_say_nothing():

@@ -161,7 +161,7 @@ EVENTS = [
     ("auto", "CAPTURE_FAILED", {"reason": "Capture refused by the scheme"}, "paid", "capture_failed", 0),
     ("auto", "REFUND", {"success": False, "reason": "Insufficient in-process funds"}, "paid", "refund_failed", 0),
     ("auto", "REFUND_FAILED", {"reason": "Refund refused by the scheme"}, "paid", "refund_failed", 0),
-    ("manual", "CANCELLATION", {"success": False, "reason": "Payment already captured"}, "authorized", None, 0),
+    ("manual", "CANCELLATION", {"success": False, "reason": "Payment already captured"}, "authorized", "cancel_failed", 0),
     ("manual", "CANCEL_OR_REFUND", {"additional": {"modification.action": "cancel"}}, "cancelled", None, 0),
     ("auto", "CANCEL_OR_REFUND", {"additional": {"modification.action": "refund"}}, "refunded", None, 1450),
     ("manual", "EXPIRE", {"reason": "Authorisation expired"}, "expired", None, 0),
@@ -200,11 +200,13 @@ def test_a_capture_shows_as_requested_until_adyen_confirms(adyen_shop, sim):
     shop, ref, payment = _paid(adyen_shop, sim, "manual")
     sim.notifier.paused = True
     assert operate(shop, ref, "capture", 1000) == "authorized"
-    assert operate(shop, ref, "capture", 1000) == "authorized"  # a double click: replayed by Adyen
-    assert event_types(shop, "api") == [("capture requested, awaiting Adyen", "applied"),
-                                         ("capture requested, awaiting Adyen", "duplicate")]
+    with pytest.raises(ValueError, match="a capture of 10.00 EUR is already awaiting Adyen's confirmation"):
+        operate(shop, ref, "capture", 1000)  # a double click: not sent again
+    (waiting,) = shop.payments(ref)
+    assert waiting["status"] == "authorized" and waiting["captured_amount"] == 0
+    assert event_types(shop, "api") == [("capture requested, awaiting Adyen", "applied")]
     captures = [r for r in sim.requests if r["path"].endswith("/captures")]
-    assert len(captures) == 2 and captures[0]["idempotency_key"] == captures[1]["idempotency_key"]
+    assert len(captures) == 1 and captures[0]["idempotency_key"]
     (sim_payment,) = sim.payments.values()
     assert [m["kind"] for m in sim_payment["modifications"]] == ["captures"]  # one capture at Adyen
     (row,) = [e for e in inbox(shop, source="api") if e["outcome"] == "applied"]

@@ -8,7 +8,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from flask_psp.models import Payment, ProviderSettings
-from flask_psp.providers.base import Event, EventKind, ProviderConfig, VerifiedMessage
+from flask_psp.providers.base import ProviderConfig
 from flask_psp.settings import as_sent_to_psp, capture_policy
 from tests.conftest import ON_POSTGRES
 from tests.jobs.support import later, payplug_providers, run_at_once, shared_out
@@ -66,11 +66,8 @@ def test_a_payment_cancelled_or_captured_before_it_is_due_is_left_alone(make_job
     with shop.ctx():
         service = background.service()
         service.capture(service.by_token(early["token"]))
-        # the merchant voided the other one in PayPlug's portal; the PSP's news of it arrives
-        service.ledger.record_and_apply("payplug", [VerifiedMessage(
-            provider="payplug", dedupe_key=f"void:{cancelled['psp_reference']}", mode="test", event_type="void",
-            events=[Event(EventKind.CANCELLED, reason="voided")], psp_reference=cancelled["psp_reference"],
-            payment_token=cancelled["token"])], source="notify")
+        service.cancel(service.by_token(cancelled["token"]))  # the merchant changed their mind about this one
+    assert payplug_sim.payments[cancelled["psp_reference"]]["failure"]["code"] == "aborted"
     assert shop.psp_captures() == [early["psp_reference"]]
     assert shop.payment(early["token"])["capture_due_at"] is None
     assert shop.payment(cancelled["token"])["status"] == "cancelled"

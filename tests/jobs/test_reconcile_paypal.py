@@ -55,3 +55,38 @@ def test_a_capture_made_at_paypal_whose_webhook_was_lost_is_seen(make_shop, sim)
                                      {"p": payment["id"]}).all()
         assert "fetch" in sources
         assert db.session.get(Payment, payment["id"]).held_until is not None  # checked: not again for an hour
+
+
+@pytest.mark.parametrize("capture, status", [("auto", "paid"), ("manual", "authorized")])
+def test_an_approved_order_whose_payer_closed_the_tab_and_whose_webhook_was_lost_is_completed(
+        make_shop, sim, capture, status):
+    shop = make_shop(psp_providers=paypal.paypal_settings(sim, capture=capture))
+    sim.webhook_url = shop.notify_url("paypal")
+    buyer = shop.buyer()
+    ref, approval = paypal.start(buyer)
+    sim.notifier.paused = True  # CHECKOUT.ORDER.APPROVED will be lost…
+    paypal.approve(buyer, approval, follow=False)  # …and the payer never comes back
+    (payment,) = shop.payments(ref)
+    assert payment["status"] == "pending" and sim.orders[payment["psp_reference"]]["status"] == "APPROVED"
+
+    with shop.app.app_context():
+        (report,) = background.jobs().run(["reconcile"], now=later(minutes=31))
+    assert (report.claimed, report.done) == (1, 1)
+    (payment,) = shop.payments(ref)
+    assert payment["status"] == status and shop.order(ref)["status"] == "paid"
+    verb = "authorize" if capture == "manual" else "capture"
+    (completion,) = [r for r in sim.requests if r["path"].endswith(f"/{verb}")]
+    assert completion["request_id"] == f"{payment['psp_reference']}-{verb}"  # as the return and the webhook send it
+
+    # the payer's late return and the webhook, delivered at last, find it done: nothing twice
+    back = buyer.http.get(f"{shop.url}/psp/return/{payment['token']}", timeout=10)
+    assert f'data-status="{status}"' in back.text
+    sim.notifier.paused = False
+    assert sim.notifier.wait_until(lambda: all(d.done for d in sim.notifier.deliveries), timeout=10)
+    assert all(d.delivered for d in sim.notifier.deliveries)
+    (payment,) = shop.payments(ref)
+    assert payment["status"] == status and payment["flag"] is None
+    if capture == "auto":
+        assert len(sim.captures) == 1 and payment["captured_amount"] == payment["amount"]
+    else:
+        assert sim.captures == {} and payment["authorized_amount"] == payment["amount"]

@@ -120,3 +120,40 @@ def test_two_processes_at_once_apply_each_failed_row_once(make_jobs_shop, payplu
     for payment in payments:
         assert shop.payment(payment["token"])["status"] == "paid"
         assert shop.marked(payment["order_ref"]) == 1 and shop.heard(payment["order_ref"]) == 1
+
+
+def test_the_buyers_return_and_the_panels_process_again_follow_the_configured_retry_policy(
+        make_jobs_shop, payplug_sim):
+    """Not only notifications and the jobs: news brought by the buyer's return, and news the
+    merchant processes again from the inbox, are retried and given up on as configured."""
+    import requests
+
+    from tests.admin.conftest import PASSWORD, Admin
+    from tests.jobs.support import psp
+
+    shop = make_jobs_shop(PSP_RETRY_FIRST_DELAY=600, PSP_RETRY_MAX_ATTEMPTS=2)
+    shop.switch("refuse", True)
+    payment = shop.start("T-9")
+    payplug_sim.notifier.paused = True  # the buyer is back before PayPlug's notification
+    shop.paid_at_psp(payment)
+    back = requests.get(f"{shop.url}/psp/return/{payment['token']}", timeout=10)
+    assert back.status_code == 200
+    (returned,) = shop.events(source="return")
+    assert returned["outcome"] == "error" and returned["attempts"] == 1
+    assert abs(returned["next_attempt_at"] - later(minutes=10)) < timedelta(minutes=1)  # PSP_RETRY_FIRST_DELAY
+
+    payplug_sim.notifier.paused = False
+    assert attempted(payplug_sim)
+    (notified,) = shop.events(source="notify")
+    assert notified["outcome"] == "error" and notified["attempts"] == 1
+    with shop.ctx():
+        psp.create_user("owner@example.com", PASSWORD, role="owner")
+    owner = Admin(shop, "owner@example.com")
+    assert owner.login().status_code == 303
+    again = owner.post(f"/inbox/{notified['id']}/process", allow_redirects=True)
+    assert "Processing failed" in again.text
+    (notified,) = shop.events(id=notified["id"])
+    assert notified["attempts"] == 2 and notified["next_attempt_at"] is None  # PSP_RETRY_MAX_ATTEMPTS reached
+    assert notified["outcome_detail"].startswith("gave up after 2 attempts")
+    assert shop.payment(payment["token"])["flag"].startswith("processing failed 2 times")
+    assert shop.marked("T-9") == 0

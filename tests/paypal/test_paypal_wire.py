@@ -193,3 +193,26 @@ def test_paypal_answers_201_then_200_to_the_same_request_id(sim):
     assert first.json()["id"] == again.json()["id"] and len(sim.orders) == 1
     assert first.json()["status"] == "PAYER_ACTION_REQUIRED"
     assert [link["rel"] for link in first.json()["links"]] == ["self", "payer-action"]
+
+
+def test_a_pending_refund_or_capture_of_an_authorization_awaits_paypal():
+    """PayPal may take a refund (or the capture of an authorization) without completing it yet:
+    the payment awaits it, and the completion or failure names the same refund or capture."""
+    from flask_psp.providers.base import EventKind as K, ProviderConfig
+    from flask_psp.providers.paypal import PayPalProvider
+
+    provider = PayPalProvider(ProviderConfig("paypal", "test", {"client_id": "c", "client_secret": "s",
+                                                                 "webhook_id": "W"}))
+    amount = {"currency_code": "EUR", "value": "12.50"}
+    (pending,) = provider.refund_message({"id": "3RF1", "status": "PENDING", "amount": amount}, "O1", "tok").events
+    assert (pending.kind, pending.operation, pending.operation_amount, pending.operation_reference) == (
+        K.REQUESTED, "refund", 1250, "3RF1")
+    (done,) = provider.refund_message({"id": "3RF1", "status": "COMPLETED", "amount": amount}, "O1", "tok").events
+    assert (done.kind, done.refund_delta, done.operation_reference) == (K.REFUNDED, 1250, "3RF1")
+    (failed,) = provider.refund_message({"id": "3RF1", "status": "FAILED", "amount": amount}, "O1", "tok").events
+    assert (failed.kind, failed.operation_reference) == (K.REFUND_FAILED, "3RF1")
+    capture = {"id": "5CP1", "status": "PENDING", "amount": amount, "status_details": {"reason": "ECHECK"}}
+    (awaited,) = provider.capture_message(capture, "O1", "tok", from_authorization=True).events
+    assert (awaited.kind, awaited.operation, awaited.operation_amount) == (K.REQUESTED, "capture", 1250)
+    (buyer_pending,) = provider.capture_message(capture, "O1", "tok", from_authorization=False).events
+    assert buyer_pending.kind is K.PENDING  # the buyer's own payment still clearing: the payment is pending

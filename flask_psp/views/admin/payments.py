@@ -50,7 +50,8 @@ def payment_detail(payment_id: int, error: str | None = None, status: int = 200)
     cls = core.provider_class(payment.provider)
     return page("psp/admin/payment.html", status, title=_("Payment %(ref)s", ref=payment.order_ref),
                 payment=payment, events=core.payment_timeline(db_session(), payment), error=error,
-                provider_cls=cls, decimal=lambda amount: to_decimal_string(amount, payment.currency))
+                provider_cls=cls, provider_name=core.provider_display_name(payment.provider),
+                decimal=lambda amount: to_decimal_string(amount, payment.currency))
 
 
 @admin_route("/payments/<int:payment_id>/<action>", Permission.OPERATE, methods=("POST",),
@@ -72,13 +73,13 @@ def payment_action(payment_id: int, action: str):
         return page("psp/admin/confirm.html", title=_("Please confirm"), payment=payment, action=action,
                     amount=amount, amount_text=to_decimal_string(amount, payment.currency) if amount else "")
     try:
-        core.operate(service(), db_session(), payment, action, amount_text, actor())
+        message = core.operate(service(), db_session(), payment, action, amount_text, actor())
     except ValueError as exc:
         return payment_detail(payment_id, error=str(exc), status=400)
     except ProviderError as exc:
         return payment_detail(payment_id, error=_("The provider refused: %(message)s", message=exc.message),
                               status=502)
-    say({"capture": _("Payment captured."), "refund": _("Refund done."), "cancel": _("Payment cancelled.")}[action])
+    say(message)
     return redirect(url_for("psp.admin_payment", payment_id=payment_id), code=303)
 
 
