@@ -1,6 +1,8 @@
 """The plugin's own Alembic history: creates everything on an empty database, matches the models,
 and keeps its own version table."""
 
+import multiprocessing
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -75,3 +77,33 @@ def test_host_autogenerate_can_leave_plugin_tables_out():
     table = metadata.tables["psp_payment"]
     assert migrations.exclude_plugin_tables(table, "psp_payment", "table", False, None) is False
     assert migrations.exclude_plugin_tables(None, "shop_order", "table", False, None) is True
+
+
+def _boot_worker(database_url, barrier, failures):
+    engine = sa.create_engine(database_url)
+    try:
+        barrier.wait(timeout=30)
+        migrations.upgrade(engine)
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        failures.put(repr(exc))
+    finally:
+        engine.dispose()
+
+
+def test_workers_migrating_an_empty_database_at_the_same_time_all_succeed(database_url):
+    """gunicorn workers, separate processes, that each migrate at boot (as the example shop does)."""
+    context = multiprocessing.get_context("spawn")
+    barrier, failures = context.Barrier(4), context.Queue()
+    workers = [context.Process(target=_boot_worker, args=(database_url, barrier, failures)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0, 0, 0, 0]
+    reported = []
+    while not failures.empty():
+        reported.append(failures.get())
+    assert reported == []
+    engine = sa.create_engine(database_url)
+    assert migrations.current(engine) == migrations.head()
+    engine.dispose()

@@ -6,6 +6,8 @@ host app's migrations and the plugin's evolve independently.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 
 from alembic import command
@@ -25,7 +27,25 @@ def alembic_config(engine) -> Config:
 
 
 def upgrade(engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    """Safe to call from several processes at once (workers that each migrate at boot): one
+    upgrades, the others then find the schema at head. PostgreSQL serialises them with an advisory
+    lock (env.py); a SQLite file, with a lock file beside it."""
+    with _sqlite_file_lock(engine):
+        command.upgrade(alembic_config(engine), revision)
+
+
+@contextlib.contextmanager
+def _sqlite_file_lock(engine):
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    with open(f"{database}.psp-migrate.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def downgrade(engine, revision: str) -> None:

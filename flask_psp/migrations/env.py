@@ -4,8 +4,12 @@ from flask_psp.migrations import VERSION_TABLE
 from flask_psp.models import metadata
 
 engine = context.config.attributes["engine"]
+#: one upgrade at a time per database: workers that all migrate at boot would race to create the tables
+ADVISORY_LOCK = 0x7073705F6D6967  # "psp_mig"
 
 with engine.begin() as connection:
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK})")
     context.configure(
         connection=connection,
         target_metadata=metadata,
