@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from .models import Payment, PaymentEvent, utcnow
 from .money import UnknownCurrency, to_decimal_string
@@ -129,6 +129,45 @@ class Outcome:
     detail: str | None = None
     changed: bool = False
     signals: list[tuple[str, Payment]] = field(default_factory=list)
+    #: payments whose order is handed to ``orders.mark_paid`` once every other change is made
+    orders_to_mark: list[Payment] = field(default_factory=list)
+
+
+def _commit_keeping_state(session) -> None:
+    """Commit without expiring what the session holds: a just-inserted inbox row is fully known
+    (its defaults are computed in Python), so reloading it after the commit would only cost a SELECT."""
+    real = session() if isinstance(session, scoped_session) else session
+    keep, real.expire_on_commit = real.expire_on_commit, False
+    try:
+        real.commit()
+    finally:
+        real.expire_on_commit = keep
+
+
+class _LockStatements:
+    """The statements that lock the payments of the orders ``orders_clause`` selects, built once:
+    the notification path runs them on every delivery, and a statement built once is compiled and
+    cache-keyed once."""
+
+    def __init__(self, orders_clause):
+        in_order = select(Payment).where(orders_clause).order_by(Payment.id)
+        self.select_for_update = in_order.with_for_update().execution_options(populate_existing=True)
+        self.select = in_order.execution_options(populate_existing=True)
+        # updated_at kept: taking the lock is not a change
+        self.take_write_lock = update(Payment).where(orders_clause).values(id=Payment.id, updated_at=Payment.updated_at)
+
+
+_BY_ORDER = _LockStatements(Payment.order_ref == bindparam("of_order"))
+#: the orders of the payments a piece of news names: by our token, or by the PSP's reference
+_BY_NEWS = _LockStatements(Payment.order_ref.in_(
+    select(Payment.order_ref).where(
+        Payment.provider == bindparam("news_provider"),
+        or_(Payment.token == bindparam("news_token"), Payment.psp_reference == bindparam("news_psp_reference")),
+    )
+))
+_SAME_NEWS = select(PaymentEvent.id).where(
+    PaymentEvent.dedupe_key == bindparam("dedupe_key"), PaymentEvent.id != bindparam("row_id")
+)
 
 
 class Ledger:
@@ -169,7 +208,7 @@ class Ledger:
             payment_id=payment.id if payment is not None else None,
         )
         self.session.add(row)
-        self.session.commit()
+        _commit_keeping_state(self.session)
         return row
 
     def reject(self, row: PaymentEvent, outcome: str, detail: str) -> None:
@@ -406,19 +445,32 @@ class Ledger:
 
     def lock_order(self, order_ref: str) -> list[Payment]:
         """Lock every payment of an order, in id order so two transactions never deadlock."""
+        return self._lock(_BY_ORDER, {"of_order": order_ref})
+
+    def _lock(self, orders: "_LockStatements", params: dict) -> list[Payment]:
+        """Lock every payment of the orders selected (in id order); on SQLite, a write first makes
+        this transaction the database's only writer (it has no row locks)."""
         session = self.session
-        if session.get_bind().dialect.name == "sqlite":
-            # SQLite has no row locks: a write makes this transaction the database's only writer
-            session.execute(  # updated_at kept: taking the lock is not a change
-                update(Payment)
-                .where(Payment.order_ref == order_ref)
-                .values(id=Payment.id, updated_at=Payment.updated_at)
-            )
-            stmt = select(Payment)
-        else:
-            stmt = select(Payment).with_for_update()
-        stmt = stmt.where(Payment.order_ref == order_ref).order_by(Payment.id)
-        return list(session.scalars(stmt.execution_options(populate_existing=True)))
+        with session.no_autoflush:  # the inbox row's pending changes are not needed to look
+            if session.get_bind().dialect.name == "sqlite":
+                session.execute(orders.take_write_lock, params)
+                return list(session.scalars(orders.select, params))
+            return list(session.scalars(orders.select_for_update, params))
+
+    def _lock_payment_of(self, message: VerifiedMessage) -> tuple[Payment | None, list[Payment]]:
+        """The payment the news is about, found as :meth:`_find_payment` does, and every payment of
+        its order, locked — in one statement, which the notification path runs for every delivery."""
+        if not (message.payment_token or message.psp_reference):
+            return None, []
+        payments = self._lock(_BY_NEWS, {"news_provider": message.provider, "news_token": message.payment_token,
+                                          "news_psp_reference": message.psp_reference})
+        mine = [p for p in payments if p.provider == message.provider]
+        found = next((p for p in mine if message.payment_token and p.token == message.payment_token), None)
+        if found is None and message.psp_reference:
+            found = max((p for p in mine if p.psp_reference == message.psp_reference), key=lambda p: p.id, default=None)
+        if found is None:
+            return None, []
+        return found, [p for p in payments if p.order_ref == found.order_ref]
 
     def _apply(self, row: PaymentEvent, message: VerifiedMessage) -> Outcome:
         session = self.session
@@ -426,20 +478,15 @@ class Ledger:
         row.attempts = (row.attempts or 0) + 1
         row.processed_at = utcnow()
         row.next_attempt_at = None
-        found = self._find_payment(message)
-        if found is None:
+        payment, payments = self._lock_payment_of(message)
+        if payment is None:
             row.dedupe_key = message.dedupe_key
             row.outcome, row.outcome_detail = "unmatched", "no payment has this reference"
             return Outcome("unmatched", detail=row.outcome_detail)
 
-        payments = self.lock_order(found.order_ref)
-        payment = next(p for p in payments if p.id == found.id)
         row.payment_id = payment.id
-        earlier = session.scalar(
-            select(PaymentEvent.id).where(
-                PaymentEvent.dedupe_key == message.dedupe_key, PaymentEvent.id != row.id
-            )
-        )
+        with session.no_autoflush:
+            earlier = session.scalar(_SAME_NEWS, {"dedupe_key": message.dedupe_key, "row_id": row.id or 0})
         if earlier is not None:
             row.outcome, row.outcome_detail = "duplicate", f"same as event #{earlier}"
             return Outcome("duplicate", payment, row.outcome_detail)
@@ -467,6 +514,9 @@ class Ledger:
                 else "cancellation" for op in pending
             )
         outcome.detail = row.outcome_detail
+        # last, so that the shop's own queries flush the payment and the inbox row once, complete
+        for paid in outcome.orders_to_mark:
+            self.orders.mark_paid(paid.order_ref, paid)
         return outcome
 
     @staticmethod
@@ -703,6 +753,5 @@ class Ledger:
             payment.flag = f"order already paid by payment {other.token}: refund this one"
             return
         payment.order_marked_at = utcnow()
-        self.session.flush()
-        self.orders.mark_paid(payment.order_ref, payment)
+        outcome.orders_to_mark.append(payment)
         outcome.signals.append(("order_paid", payment))

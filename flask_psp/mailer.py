@@ -253,7 +253,8 @@ def connect() -> None:
     def receiver(event_name):
         def receive(sender, payment=None, **extra):
             app = _current_app()
-            if app is not None:
+            mailer = getattr(app.extensions.get("psp"), "mailer", None) if app is not None else None
+            if mailer is not None and mailer.enabled:
                 queue_event(app, event_name, snapshot(payment or sender))
 
         return receive

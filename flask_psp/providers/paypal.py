@@ -22,6 +22,7 @@ our own calls to PayPal, and their answers are the proof the returned messages r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any, Mapping
@@ -85,9 +86,21 @@ class PayPalAnswer(Exception):
 class _Api(paypalrestsdk.Api):
     """``paypalrestsdk.Api`` with its quirks handled (see the module docstring)."""
 
+    #: (token endpoint, client id, secret digest) -> (token_hash, token_request_at): a provider object
+    #: is built per request, the token lives for hours (the SDK drops it when ``expires_in`` has passed)
+    _shared_tokens: dict[tuple[str, str, str], tuple[dict, Any]] = {}
+
     def __init__(self, transport, **kwargs):
         self._transport = transport
         super().__init__(**kwargs)
+        self._token_key = (self.token_endpoint, self.client_id, hashlib.sha256(self.client_secret.encode()).hexdigest())
+        self.token_hash, self.token_request_at = self._shared_tokens.get(self._token_key, (None, None))
+
+    def get_token_hash(self, *args, **kwargs):
+        token = super().get_token_hash(*args, **kwargs)
+        if self.token_hash:
+            self._shared_tokens[self._token_key] = (self.token_hash, self.token_request_at)
+        return token
 
     def headers(self, refresh_token=None, headers=None):
         # the SDK passes per-call headers on to the token request; they stay off it
@@ -179,6 +192,7 @@ class PayPalProvider(Provider):
             except PayPalAnswer as exc:
                 if exc.status == 401 and not exc.token_call and attempt == 1:
                     self._api.token_hash = None  # expired token: fetch a new one, once
+                    self._api._shared_tokens.pop(self._api._token_key, None)
                     continue
                 if exc.token_call:
                     raise self._error(exc) from None
@@ -419,6 +433,7 @@ class PayPalProvider(Provider):
             except PayPalAnswer as exc:
                 if exc.status == 401 and not exc.token_call and attempt == 1:
                     self._api.token_hash = None
+                    self._api._shared_tokens.pop(self._api._token_key, None)
                     continue
                 if exc.token_call or exc.status in (401, 403, 429) or exc.status >= 500:
                     raise ProofUnavailable(f"PayPal's verify API answered {exc.status}") from None
