@@ -60,6 +60,7 @@ class Payment(Base):
         Index("ix_psp_payment_status_id", "status", "id"),
         Index("ix_psp_payment_provider_id", "provider", "id"),
         Index("ix_psp_payment_email", "email"),
+        Index("ix_psp_payment_amount_id", "amount", "id"),
         # scheduled jobs: delayed captures falling due
         Index("ix_psp_payment_capture_due_at", "capture_due_at"),
     )
