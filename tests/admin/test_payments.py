@@ -373,3 +373,35 @@ def test_the_inbox_filters_notifications_queued_for_the_workers(panel):
     queued = manager.get("/inbox?outcome=queued")
     assert re.findall(r'data-event="(\d+)" data-outcome="(\w+)"', queued.text) == [(str(broker.taken[0]), "queued")]
     panel.sim.notifier.paused = False
+
+
+def test_a_date_filtered_list_pages_through_every_payment_once_newest_first(panel):
+    """Payments are not always created in id order (imported, or clocks of several machines): with a
+    date filter the list pages along the creation time and still shows each payment exactly once."""
+    from datetime import datetime, timedelta
+
+    from flask_psp.models import Payment
+
+    start = datetime(2026, 3, 1, 12, 0, 0)
+
+    def add(session):
+        session.add_all(
+            Payment(order_ref=f"DATED-{i:03d}", provider="payplug", mode="test", amount=1000, currency="EUR",
+                    status="paid", created_at=start + timedelta(minutes=(i * 37) % 120))
+            for i in range(120)
+        )
+        session.commit()
+
+    panel.query(add)
+    viewer = panel.admin("viewer")
+    page = viewer.get("/payments?date_from=2026-03-01&date_to=2026-03-01")
+    seen = []
+    while True:
+        seen += re.findall(r"DATED-\d{3}", re.sub(r"<select.*?</select>", "", page.text, flags=re.S))
+        older = re.search(r'rel="next" href="([^"]+)"', page.text)
+        if older is None:
+            break
+        page = viewer.get(older.group(1).replace("&amp;", "&").removeprefix("/psp/admin"))
+    assert sorted(seen) == [f"DATED-{i:03d}" for i in range(120)]
+    created = {f"DATED-{i:03d}": (i * 37) % 120 for i in range(120)}
+    assert [created[ref] for ref in seen] == sorted((created[ref] for ref in seen), reverse=True)
