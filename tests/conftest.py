@@ -36,20 +36,40 @@ def database_url(tmp_path):
     yield PG_URL
 
 
-@pytest.fixture
-def sim():
-    """A fresh PayPlug simulator per test, so no delivery of one test waits on into the next."""
-    from flask_psp.simulator import create_simulator
-
-    simulator = create_simulator("payplug", retry_delays=(30, 60, 120))
+def serving(simulator):
+    """Serve ``simulator`` for one test (a fixture body: ``yield from serving(...)``). At the end,
+    first attempts of its notifications finish (the shop must not stop mid-request); retries are
+    abandoned, so nothing of one test waits on into the next."""
     server = simulator.serve()
     yield simulator
-    # let first attempts finish (the shop must not stop mid-request); retries are abandoned
     notifier = simulator.notifier
     notifier.paused = False
     notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
     server.stop()
     notifier.close()
+
+
+@pytest.fixture
+def sim():
+    """A fresh PayPlug simulator per test."""
+    from flask_psp.simulator import create_simulator
+
+    yield from serving(create_simulator("payplug", retry_delays=(30, 60, 120)))
+
+
+@pytest.fixture
+def heard():
+    """The order references ``order_paid`` was sent for, in order."""
+    from flask_psp import signals
+
+    received = []
+
+    def receiver(sender, payment, **extra):
+        received.append(payment.order_ref)
+
+    signals.order_paid.connect(receiver)
+    yield received
+    signals.order_paid.disconnect(receiver)
 
 
 def payplug_settings(sim, **overrides):

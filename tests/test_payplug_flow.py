@@ -10,20 +10,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from flask_psp import signals
 from tests.conftest import LIVE_KEY, TEST_KEY, payplug_settings
-
-
-@pytest.fixture
-def heard():
-    received = []
-
-    def receiver(sender, payment, **extra):
-        received.append(payment.order_ref)
-
-    signals.order_paid.connect(receiver)
-    yield received
-    signals.order_paid.disconnect(receiver)
 
 
 def start_payment(shop, buyer, **order):

@@ -16,21 +16,14 @@ from flask_psp.simulator.adyen import (
     THREE_DS_PASSWORD,
     AdyenSimulator,
 )
+from tests.conftest import serving
 
 __all__ = ["CARD_3DS", "CARD_DECLINED", "CARD_SUCCESS", "THREE_DS_PASSWORD", "DEFAULT_LIVE_KEY", "DEFAULT_TEST_KEY"]
 
 
 @pytest.fixture
 def sim():
-    simulator = AdyenSimulator(retry_delays=(30, 60, 120))
-    server = simulator.serve()
-    yield simulator
-    # let first attempts finish (the shop must not stop mid-request); retries are abandoned
-    notifier = simulator.notifier
-    notifier.paused = False
-    notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
-    server.stop()
-    simulator.notifier.close()
+    yield from serving(AdyenSimulator(retry_delays=(30, 60, 120)))
 
 
 def adyen_settings(sim, capture="auto", three_ds="when_required", mode="test", capture_delay_days=0, **credentials):

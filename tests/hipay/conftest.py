@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from flask_psp.simulator.hipay import HiPaySimulator
+from tests.conftest import serving
 
 USER, PASSWORD, PASSPHRASE = "hipay_sim_api_user", "hipay_sim_api_password", "hipay-sim-passphrase"
 CARD_OK = "4111111111111111"
@@ -15,13 +16,7 @@ CARD_3DS = "4000000000003220"
 
 @pytest.fixture
 def sim():
-    simulator = HiPaySimulator(retry_delays=(30, 60, 120))
-    server = simulator.serve()
-    yield simulator
-    simulator.notifier.paused = False
-    simulator.notifier.wait_idle(timeout=10)
-    server.stop()
-    simulator.notifier.close()
+    yield from serving(HiPaySimulator(retry_delays=(30, 60, 120)))
 
 
 def hipay_settings(sim, capture="auto", three_ds="when_required", **credentials):

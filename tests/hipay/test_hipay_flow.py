@@ -9,7 +9,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pytest
 import requests
 
-from flask_psp import signals
 from flask_psp.providers.hipay import body_signature
 
 from .conftest import (
@@ -23,18 +22,6 @@ from .conftest import (
     only_payment,
     pay_on_hipay,
 )
-
-
-@pytest.fixture
-def heard():
-    received = []
-
-    def receiver(sender, payment, **extra):
-        received.append(payment.order_ref)
-
-    signals.order_paid.connect(receiver)
-    yield received
-    signals.order_paid.disconnect(receiver)
 
 
 def test_buyer_pays_and_the_notifications_mark_the_order_paid_once(make_shop, sim, heard):

@@ -14,21 +14,14 @@ from flask_psp.simulator.paypal import (
     THREE_DS_CODE,
     PayPalSimulator,
 )
+from tests.conftest import serving
 
 __all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_CLIENT_SECRET", "DEFAULT_WEBHOOK_ID", "THREE_DS_CODE"]
 
 
 @pytest.fixture
 def sim():
-    simulator = PayPalSimulator(retry_delays=(30, 60, 120))
-    server = simulator.serve()
-    yield simulator
-    # let first attempts finish (the shop must not stop mid-request); retries are abandoned
-    notifier = simulator.notifier
-    notifier.paused = False
-    notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
-    server.stop()
-    simulator.notifier.close()
+    yield from serving(PayPalSimulator(retry_delays=(30, 60, 120)))
 
 
 def paypal_settings(sim, capture="auto", three_ds="when_required", **credentials):

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from flask_psp.simulator.sips import SIMULATION_MERCHANT, SipsSimulator
+from tests.conftest import serving
 
 MERCHANT = SIMULATION_MERCHANT
 SECRET = "002001000000001_KEY1"
@@ -20,13 +21,7 @@ CARD_3DS = "4000000000003220"
 
 @pytest.fixture
 def sim():
-    simulator = SipsSimulator(retry_delays=(30, 60, 120))
-    server = simulator.serve()
-    yield simulator
-    simulator.notifier.paused = False
-    simulator.notifier.wait_idle(timeout=10)
-    server.stop()
-    simulator.notifier.close()
+    yield from serving(SipsSimulator(retry_delays=(30, 60, 120)))
 
 
 def sips_settings(sim, capture="auto", three_ds="when_required", **credentials):

@@ -8,7 +8,6 @@ from urllib.parse import urlencode, urljoin
 import pytest
 import requests
 
-from flask_psp import signals
 from flask_psp.providers.sips import compute_seal, decode_data, encode_data
 
 from .conftest import (
@@ -23,18 +22,6 @@ from .conftest import (
     response_form,
     sips_settings,
 )
-
-
-@pytest.fixture
-def heard():
-    received = []
-
-    def receiver(sender, payment, **extra):
-        received.append(payment.order_ref)
-
-    signals.order_paid.connect(receiver)
-    yield received
-    signals.order_paid.disconnect(receiver)
 
 
 def all_delivered(sim):
