@@ -40,7 +40,8 @@ class _State:
         self.orders = orders
         self.box = box
         self.settings = ProviderSettingsSource(providers, box)
-        self.http = requests.Session()
+        self.http = requests.Session()  # one connection pool for every call to the PSPs
+        self.http.psp_timeout = tuple(app.config["PSP_HTTP_TIMEOUT"])
         self.locales = tuple(app.config["PSP_LOCALES"])
         self.default_locale = app.config["PSP_DEFAULT_LOCALE"]
         from .mailer import Mailer, MailConfig

@@ -385,6 +385,25 @@ def test_psp_down_at_checkout_says_so_and_keeps_the_order_payable(make_shop, sim
     assert 'name="provider"' in answer.text
 
 
+def test_a_psp_that_never_answers_is_given_up_after_psp_http_timeout(make_shop, sim):
+    import socket
+
+    silent = socket.socket()  # accepts connections (the kernel's backlog) and never says a word
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        shop = make_shop(psp_providers=payplug_settings(sim, test={"secret_key": TEST_KEY, "endpoint": endpoint}),
+                         PSP_HTTP_TIMEOUT=(2, 0.5))
+        buyer = shop.buyer()
+        ref = buyer.place_order()
+        answer = buyer.choose(ref)  # the buyer's own client would give up after 10 s: the shop must answer first
+        assert answer.status_code == 502 and "could not be reached" in answer.text
+        assert [p["status"] for p in shop.payments(ref)] == ["failed"]
+    finally:
+        silent.close()
+
+
 def test_a_redirect_to_another_host_is_refused(make_shop, sim):
     # the simulator builds its payment page on 127.0.0.1; configured as "localhost", that host is foreign
     endpoint = sim.url.replace("127.0.0.1", "localhost")

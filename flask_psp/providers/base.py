@@ -14,7 +14,8 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import requests
 
-#: seconds: (connect, read) for every outgoing call to a PSP
+#: seconds: (connect, read) for every outgoing call to a PSP, unless the HTTP session handed to the
+#: provider says otherwise in its ``psp_timeout`` attribute (the extension sets it from PSP_HTTP_TIMEOUT)
 DEFAULT_TIMEOUT = (5, 20)
 
 
@@ -290,7 +291,7 @@ class Provider:
 
     def http_call(self, method: str, url: str, **kwargs) -> requests.Response:
         """Every outgoing call: a timeout always, and network failures as a retryable ProviderError."""
-        kwargs.setdefault("timeout", DEFAULT_TIMEOUT)
+        kwargs.setdefault("timeout", getattr(self.http, "psp_timeout", DEFAULT_TIMEOUT))
         try:
             return self.http.request(method, url, **kwargs)
         except requests.RequestException as exc:
