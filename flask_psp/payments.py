@@ -143,11 +143,10 @@ class PaymentService:
     def available_providers(self, order: OrderInfo) -> list[ProviderConfig]:
         """Providers the buyer may choose for this order, in the merchant's display order."""
         result = []
-        for config in self.settings.enabled(self.session):
+        for config, (low, high, currencies) in self.settings.offered(self.session):
             cls = get_provider_class(config.name)
             if cls.currencies is not None and order.currency not in cls.currencies:
                 continue
-            low, high, currencies = self.settings.limits(self.session, config.name)
             if currencies is not None and order.currency not in currencies:
                 continue
             lows = [b for b in (low, cls.min_amount) if b is not None]
@@ -163,10 +162,12 @@ class PaymentService:
 
     def settled_payment(self, order_ref: str) -> Payment | None:
         """The payment that paid this order, if any."""
-        for payment in self.payments_of(order_ref):
-            if payment.order_marked_at is not None or payment.status_enum in SETTLED:
-                return payment
-        return None
+        return self.settled_among(self.payments_of(order_ref))
+
+    @staticmethod
+    def settled_among(payments: list[Payment]) -> Payment | None:
+        """The payment that paid the order, among all of the order's payments."""
+        return next((p for p in payments if p.order_marked_at is not None or p.status_enum in SETTLED), None)
 
     def by_token(self, token: str) -> Payment | None:
         return self.session.scalar(select(Payment).where(Payment.token == token))

@@ -51,31 +51,35 @@ class ProviderSettingsSource:
     def config_for(self, session: Session, name: str, mode: str | None = None) -> ProviderConfig | None:
         """The settings of ``name`` with the credentials of ``mode`` (default: the mode in force)."""
         if name in self.configured:
-            entry = self.configured[name]
-            mode = mode or entry["mode"]
-            block = dict(entry.get(mode) or {})
-            endpoint = block.pop("endpoint", None)
-            return ProviderConfig(
-                name=name,
-                mode=mode,
-                credentials=block,
-                capture=entry["capture"],
-                capture_delay_days=entry["capture_delay_days"],
-                three_ds=entry["three_ds"],
-                endpoint=endpoint,
-                enabled=entry["enabled"],
-            )
+            return self._from_configuration(name, mode)
         if name not in provider_names():
             return None
-        row = session.scalar(select(ProviderSettings).where(ProviderSettings.name == name))
-        if row is None:
-            return None
-        mode = mode or row.mode
-        credentials = self.stored_credentials(row).get(mode) or {}
-        block = dict(credentials)
+        return self._from_row(session.scalar(select(ProviderSettings).where(ProviderSettings.name == name)), mode)
+
+    def _from_configuration(self, name: str, mode: str | None) -> ProviderConfig:
+        entry = self.configured[name]
+        mode = mode or entry["mode"]
+        block = dict(entry.get(mode) or {})
         endpoint = block.pop("endpoint", None)
         return ProviderConfig(
             name=name,
+            mode=mode,
+            credentials=block,
+            capture=entry["capture"],
+            capture_delay_days=entry["capture_delay_days"],
+            three_ds=entry["three_ds"],
+            endpoint=endpoint,
+            enabled=entry["enabled"],
+        )
+
+    def _from_row(self, row: ProviderSettings | None, mode: str | None) -> ProviderConfig | None:
+        if row is None:
+            return None
+        mode = mode or row.mode
+        block = dict(self.stored_credentials(row).get(mode) or {})
+        endpoint = block.pop("endpoint", None)
+        return ProviderConfig(
+            name=row.name,
             mode=mode,
             credentials=block,
             capture="manual" if row.capture == "manual" else "auto",
@@ -88,8 +92,9 @@ class ProviderSettingsSource:
     def stored_credentials(self, row: ProviderSettings) -> dict[str, dict[str, Any]]:
         return self.box.decrypt(row.credentials) if row.credentials else {}
 
-    def enabled(self, session: Session) -> list[ProviderConfig]:
-        """Enabled providers whose credentials for the mode in force are complete, in display order."""
+    def offered(self, session: Session) -> list[tuple[ProviderConfig, "Limits"]]:
+        """Enabled providers whose credentials for the mode in force are complete, in display order,
+        each with the merchant's limits (amount bounds, accepted currencies), read in one query."""
         rows = {r.name: r for r in session.scalars(select(ProviderSettings))}
         ordered = sorted(
             provider_names(),
@@ -97,20 +102,20 @@ class ProviderSettingsSource:
         )
         result = []
         for name in ordered:
-            config = self.config_for(session, name)
+            managed = name in self.configured
+            config = self._from_configuration(name, None) if managed else self._from_row(rows.get(name), None)
             if config is None or not config.enabled:
                 continue
             if get_provider_class(name).validate_credentials(config.credentials, config.mode):
                 continue
-            result.append(config)
+            result.append((config, _NO_LIMITS if managed else _limits_of(rows[name])))
         return result
 
-    def limits(self, session: Session, name: str) -> tuple[int | None, int | None, set[str] | None]:
-        """Merchant-set amount bounds and accepted currencies (None: no limit)."""
-        if name in self.configured:
-            return None, None, None
-        row = session.scalar(select(ProviderSettings).where(ProviderSettings.name == name))
-        if row is None:
-            return None, None, None
-        currencies = {c.strip().upper() for c in (row.currencies or "").split(",") if c.strip()} or None
-        return row.min_amount, row.max_amount, currencies
+
+Limits = tuple  # (min amount | None, max amount | None, accepted currencies | None)
+_NO_LIMITS: Limits = (None, None, None)
+
+
+def _limits_of(row: ProviderSettings) -> Limits:
+    currencies = {c.strip().upper() for c in (row.currencies or "").split(",") if c.strip()} or None
+    return row.min_amount, row.max_amount, currencies

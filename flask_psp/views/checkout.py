@@ -28,28 +28,26 @@ def _order_or_404(order_ref: str):
 def checkout(order_ref: str):
     order = _order_or_404(order_ref)
     locale = buyer_locale(order.locale)
-    svc = service()
-    paid = svc.settled_payment(order.reference)
-    if paid is not None:
-        return render("psp/already_paid.html", locale, order=order, payment=paid)
-    options = svc.available_providers(order)
-    error = None
     if request.method == "POST":
         try:
             validate_csrf(request.form.get("csrf_token"))
         except ValidationError:
             with in_locale(locale):
                 error = _("Your session has expired. Please choose again.")
-            return _checkout_page(order, locale, options, error, 400)
-        return _start(order, locale, options, request.form.get("provider", ""))
-    return _checkout_page(order, locale, options, error)
+            return _checkout_page(order, locale, error, 400)
+        # PaymentService.start checks, once, that the order is unpaid and the provider available
+        return _start(order, locale, request.form.get("provider", ""))
+    return _checkout_page(order, locale)
 
 
-def _checkout_page(order, locale, options, error=None, status=200):
-    choices = [(c.name, get_provider_class(c.name).display_name, c.mode) for c in options]
-    last = service().payments_of(order.reference)
-    last = last[-1] if last else None
-    retry = last if last is not None and last.status_enum in UNSUCCESSFUL else None
+def _checkout_page(order, locale, error=None, status=200):
+    svc = service()
+    attempts = svc.payments_of(order.reference)
+    paid = svc.settled_among(attempts)
+    if paid is not None:
+        return render("psp/already_paid.html", locale, order=order, payment=paid)
+    choices = [(c.name, get_provider_class(c.name).display_name, c.mode) for c in svc.available_providers(order)]
+    retry = attempts[-1] if attempts and attempts[-1].status_enum in UNSUCCESSFUL else None
     return render(
         "psp/checkout.html",
         locale,
@@ -62,7 +60,7 @@ def _checkout_page(order, locale, options, error=None, status=200):
     )
 
 
-def _start(order, locale, options, provider_name):
+def _start(order, locale, provider_name):
     base = public_base()
 
     def urls(token: str) -> Urls:
@@ -86,11 +84,11 @@ def _start(order, locale, options, provider_name):
     except NotAvailable:
         with in_locale(locale):
             error = _("This payment method is not available for this order.")
-        return _checkout_page(order, locale, options, error, 400)
+        return _checkout_page(order, locale, error, 400)
     except ProviderError:
         with in_locale(locale):
             error = _("The payment service could not be reached. Please try again or choose another method.")
-        return _checkout_page(order, locale, options, error, 502)
+        return _checkout_page(order, locale, error, 502)
     if started.form_action:
         return render(
             "psp/redirect_form.html", locale, action=started.form_action, fields=started.form_fields or {}
