@@ -17,6 +17,12 @@ gateway documentation).
 * Captures, refunds and cancellations: ``POST /v1/maintenance/transaction/{reference}``. HiPay
   answers "requested" (117, 124, 175): the payment awaits the notification of the outcome, or of
   the refusal (173 capture refused, 165 refund refused).
+* The scheduled jobs ask HiPay itself: ``GET /v1/transaction?orderid=<token>`` on the gateway
+  (HTTP Basic; hipay/openapi-hipay ``enterprise/gateway.yaml``, operation
+  ``getTransactionsByReference``) answers the order's transactions — one as an object, several as a
+  list (how HiPay's PHP and Node.js SDKs read it). The answer is proof because HiPay gave it to our
+  authenticated call; it is read like a notification of the same status, with the same dedupe key,
+  so news already notified is a duplicate and a repeated check changes nothing.
 """
 
 from __future__ import annotations
@@ -72,6 +78,10 @@ REFUND_FAILED = {165}
 CHARGEBACK = {129}
 #: a maintenance answer in these statuses took the request only: the outcome follows by notification
 REQUESTED = {117: "capture", 124: "refund", 175: "cancel"}
+#: statuses an attempt reaches only once the money was authorized: that attempt decides the order
+TOOK_MONEY = AUTHORIZED | CAPTURED | AFTER_CAPTURE | CHARGEBACK | CAPTURE_FAILED | REFUND_FAILED | set(REQUESTED)
+#: the gateway's "Unknown Order" and "Unknown Transaction" error codes (its appendix "Error codes")
+UNKNOWN = {"3000001", "3000002"}
 STATUS_NAMES = {
     109: "authentication failed", 110: "blocked", 111: "denied", 112: "authorized and pending",
     113: "refused", 114: "expired", 115: "cancelled", 116: "authorized", 117: "capture requested",
@@ -121,6 +131,35 @@ def _with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def _status(transaction: Mapping[str, Any]) -> int:
+    try:
+        return int(str(transaction.get("status") or "").strip())
+    except ValueError:
+        return 0
+
+
+def _order_id(transaction: Mapping[str, Any]) -> str | None:
+    order = transaction.get("order")
+    return str(order["id"]) if isinstance(order, dict) and order.get("id") else None
+
+
+def _deciding(transactions: list[dict[str, Any]]) -> dict[str, Any]:
+    """An order may hold several attempts (a refused card, then another): the one that reached an
+    authorization decides it, else the latest attempt. Applying them all would let an older
+    refusal give the payment its PSP reference and the later success be refused as another's."""
+
+    def latest(item: tuple[int, dict[str, Any]]) -> tuple[int, str, int]:
+        index, transaction = item
+        try:
+            attempt = int(str(transaction.get("attemptId") or 0))
+        except ValueError:
+            attempt = 0
+        return attempt, str(transaction.get("dateCreated") or ""), index
+
+    took_money = [t for t in transactions if _status(t) in TOOK_MONEY]
+    return max(enumerate(took_money or transactions), key=latest)[1]
+
+
 class HiPayProvider(Provider):
     name = "hipay"
     display_name = "HiPay Enterprise"
@@ -160,11 +199,14 @@ class HiPayProvider(Provider):
             return self.config.endpoint.rstrip("/")
         return table["live" if self.config.mode == "live" else "test"]
 
-    def _call(self, method: str, url: str, data: dict[str, str] | None = None) -> tuple[int, Any]:
+    def _call(
+        self, method: str, url: str, data: dict[str, str] | None = None, params: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         response = self.http_call(
             method,
             url,
             data=data,
+            params=params,
             auth=(self.credentials["api_username"], self.credentials["api_password"]),
             headers={"Accept": "application/json"},
         )
@@ -425,6 +467,45 @@ class HiPayProvider(Provider):
 
     def cancel(self, payment: Any) -> list[VerifiedMessage]:
         return self._maintenance(payment, "cancel", None)
+
+    # ------------------------------------------------------------------ asking HiPay
+    def fetch(self, payment: Any) -> list[VerifiedMessage]:
+        """HiPay's own view of the payment's order, for the scheduled jobs: the transaction that
+        decides it, read as its notification would be. Nothing when HiPay holds no transaction for
+        the order (the buyer never submitted the page)."""
+        url = f"{self._base(GATEWAY_URLS)}/v1/transaction"
+        status, answer = self._call("GET", url, params={"orderid": payment.token})
+        if status == 404 and isinstance(answer, dict) and str(answer.get("code")) in UNKNOWN:
+            return []
+        if status != 200:
+            raise self._error("transaction lookup", status, answer)
+        if not isinstance(answer, dict):
+            raise MalformedNotification("HiPay's transaction lookup did not answer a JSON object")
+        found = answer.get("transaction") or []
+        if isinstance(found, dict):
+            found = [found]  # one transaction comes as an object, several as a list
+        if not isinstance(found, list) or not all(isinstance(t, dict) for t in found):
+            raise MalformedNotification("HiPay's transaction lookup answered something else than transactions")
+        ours = [t for t in found if _order_id(t) in (None, payment.token)]
+        if not ours:
+            return []
+        tx = _deciding(ours)
+        reason = tx.get("reason")
+        order = tx.get("order") if isinstance(tx.get("order"), dict) else {}
+        snap = {
+            "reference": tx.get("transactionReference"),
+            "status": tx.get("status"),
+            "currency": tx.get("currency") or order.get("currency") or payment.currency,
+            "authorized": tx.get("authorizedAmount"),
+            "captured": tx.get("capturedAmount"),
+            "refunded": tx.get("refundedAmount"),
+            "test": tx.get("test"),
+            "message": tx.get("message"),
+            "reason": reason.get("message") if isinstance(reason, dict) else reason,
+            "order_id": payment.token,
+            "raw": tx,
+        }
+        return [self.snapshot_message(snap, "transaction lookup")]
 
     def test_connection(self) -> tuple[bool, str]:
         try:

@@ -7,7 +7,14 @@ API (HTTP Basic with the API username and password, form-urlencoded, JSON answer
 * ``POST /v1/maintenance/transaction/<reference>`` (``operation`` capture|refund|cancel, optional
   ``amount`` as a decimal) → the transaction after the request (117 capture requested, 124 refund
   requested, 175 cancellation requested); the outcome follows as notifications.
-* ``GET /v1/transaction?orderid=…`` → ``{"transaction": [...]}``
+* ``GET /v1/transaction?orderid=…`` → the order's transactions: ``{"transaction": {…}}`` for one,
+  ``{"transaction": [{…}, …]}`` for several (as HiPay's PHP and Node.js SDKs read it),
+  ``{"transaction": []}`` for an order whose page was never submitted, 404 ``3000001`` "Unknown
+  Order" for an order the account never created; ``GET /v1/transaction/<reference>`` →
+  ``{"transaction": {…}}``, 404 ``3000002`` "Unknown Transaction" for another account's or no
+  transaction. A transaction is HiPay's ``Transaction`` model (hipay/openapi-hipay
+  ``enterprise/gateway.yaml``): camelCase fields, amounts as decimal strings, ``reason`` an object.
+  Every call wants HTTP Basic: 401 ``1000001`` "Incorrect Credentials" otherwise.
 
 Hosted page: ``GET|POST /payment/web/pay/<id>`` and its 3-D Secure challenge ``…/3ds``.
 
@@ -31,7 +38,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Response, jsonify, redirect, render_template_string, request
+from flask import Response, g, jsonify, redirect, render_template_string, request
 from iso4217 import Currency
 
 from . import DEFAULT_RETRY_DELAYS, Delivery, Notifier, ProviderSimulator
@@ -70,6 +77,9 @@ MESSAGES = {
     125: "Refunded", 126: "Partially Refunded", 142: "Authorization Requested", 165: "Refund Refused",
     173: "Capture Refused", 175: "Authorization Cancellation requested",
 }
+#: the acquirer reason a declined transaction reports (gateway documentation, appendix "Error codes")
+DECLINE_REASONS = {109: (4000011, "Authentication failed. Please retry or cancel"),
+                   113: (4010101, "Refusal (No Explicit Reason)")}
 PENDING_STATUSES = {142, 117, 124, 175}
 DECLINED_STATUSES = {109, 110, 111, 113, 163}
 HASHES = ("sha1", "sha256", "sha512")
@@ -256,6 +266,7 @@ class HiPaySimulator(ProviderSimulator):
         }
         order["reference"] = reference
         order["attempts"] += 1
+        tx["attempt"] = order["attempts"]
         self.transactions[reference] = tx
         return tx
 
@@ -480,6 +491,65 @@ class HiPaySimulator(ProviderSimulator):
             "currency": currency,
         }
 
+    def _transaction_json(self, tx: dict) -> dict:
+        """A transaction as the transaction information service shows it, in its current status."""
+        account = self.accounts[tx["user"]]
+        order = self.orders[tx["order"]]
+        status = tx["status"]
+        authorized, captured, refunded, date = tx["snapshots"].get(
+            status, (tx["authorized"], tx["captured"], tx["refunded"], tx["created"]))
+        currency = tx["currency"]
+        card = tx["card"] or ""
+        declined = status in DECLINED_STATUSES
+        code, reason = DECLINE_REASONS.get(status, (4000001, "Declined"))
+        answer = {
+            "state": "pending" if status in PENDING_STATUSES else "declined" if declined else "completed",
+            "reason": {"code": str(code), "message": reason} if declined else {},
+            "forwardUrl": "",
+            "test": "false" if account.get("live") else "true",
+            "mid": account.get("mid", ""),
+            "attemptId": str(tx["attempt"]),
+            "authorizationCode": "test123" if tx["authorized_at"] else "",
+            "transactionReference": tx["reference"],
+            "dateCreated": tx["created"],
+            "dateUpdated": date,
+            "dateAuthorized": tx["authorized_at"] or "",
+            "status": str(status),
+            "message": MESSAGES.get(status, ""),
+            "authorizedAmount": _decimal(authorized, currency),
+            "capturedAmount": _decimal(captured, currency),
+            "refundedAmount": _decimal(refunded, currency),
+            "creditedAmount": _decimal(0, currency),
+            "decimals": str(_exponent(currency)),
+            "currency": currency,
+            "ipAddress": "127.0.0.1",
+            "ipCountry": "FR",
+            "deviceId": "",
+            "avsResult": "",
+            "cvcResult": "",
+            "eci": order["fields"].get("eci", "7"),
+            "paymentProduct": "visa",
+            "paymentMethod": {
+                "token": hashlib.sha1(card.encode()).hexdigest() if card else "",
+                "brand": "VISA",
+                "pan": (card[:6] + "******" + card[-4:]) if card else "",
+                "cardHolder": "",
+                "cardExpiryMonth": "12",
+                "cardExpiryYear": "2030",
+                "issuer": "",
+                "country": "FR",
+            },
+            "threeDSecure": {"eci": "5" if tx["three_ds"] else "", "enrollmentStatus": "Y" if tx["three_ds"] else "N",
+                             "enrollmentMessage": "", "authenticationStatus": "", "authenticationMessage": "",
+                             "authenticationToken": "", "xid": ""},
+            "fraudScreening": {"scoring": "0", "result": "ACCEPTED", "review": ""},
+            "order": self._order_json(order),
+        }
+        for index in range(1, 5):
+            if order["fields"].get(f"cdata{index}"):
+                answer[f"cdata{index}"] = order["fields"][f"cdata{index}"]
+        return answer
+
     # ================================================================== HTTP
     def _routes(self) -> None:
         app = self.app
@@ -492,9 +562,18 @@ class HiPaySimulator(ProviderSimulator):
         @app.before_request
         def record():
             if request.path.startswith("/v1/"):
+                call = {"method": request.method, "path": request.path, "args": request.args.to_dict(),
+                        "form": request.form.to_dict(), "accept": request.headers.get("Accept"), "status": None}
+                g.api_call = call
                 with self.lock:
-                    self.api_calls.append({"method": request.method, "path": request.path,
-                                           "form": request.form.to_dict(), "accept": request.headers.get("Accept")})
+                    self.api_calls.append(call)
+
+        @app.after_request
+        def record_answer(response):
+            call = g.get("api_call")
+            if call is not None:
+                call["status"] = response.status_code
+            return response
 
         @app.post("/v1/hpayment")
         def hpayment():
@@ -521,15 +600,27 @@ class HiPaySimulator(ProviderSimulator):
             return jsonify(answer)
 
         @app.get("/v1/transaction")
-        def transactions():
+        def order_transactions():
             user, _ = self._authenticate()
             orderid = request.args.get("orderid", "")
+            if not orderid:
+                raise ApiError(400, 1010101, "Required Parameter Missing", "orderid")
             with self.lock:
-                found = [
-                    self._operation_json(tx, "", tx["status"]) for tx in self.transactions.values()
-                    if tx["user"] == user and self.orders[tx["order"]]["fields"]["orderid"] == orderid
-                ]
-            return jsonify({"transaction": found})
+                orders = [o for o in self.orders.values() if o["user"] == user and o["fields"]["orderid"] == orderid]
+                if not orders:
+                    raise ApiError(404, 3000001, "Unknown Order", f"no order {orderid} for this account")
+                found = [self._transaction_json(tx) for tx in self.transactions.values()
+                         if any(tx["order"] == o["id"] for o in orders)]
+            return jsonify({"transaction": found[0] if len(found) == 1 else found})
+
+        @app.get("/v1/transaction/<reference>")
+        def transaction(reference):
+            user, _ = self._authenticate()
+            with self.lock:
+                tx = self.transactions.get(reference)
+                if tx is None or tx["user"] != user:
+                    raise ApiError(404, 3000002, "Unknown Transaction", f"no transaction {reference} for this account")
+                return jsonify({"transaction": self._transaction_json(tx)})
 
         # ---------------------------------------------------------------- hosted page
         @app.get("/payment/web/pay/<page_id>")

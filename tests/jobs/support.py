@@ -153,6 +153,11 @@ class Shop:
 
     def start(self, ref: str, amount: int = 2500) -> dict:
         """An order and its PayPlug payment, the buyer sent to the hosted page: a snapshot."""
+        return self.start_with("payplug", ref, amount)[0]
+
+    def start_with(self, provider: str, ref: str, amount: int = 2500) -> tuple[dict, str]:
+        """An order and its payment with ``provider``, the buyer sent to the hosted page: a snapshot
+        of the payment, and the page's address."""
         from flask_psp import background
         from flask_psp.payments import Urls
 
@@ -161,10 +166,10 @@ class Shop:
         with self.ctx():
             service = background.service()
             payment, _ = service.start(
-                Orders().get(ref), "payplug", "en",
-                lambda token: Urls(f"{base}/return/{token}", f"{base}/cancel/{token}", f"{base}/notify/payplug"),
+                Orders().get(ref), provider, "en",
+                lambda token: Urls(f"{base}/return/{token}", f"{base}/cancel/{token}", f"{base}/notify/{provider}"),
             )
-            return snapshot(payment)
+            return snapshot(payment), payment.redirect_url
 
     def payment(self, token: str) -> dict:
         with self.ctx():
