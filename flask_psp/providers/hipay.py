@@ -374,11 +374,13 @@ class HiPayProvider(Provider):
 
     def handle_return(self, payment: Any, inbound: InboundRequest) -> list[VerifiedMessage]:
         """The redirect proves nothing about money. With a valid ``hash`` it may report a refusal or the
-        buyer's cancellation; a wrong hash is refused; without one nothing is proven."""
+        buyer's cancellation; a wrong hash is refused. Otherwise HiPay is asked (:meth:`fetch`, an
+        authenticated call), so a buyer back from an accepted payment sees it paid without waiting for
+        the notifications."""
         params = dict(inbound.args)
         given = params.get("hash")
         if not given:
-            return []
+            return self.fetch(payment)
         page = params.get(PAGE_PARAM)
         if not _same(redirect_hash(params, self.passphrase, self.hash_algorithm), given):
             # ⚠ no source says whether HiPay's hash covers the merchant's own query parameters: accept a
@@ -403,7 +405,7 @@ class HiPayProvider(Provider):
             kind = EventKind.EXPIRED if code in EXPIRED else EventKind.CANCELLED if code in CANCELLED else EventKind.FAILED
             event = Event(kind, reason=f"HiPay status {status} ({STATUS_NAMES.get(code, 'declined')})")
         else:
-            return []  # accepted or pending: the notifications carry the proof of money
+            return self.fetch(payment)  # accepted or pending: only HiPay's own copy proves money
         reference = params.get("reference") or None
         return [
             VerifiedMessage(

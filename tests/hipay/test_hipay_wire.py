@@ -8,7 +8,14 @@ from urllib.parse import urlencode
 
 import pytest
 
-from flask_psp.providers.base import CheckoutRequest, EventKind, InboundRequest, NotAuthentic, ProviderConfig
+from flask_psp.providers.base import (
+    CheckoutRequest,
+    EventKind,
+    InboundRequest,
+    NotAuthentic,
+    ProviderConfig,
+    ProviderError,
+)
 from flask_psp.providers.hipay import HiPayProvider, body_signature, redirect_hash
 
 
@@ -114,7 +121,8 @@ def signed_args(params, passphrase="secret"):
 def test_redirects_prove_refusals_but_never_a_payment():
     accept = signed_args({"hipay_page": "accept", "orderid": "tok_ABC-123", "state": "completed", "status": "118",
                           "reference": "800000000001", "test": "1"})
-    assert provider().handle_return(FakePayment(), InboundRequest(b"", {}, args=accept)) == []
+    with pytest.raises(ProviderError):  # an accepted redirect proves no money: HiPay itself is asked
+        provider().handle_return(FakePayment(), InboundRequest(b"", {}, args=accept))
     decline = signed_args({"hipay_page": "decline", "orderid": "tok_ABC-123", "state": "declined", "status": "113",
                            "reference": "800000000001", "test": "1"})
     (message,) = provider().handle_return(FakePayment(), InboundRequest(b"", {}, args=decline))
@@ -127,10 +135,12 @@ def test_redirects_prove_refusals_but_never_a_payment():
     other = signed_args({"hipay_page": "decline", "orderid": "someone-else", "state": "declined", "status": "113"})
     with pytest.raises(NotAuthentic):
         provider().handle_return(FakePayment(), InboundRequest(b"", {}, args=other))
-    assert provider().handle_return(FakePayment(), InboundRequest(b"", {}, args={"hipay_page": "cancel"})) == []
+    with pytest.raises(ProviderError):  # unsigned: proves nothing, HiPay is asked
+        provider().handle_return(FakePayment(), InboundRequest(b"", {}, args={"hipay_page": "cancel"}))
 
 
 def test_a_hash_over_hipays_own_parameters_only_proves_no_page():
     theirs = {"orderid": "tok_ABC-123"}
     args = {**theirs, "hipay_page": "cancel", "hash": redirect_hash(theirs, "secret")}
-    assert provider().handle_return(FakePayment(), InboundRequest(b"", {}, args=args)) == []
+    with pytest.raises(ProviderError):  # no page proven, so no cancellation: HiPay is asked instead
+        provider().handle_return(FakePayment(), InboundRequest(b"", {}, args=args))
