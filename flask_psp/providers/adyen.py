@@ -70,7 +70,6 @@ _PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _PSP_REFERENCE = re.compile(r"[A-Za-z0-9]{1,64}")
 #: shopperLocale for a bare language code (Adyen wants language-COUNTRY)
-_LOCALES = {"en": "en-US", "fr": "fr-FR", "de": "de-DE", "es": "es-ES", "it": "it-IT", "nl": "nl-NL", "pt": "pt-PT"}
 #: EMV 3-D Secure challenge indicator (threeDS2RequestData.threeDSRequestorChallengeInd)
 CHALLENGE_REQUESTED = "03"  # challenge requested: the merchant's preference
 NO_CHALLENGE_REQUESTED = "02"
@@ -210,14 +209,6 @@ class AdyenProvider(Provider):
         return ProviderError(text, status=status, retryable=status is None or status >= 500)
 
     # ------------------------------------------------------------------ checkout
-    @staticmethod
-    def shopper_locale(request: CheckoutRequest) -> str:
-        locale = request.locale.replace("_", "-")
-        if "-" in locale:
-            return locale
-        if request.country:
-            return f"{locale}-{request.country.upper()}"
-        return _LOCALES.get(locale, "en-US")
 
     def build_session_request(self, request: CheckoutRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -228,7 +219,7 @@ class AdyenProvider(Provider):
             "reference": request.token,
             "merchantOrderReference": request.order_ref,
             "returnUrl": request.return_url,
-            "shopperLocale": self.shopper_locale(request),
+            "shopperLocale": request.regional_locale(),
         }
         if request.email:
             body["shopperEmail"] = request.email

@@ -169,6 +169,20 @@ class CheckoutRequest:
     brand_name: str | None = None
     provider_look: Mapping[str, str] = field(default_factory=dict)
 
+    def regional_locale(self) -> str:
+        """The buyer's language with a region, as BCP 47 (``fr-FR``), for PSPs that want one: the
+        locale as given when it names a region, else with the buyer's country, else the language's
+        usual region."""
+        locale = self.locale.replace("_", "-")
+        if "-" in locale:
+            return locale
+        if self.country:
+            return f"{locale}-{self.country.upper()}"
+        return _USUAL_REGION.get(locale, "en-US")
+
+
+_USUAL_REGION = {"en": "en-US", "fr": "fr-FR", "de": "de-DE", "es": "es-ES", "it": "it-IT", "nl": "nl-NL", "pt": "pt-PT"}
+
 
 @dataclass(frozen=True)
 class CredentialField:

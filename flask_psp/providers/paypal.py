@@ -55,7 +55,6 @@ CURRENCIES = frozenset(
 )
 _WHOLE_UNITS_ONLY = {"HUF": 100, "TWD": 100}
 _ID = re.compile(r"[A-Za-z0-9-]{1,64}")
-_LOCALES = {"en": "en-US", "fr": "fr-FR", "de": "de-DE", "es": "es-ES", "it": "it-IT", "nl": "nl-NL", "pt": "pt-PT"}
 _TRANSMISSION_HEADERS = {
     "auth_algo": "paypal-auth-algo",
     "cert_url": "paypal-cert-url",
@@ -243,14 +242,6 @@ class PayPalProvider(Provider):
             return None, currency
 
     # ------------------------------------------------------------------ checkout
-    @staticmethod
-    def paypal_locale(request: CheckoutRequest) -> str:
-        locale = request.locale.replace("_", "-")
-        if "-" in locale:
-            return locale
-        if request.country:
-            return f"{locale}-{request.country.upper()}"
-        return _LOCALES.get(locale, "en-US")
 
     def build_order(self, request: CheckoutRequest) -> dict[str, Any]:
         unit: dict[str, Any] = {
@@ -263,7 +254,7 @@ class PayPalProvider(Provider):
         context: dict[str, Any] = {
             "return_url": request.return_url,
             "cancel_url": request.cancel_url,
-            "locale": self.paypal_locale(request),
+            "locale": request.regional_locale(),
             "landing_page": "NO_PREFERENCE",
             "shipping_preference": "NO_SHIPPING",
             "user_action": "PAY_NOW",
