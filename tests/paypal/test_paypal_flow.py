@@ -149,7 +149,9 @@ def test_payer_closes_the_tab_after_approving_and_the_webhook_captures(paypal_sh
     assert len(captures_made(sim)) == 1
     kinds = [r["event"]["event_type"] for r in sim.sent]
     assert kinds == ["CHECKOUT.ORDER.APPROVED", "PAYMENT.CAPTURE.COMPLETED"]
-    assert [e["outcome"] for e in inbox(shop, source="notify")] == ["applied", "duplicate"]
+    # the capture's own webhook races the approval's request that made the capture: whichever is
+    # applied first is "applied", the other one brings nothing new
+    assert sorted(e["outcome"] for e in inbox(shop, source="notify")) == ["applied", "duplicate"]
 
 
 # ---------------------------------------------------------------------------- merchant operations
