@@ -828,7 +828,7 @@ def list_users(session: Session) -> list[AdminUser]:
     return list(session.scalars(select(AdminUser).order_by(AdminUser.email)))
 
 
-def update_user(session: Session, user: AdminUser, form: Mapping[str, str], actor: str, actor_id: int | None) -> list[str]:
+def update_user(session: Session, user: AdminUser, form: Mapping[str, str], actor: str) -> list[str]:
     from .access import ROLES, owners_left
 
     role = form.get("role", user.role)

@@ -211,6 +211,20 @@ class Ledger:
         _commit_keeping_state(self.session)
         return row
 
+    @staticmethod
+    def _item_row(provider: str, item: VerifiedMessage | RejectedItem, source: str,
+                  parent_id: int | None = None) -> PaymentEvent:
+        """A new, unsaved inbox row for one item of news that came inside something else (a batch,
+        the PSP's answer to our own call): the PSP's data for that item is its body."""
+        return PaymentEvent(
+            provider=provider,
+            source=source,
+            body=json.dumps(item.raw, default=str) if item.raw is not None else "",
+            headers={},
+            content_type="application/json",
+            parent_id=parent_id,
+        )
+
     def reject(self, row: PaymentEvent, outcome: str, detail: str) -> None:
         """Close an inbox row that will not be applied (not authentic, malformed)."""
         row.verified = False if outcome == "rejected" else row.verified
@@ -233,13 +247,9 @@ class Ledger:
         self.session.commit()
         outcomes = []
         for item in items:
-            child = self.record(
-                row.provider,
-                json.dumps(item.raw, default=str) if item.raw is not None else "",
-                source=row.source,
-                content_type="application/json",
-            )
-            child.parent_id = row.id
+            child = self._item_row(row.provider, item, row.source, parent_id=row.id)
+            self.session.add(child)
+            _commit_keeping_state(self.session)
             if isinstance(item, RejectedItem):
                 self._refuse_item(child, item)
                 self.session.commit()
@@ -285,14 +295,7 @@ class Ledger:
         self._open_batch(row, items)
         children, queued = [], []
         for item in items:
-            child = PaymentEvent(
-                provider=row.provider,
-                source=row.source,
-                body=json.dumps(item.raw, default=str) if item.raw is not None else "",
-                headers={},
-                content_type="application/json",
-                parent_id=row.id,
-            )
+            child = self._item_row(row.provider, item, row.source, parent_id=row.id)
             if isinstance(item, RejectedItem):
                 self._refuse_item(child, item)
             else:
@@ -332,8 +335,9 @@ class Ledger:
         established by the plugin itself (``source="job"``: an abandoned payment expired)."""
         outcomes = []
         for message in messages:
-            body = json.dumps(message.raw, default=str) if message.raw is not None else ""
-            row = self.record(provider, body, source=source, content_type="application/json")
+            row = self._item_row(provider, message, source)
+            self.session.add(row)
+            _commit_keeping_state(self.session)  # stored before it is applied
             outcomes.append(self.apply(row, message))
         return outcomes
 
@@ -350,13 +354,7 @@ class Ledger:
         outcomes = []
         try:
             for message in messages:
-                row = PaymentEvent(
-                    provider=provider,
-                    source=source,
-                    body=json.dumps(message.raw, default=str) if message.raw is not None else "",
-                    headers={},
-                    content_type="application/json",
-                )
+                row = self._item_row(provider, message, source)
                 self.session.add(row)
                 self.session.flush()
                 outcomes.append(self._apply(row, message))

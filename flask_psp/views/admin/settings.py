@@ -142,7 +142,7 @@ def user_update(user_id: int):
     user = db_session().get(AdminUser, user_id)
     if user is None:
         abort(404)
-    problems = core.update_user(db_session(), user, request.form, actor(), None)
+    problems = core.update_user(db_session(), user, request.form, actor())
     if problems:
         db_session().rollback()
         return users(problems=problems, status=400)
