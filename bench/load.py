@@ -28,6 +28,8 @@ class Request:
     headers: dict = field(default_factory=dict)
     tag: str = ""
     keep_body: bool = False
+    #: False: a connection of its own, closed after the answer (as a PSP sends a notification)
+    keep_alive: bool = True
 
 
 @dataclass
@@ -59,10 +61,12 @@ class _Connections:
             try:
                 headers = dict(request.headers)
                 headers.setdefault("Content-Length", str(len(request.body)))
+                if not request.keep_alive:
+                    headers["Connection"] = "close"
                 connection.request(request.method, request.path, body=request.body or None, headers=headers)
                 response = connection.getresponse()
                 body = response.read()
-                if response.will_close:
+                if response.will_close or not request.keep_alive:
                     self.close(key)
                 return response.status, response.getheader("Location"), body
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):

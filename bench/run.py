@@ -29,7 +29,8 @@ from cryptography.fernet import Fernet
 
 from . import admin, flows
 from .load import LoadGenerator, percentile, summary
-from .servers import PROVIDERS, ROOT, Simulators, baseline_server, prepare_database, shop_config, shop_server
+from .servers import (PROVIDERS, ROOT, Simulators, baseline_server, machine_cpu_seconds, postgres_cpu_seconds,
+                      prepare_database, shop_config, shop_server)
 
 REDIRECTING = ("adyen", "paypal", "payplug", "hipay")  # checkout answers 303 (Sips: an auto-submitting form)
 ADMIN_EMAIL, ADMIN_PASSWORD = "bench@example.com", "bench-merchant-password"
@@ -214,13 +215,10 @@ class Bench:
             sequence = [distinct[i] for i in order]
             plugin_requests = [flows.notification_request(n, self.shop.port, n["provider"]) for n in sequence]
             baseline_requests = [flows.notification_request(n, self.baseline.port, n["provider"]) for n in sequence]
-            cpu = self.shop.cpu_seconds()
-            with self.profiled("notify", level):
+            with self.profiled("notify", level), cpu_used(self.shop) as plugin_cpu:
                 plugin, plugin_wall = self.load.run(plugin_requests, concurrency)
-            plugin_cpu = self.shop.cpu_seconds() - cpu
-            cpu = self.baseline.cpu_seconds()
-            baseline, baseline_wall = self.load.run(baseline_requests, concurrency)
-            baseline_cpu = self.baseline.cpu_seconds() - cpu
+            with cpu_used(self.baseline) as baseline_cpu:
+                baseline, baseline_wall = self.load.run(baseline_requests, concurrency)
             for name, samples in (("plugin", plugin), ("baseline", baseline)):
                 bad = [x for x in samples if not 200 <= x.status < 300]
                 if bad:
@@ -228,8 +226,8 @@ class Bench:
             if level == "warm-up":
                 continue
             a, b = summary(plugin, plugin_wall), summary(baseline, baseline_wall)
-            a["worker_cpu_ms_per_request"] = round(plugin_cpu * 1000 / len(plugin), 2)
-            b["worker_cpu_ms_per_request"] = round(baseline_cpu * 1000 / len(baseline), 2)
+            a.update(plugin_cpu.per_request(len(plugin)))
+            b.update(baseline_cpu.per_request(len(baseline)))
             by_provider = {p: {"p50_ms": round(percentile([x.latency * 1000 for x in plugin if x.tag == p], 50), 2),
                                "p99_ms": round(percentile([x.latency * 1000 for x in plugin if x.tag == p], 99), 2),
                                "baseline_p50_ms": round(percentile([x.latency * 1000 for x in baseline if x.tag == p], 50), 2)}
@@ -239,8 +237,11 @@ class Bench:
             log(f"  notify   c={level:>2}: plugin {a['throughput_rps']:7.1f}/s p50 {a['p50_ms']:6.1f} p99 "
                 f"{a['p99_ms']:6.1f} ms | baseline {b['throughput_rps']:7.1f}/s p50 {b['p50_ms']:6.1f} p99 "
                 f"{b['p99_ms']:6.1f} ms | ratio {results[level]['ratio']}  ({len(sequence)} requests, "
-                f"{duplicates} duplicates; worker CPU/request {a['worker_cpu_ms_per_request']} vs "
-                f"{b['worker_cpu_ms_per_request']} ms)")
+                f"{duplicates} duplicates)")
+            log(f"           CPU ms per request, plugin | baseline: workers {a['worker_cpu_ms_per_request']} | "
+                f"{b['worker_cpu_ms_per_request']}, PostgreSQL {a['postgres_cpu_ms_per_request']} | "
+                f"{b['postgres_cpu_ms_per_request']}, whole machine {a['machine_cpu_ms_per_request']} | "
+                f"{b['machine_cpu_ms_per_request']}")
         self.results["notifications"] = results
         self.record_rss("notifications")
         self.results["notifications_check"] = self.check()
@@ -339,6 +340,28 @@ class Bench:
                 part.close() if name == "load" else part.stop()
         if getattr(self, "sims", None) is not None:
             self.sims.close()
+
+
+class cpu_used(contextlib.AbstractContextManager):
+    """CPU seconds spent while the block runs: by the server's workers, by PostgreSQL and by the
+    whole machine (the load generator and the simulators included)."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def __enter__(self):
+        self.start = (self.server.cpu_seconds(), postgres_cpu_seconds(), machine_cpu_seconds())
+        return self
+
+    def __exit__(self, *exc):
+        self.used = [after - before for after, before in
+                     zip((self.server.cpu_seconds(), postgres_cpu_seconds(), machine_cpu_seconds()), self.start)]
+        return None
+
+    def per_request(self, requests: int) -> dict:
+        workers, postgres, machine = (round(seconds * 1000 / requests, 2) for seconds in self.used)
+        return {"worker_cpu_ms_per_request": workers, "postgres_cpu_ms_per_request": postgres,
+                "machine_cpu_ms_per_request": machine}
 
 
 def _ratio(a, b):

@@ -45,6 +45,39 @@ def wait_for_port(port: int, timeout: float = 30.0, process: subprocess.Popen | 
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
+# ---------------------------------------------------------------------------------------------- CPU
+def _process_cpu_ticks(pid: int | str) -> tuple[str, int] | None:
+    """(command name, user + system clock ticks) of a process, None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    # the command may hold spaces and parentheses: the fields after the last ')' are fixed
+    fields = stat[stat.rindex(")") + 2:].split()
+    return stat[stat.index("(") + 1:stat.rindex(")")], int(fields[11]) + int(fields[12])
+
+
+def postgres_cpu_seconds() -> float:
+    """User + system CPU time used so far by the PostgreSQL server's processes on this machine
+    (a backend that exits between two readings takes its share with it: the pools keep theirs)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            found = _process_cpu_ticks(entry)
+            if found is not None and found[0] == "postgres":
+                total += found[1]
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """Busy CPU time of the whole machine so far (every core; idle and iowait left out)."""
+    with open("/proc/stat") as handle:
+        values = [int(v) for v in handle.readline().split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 # ---------------------------------------------------------------------------------------------- database
 def prepare_database(url: str) -> None:
     """Create the database when missing, then empty it (the benchmarks own it)."""
@@ -164,17 +197,8 @@ class Gunicorn:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time used so far by the workers."""
-        ticks = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid in self.worker_pids():
-            try:
-                with open(f"/proc/{pid}/stat") as handle:
-                    stat = handle.read()
-            except OSError:
-                continue
-            fields = stat[stat.rindex(")") + 2:].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / ticks
+        found = [_process_cpu_ticks(pid) for pid in self.worker_pids()]
+        return sum(ticks for _, ticks in filter(None, found)) / os.sysconf("SC_CLK_TCK")
 
     def peak_rss_mb(self) -> dict:
         """VmHWM (peak resident set) of each worker, in MB."""
