@@ -144,6 +144,14 @@ def _commit_keeping_state(session) -> None:
         real.expire_on_commit = keep
 
 
+_RECEIVED_FIELDS = ("provider", "source", "received_at", "remote_addr", "headers", "body", "content_type", "parent_id")
+
+
+def _copy_as_received(row: PaymentEvent) -> PaymentEvent:
+    """A new inbox row holding what ``row`` held when it came in, before anything was decided."""
+    return PaymentEvent(**{name: getattr(row, name) for name in _RECEIVED_FIELDS})
+
+
 class _LockStatements:
     """The statements that lock the payments of the orders ``orders_clause`` selects, built once:
     the notification path runs them on every delivery, and a statement built once is compiled and
@@ -184,8 +192,8 @@ class Ledger:
         self.retry = retry or RetryPolicy()
 
     # ------------------------------------------------------------------ inbox
-    def record(
-        self,
+    @staticmethod
+    def receive(
         provider: str,
         body: bytes | str,
         *,
@@ -193,20 +201,24 @@ class Ledger:
         headers: dict[str, str] | None = None,
         content_type: str | None = None,
         remote_addr: str | None = None,
-        payment: Payment | None = None,
     ) -> PaymentEvent:
-        """Store news as received, before anything else looks at it, and commit."""
+        """An inbox row for news as received, not stored yet: whatever becomes of it — refused,
+        applied, kept for a worker, failed — stores it, in the transaction that decides it."""
         if isinstance(body, bytes):
             body = body.decode("utf-8", errors="replace")
-        row = PaymentEvent(
+        return PaymentEvent(
             provider=provider,
             source=source,
             body=body,
             headers=dict(headers or {}),
             content_type=content_type,
             remote_addr=remote_addr,
-            payment_id=payment.id if payment is not None else None,
+            received_at=utcnow(),
         )
+
+    def record(self, provider: str, body: bytes | str, **received: Any) -> PaymentEvent:
+        """Store news as received, before anything else looks at it, and commit."""
+        row = self.receive(provider, body, **received)
         self.session.add(row)
         _commit_keeping_state(self.session)
         return row
@@ -227,6 +239,7 @@ class Ledger:
 
     def reject(self, row: PaymentEvent, outcome: str, detail: str) -> None:
         """Close an inbox row that will not be applied (not authentic, malformed)."""
+        self.session.add(row)
         row.verified = False if outcome == "rejected" else row.verified
         row.outcome = outcome
         row.verification_error = detail[:255]
@@ -243,8 +256,9 @@ class Ledger:
                 self.reject(row, "rejected", items[0].reason)
                 return [Outcome("rejected", detail=items[0].reason)]
             return [self.apply(row, items[0])]
+        self.session.add(row)
         self._open_batch(row, items)
-        self.session.commit()
+        _commit_keeping_state(self.session)
         outcomes = []
         for item in items:
             child = self._item_row(row.provider, item, row.source, parent_id=row.id)
@@ -283,6 +297,7 @@ class Ledger:
         (or, for a batch, a child row per item) gets outcome ``queued`` and its message; a batch
         item whose proof failed gets a refused child row. Returns the ids to hand to
         :meth:`apply_stored`; rows still queued at ``requeue_at`` are swept."""
+        self.session.add(row)
         if len(items) == 1:
             if isinstance(items[0], RejectedItem):
                 self.reject(row, "rejected", items[0].reason)
@@ -290,9 +305,10 @@ class Ledger:
             self._describe(row, items[0])
             row.outcome, row.outcome_detail = "queued", None
             row.next_attempt_at = requeue_at
-            self.session.commit()
+            _commit_keeping_state(self.session)
             return [row.id]
         self._open_batch(row, items)
+        self.session.flush()  # the children name the row as their parent
         children, queued = [], []
         for item in items:
             child = self._item_row(row.provider, item, row.source, parent_id=row.id)
@@ -370,8 +386,14 @@ class Ledger:
 
     # ------------------------------------------------------------------ apply
     def apply(self, row: PaymentEvent, message: VerifiedMessage) -> Outcome:
+        """Apply proven news in one transaction, with its inbox row: a row not stored yet
+        (:meth:`receive`) is stored by that transaction, complete, or — when the transaction
+        fails — on its own with the failure (and the news, for the retry job)."""
         session = self.session
-        row_id = row.id
+        # what to close should this transaction fail: the stored row, or a copy of the row as received
+        stored_id = row.id
+        as_received = None if stored_id is not None else _copy_as_received(row)
+        session.add(row)
         try:
             outcome = self._apply(row, message)
             session.commit()
@@ -379,12 +401,12 @@ class Ledger:
             # the same news committed by a concurrent delivery between our check and our commit
             session.rollback()
             outcome = Outcome("duplicate", detail="already applied by a concurrent delivery")
-            self._close(row_id, message, outcome)
+            self._close(stored_id, as_received, message, outcome)
         except Exception as exc:
             session.rollback()
             detail = f"{type(exc).__name__}: {exc}"
             log.exception("applying %s news %s failed", message.provider, message.dedupe_key)
-            self._close(row_id, message, Outcome("error", detail=detail))
+            self._close(stored_id, as_received, message, Outcome("error", detail=detail))
             raise PostProcessingError(detail) from exc
         self._send_signals(outcome)
         return outcome
@@ -396,8 +418,13 @@ class Ledger:
             except Exception:  # a receiver's bug must not turn a committed payment into a 5xx
                 log.exception("receiver of %s raised for payment %s", name, payment.id)
 
-    def _close(self, row_id: int, message: VerifiedMessage, outcome: Outcome) -> None:
-        row = self.session.get(PaymentEvent, row_id)
+    def _close(self, row_id: int | None, as_received: PaymentEvent | None, message: VerifiedMessage,
+               outcome: Outcome) -> None:
+        if row_id is not None:
+            row = self.session.get(PaymentEvent, row_id)
+        else:
+            row = as_received
+            self.session.add(row)
         self._describe(row, message)
         row.outcome = outcome.outcome
         row.outcome_detail = outcome.detail

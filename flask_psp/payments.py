@@ -302,9 +302,11 @@ class PaymentService:
         remote_addr: str | None,
         queue: NotificationQueue | None = None,
     ) -> NotificationAnswer:
-        """Store, prove, apply — or, with a ``queue``, store, prove and hand to the background
-        workers, answering at once. Raises nothing but database errors (the view answers 5xx)."""
-        row = self.ledger.record(
+        """Prove and apply — or, with a ``queue``, prove and hand to the background workers,
+        answering at once. The notification is stored whatever becomes of it, in the transaction
+        that decides it (refused, applied, queued), or on its own when applying it failed. Raises
+        nothing but database errors: then nothing was stored and the view answers 5xx."""
+        row = self.ledger.receive(
             provider_name,
             inbound.body,
             headers=safe_headers(inbound.headers),
@@ -323,6 +325,7 @@ class PaymentService:
             return NotificationAnswer(403, "not authentic", {}, [])
         except ProofUnavailable as exc:
             row.outcome, row.outcome_detail = "error", f"could not verify now: {exc}"
+            self.session.add(row)
             self.session.commit()
             return NotificationAnswer(503, "cannot verify now, retry later", {"Retry-After": "60"}, [])
         if queue is not None:

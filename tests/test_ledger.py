@@ -65,9 +65,11 @@ def message(key, *events, mode="test", psp_reference="pay_1"):
                            event_type="test", psp_reference=psp_reference)
 
 
-def apply(db, orders, msg):
+def apply(db, orders, msg, stored_first=False):
+    """Apply news as a notification brings it (its inbox row stored by the transaction that
+    applies it), or as a worker finds it (``stored_first``: the row was stored beforehand)."""
     ledger = Ledger(db.session, orders, signals.send)
-    row = ledger.record("payplug", b"{}")
+    row = ledger.record("payplug", b"{}") if stored_first else ledger.receive("payplug", b"{}")
     return ledger.apply(row, msg)
 
 
@@ -207,7 +209,8 @@ def test_a_second_payment_of_a_paid_order_is_flagged_for_refund(shop, orders, he
     assert [n for n, _ in heard].count("order_paid") == 1
 
 
-def test_mark_paid_failing_changes_nothing_and_is_kept_in_the_inbox(shop, heard):
+@pytest.mark.parametrize("stored_first", [False, True], ids=["notification", "stored-row"])
+def test_mark_paid_failing_changes_nothing_and_is_kept_in_the_inbox(shop, heard, stored_first):
     app, db, Order = shop
     new_order(db, Order)
     payment = new_payment(db)
@@ -221,12 +224,14 @@ def test_mark_paid_failing_changes_nothing_and_is_kept_in_the_inbox(shop, heard)
             raise RuntimeError("warehouse system down")
 
     with pytest.raises(PostProcessingError):
-        apply(db, BrokenOrders(), message("p", paid()))
+        apply(db, BrokenOrders(), message("p", paid()), stored_first=stored_first)
     db.session.expire_all()
     assert db.session.get(Payment, payment.id).status == "pending"
     assert db.session.get(Order, "ORD-1").status == "pending"  # rolled back together
-    row = db.session.scalar(sa.select(PaymentEvent))
+    (row,) = db.session.scalars(sa.select(PaymentEvent)).all()  # kept once, with why it failed
     assert row.outcome == "error" and "warehouse system down" in row.outcome_detail and row.dedupe_key is None
+    assert row.attempts == 1 and row.body == "{}" and row.verified_message["dedupe_key"] == "p"
+    assert row.next_attempt_at is not None  # for the retry job
     assert heard == []
     # the PSP's retry then applies it
     from example_shop import ShopOrders
@@ -245,7 +250,7 @@ def test_concurrent_deliveries_apply_exactly_once(shop, orders, heard):
         with app.app_context():
             try:
                 ledger = Ledger(db.session, orders, signals.send)
-                row = ledger.record("payplug", b"{}")
+                row = ledger.receive("payplug", b"{}")
                 barrier.wait()
                 outcomes.append(ledger.apply(row, message("same", paid())).outcome)
             except Exception as exc:  # pragma: no cover - reported below
@@ -263,6 +268,8 @@ def test_concurrent_deliveries_apply_exactly_once(shop, orders, heard):
     assert [n for n, _ in heard].count("order_paid") == 1
     db.session.expire_all()
     assert db.session.get(Payment, payment.id).status == "paid"
+    inbox = db.session.scalars(sa.select(PaymentEvent.outcome)).all()  # every delivery kept, once
+    assert sorted(inbox) == ["applied"] + ["duplicate"] * 7
 
 
 @pytest.mark.parametrize("capture, status, captured", [("auto", "paid", 2500), ("manual", "authorized", 0),
