@@ -79,7 +79,7 @@ class Payment(Base):
     held_until: Mapped[datetime | None] = mapped_column(DateTime)
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
-    status: Mapped[str] = mapped_column(String(24), default=PaymentStatus.CREATED.value, index=True)
+    status: Mapped[str] = mapped_column(String(24), default=PaymentStatus.CREATED.value)
     psp_reference: Mapped[str | None] = mapped_column(String(128))
     authorized_amount: Mapped[int] = mapped_column(BigInteger, default=0)
     captured_amount: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -162,7 +162,7 @@ class PaymentEvent(Base):
     #: unique among events that were applied: the same PSP news twice is a duplicate
     dedupe_key: Mapped[str | None] = mapped_column(String(191), unique=True)
     #: received | queued | applied | duplicate | rejected | unmatched | mismatch | invalid | error
-    outcome: Mapped[str] = mapped_column(String(16), default="received", index=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="received")
     outcome_detail: Mapped[str | None] = mapped_column(Text)
     event_type: Mapped[str | None] = mapped_column(String(64))
     psp_reference: Mapped[str | None] = mapped_column(String(128))
