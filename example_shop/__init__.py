@@ -11,7 +11,7 @@ import secrets
 from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from flask_psp import PSP, OrderInfo
 
@@ -74,7 +74,8 @@ class ShopOrders:
         )
 
     def mark_paid(self, order_ref, payment):
-        db.session.get(Order, order_ref).status = "paid"  # same transaction as the payment's move
+        # one UPDATE, in the same transaction as the payment's move (no need to load the order first)
+        db.session.execute(update(Order).where(Order.reference == order_ref).values(status="paid"))
 
 
 def default_config(instance_path: str) -> dict:
