@@ -29,8 +29,8 @@ from cryptography.fernet import Fernet
 
 from . import admin, flows
 from .load import LoadGenerator, percentile, summary
-from .servers import (PROVIDERS, ROOT, Simulators, baseline_server, machine_cpu_seconds, postgres_cpu_seconds,
-                      prepare_database, shop_config, shop_server)
+from .servers import (PROVIDERS, ROOT, Simulators, baseline_server, floor_server, machine_cpu_seconds,
+                      postgres_cpu_seconds, prepare_database, shop_config, shop_server)
 
 REDIRECTING = ("adyen", "paypal", "payplug", "hipay")  # checkout answers 303 (Sips: an auto-submitting form)
 ADMIN_EMAIL, ADMIN_PASSWORD = "bench@example.com", "bench-merchant-password"
@@ -114,9 +114,12 @@ class Bench:
             self.results["admin_load_seconds"] = round(seconds, 1)
             log(f"  loaded in {seconds:.1f} s")
         self.baseline = baseline_server(s.database_url, self.sims, s.workers, s.threads)
+        self.floor = floor_server(s.database_url, self.sims, s.workers, s.threads)
         self.shop.start("/products.json")
         self.baseline.start("/")
-        log(f"gunicorn: shop {self.shop.url}, baseline {self.baseline.url} — {s.workers} workers × {s.threads} threads")
+        self.floor.start("/")
+        log(f"gunicorn: shop {self.shop.url}, baseline {self.baseline.url}, floor {self.floor.url} — "
+            f"{s.workers} workers × {s.threads} threads")
         self.load = LoadGenerator(s.client_processes)
         self.orders = {level: {p: [f"BENCH-{level.upper()}-{p.upper()}-{i:05d}" for i in range(self.per_provider[level])]
                                for p in PROVIDERS} for level in self.levels}
@@ -143,7 +146,8 @@ class Bench:
             log(f"  profile: {os.path.relpath(path, ROOT)}")
 
     def record_rss(self, after: str) -> None:
-        self.results["rss"][after] = {"plugin": self.shop.peak_rss_mb(), "baseline": self.baseline.peak_rss_mb()}
+        self.results["rss"][after] = {"plugin": self.shop.peak_rss_mb(), "baseline": self.baseline.peak_rss_mb(),
+                                      "floor": self.floor.peak_rss_mb()}
 
     # ------------------------------------------------------------------------------------ 2. checkout
     def checkouts(self) -> None:
@@ -198,6 +202,7 @@ class Bench:
                                [{"r": n["baseline_ref"]} for n in found.values()])
         results = {}
         self.expected = {p: {"applied": 0, "duplicate": 0} for p in PROVIDERS}
+        sequences = {}
         for level in self.levels:
             concurrency = 8 if level == "warm-up" else int(level)
             distinct = [found[ref] for p in PROVIDERS for ref in self.orders[level][p]]
@@ -212,7 +217,7 @@ class Bench:
                 self.expected[distinct[original]["provider"]]["duplicate"] += 1
             for n in distinct:
                 self.expected[n["provider"]]["applied"] += 1
-            sequence = [distinct[i] for i in order]
+            sequence = sequences[level] = [distinct[i] for i in order]
             plugin_requests = [flows.notification_request(n, self.shop.port, n["provider"]) for n in sequence]
             baseline_requests = [flows.notification_request(n, self.baseline.port, n["provider"]) for n in sequence]
             with self.profiled("notify", level), cpu_used(self.shop) as plugin_cpu:
@@ -245,6 +250,50 @@ class Bench:
         self.results["notifications"] = results
         self.record_rss("notifications")
         self.results["notifications_check"] = self.check()
+        self.floor_notifications(sequences, results)
+
+    def floor_notifications(self, sequences: dict, results: dict) -> None:
+        """The same deliveries to bench/floor_app.py, on the same payments put back to pending: what
+        the contract's storage and locking cost by hand, against which the plugin is read too."""
+        applied = duplicates = 0
+        for level, sequence in sequences.items():
+            refs = [ref for refs in self.orders[level].values() for ref in refs]
+            with self.engine.begin() as connection:
+                connection.execute(sa.text(
+                    "UPDATE psp_payment SET status = 'pending', captured_amount = 0, authorized_amount = 0, "
+                    "paid_at = NULL, order_marked_at = NULL WHERE order_ref = ANY(:refs)"), {"refs": refs})
+                connection.execute(sa.text("UPDATE shop_order SET status = 'pending' WHERE reference = ANY(:refs)"),
+                                   {"refs": refs})
+            requests = [flows.notification_request(n, self.floor.port, n["provider"]) for n in sequence]
+            with cpu_used(self.floor) as floor_cpu:
+                samples, wall = self.load.run(requests, 8 if level == "warm-up" else int(level))
+            bad = [x for x in samples if not 200 <= x.status < 300]
+            if bad:
+                raise RuntimeError(f"floor: {len(bad)} notifications answered {bad[0].status} {bad[0].error or ''}")
+            distinct = len({id(n) for n in sequence})
+            applied, duplicates = applied + distinct, duplicates + len(sequence) - distinct
+            if level == "warm-up":
+                continue
+            f = summary(samples, wall)
+            f.update(floor_cpu.per_request(len(samples)))
+            entry = results[level]
+            entry["floor"] = f
+            entry["floor_ratio"] = _ratio(f["throughput_rps"], entry["baseline"]["throughput_rps"])
+            entry["plugin_to_floor_ratio"] = _ratio(entry["plugin"]["throughput_rps"], f["throughput_rps"])
+            log(f"  floor    c={level:>2}: {f['throughput_rps']:7.1f}/s p50 {f['p50_ms']:6.1f} p99 {f['p99_ms']:6.1f} ms"
+                f" | floor/baseline {entry['floor_ratio']}, plugin/floor {entry['plugin_to_floor_ratio']}"
+                f" | CPU ms per request: workers {f['worker_cpu_ms_per_request']}, PostgreSQL "
+                f"{f['postgres_cpu_ms_per_request']}, whole machine {f['machine_cpu_ms_per_request']}")
+        with self.engine.connect() as connection:
+            kept = dict(connection.execute(sa.text(
+                "SELECT outcome, count(*) FROM psp_payment_event WHERE source = 'floor' GROUP BY outcome")).all())
+            unpaid = connection.scalar(sa.text(
+                "SELECT count(*) FROM shop_order WHERE reference LIKE 'BENCH-%' AND status <> 'paid'"))
+        ok = kept == {"applied": applied, "duplicate": duplicates} and not unpaid
+        self.results["floor_check"] = {"ok": ok, "inbox": kept, "expected": {"applied": applied, "duplicate": duplicates}}
+        log("  floor check: " + ("every order paid, every duplicate recorded as one" if ok else
+                                 f"FAILED: inbox {kept}, expected {applied} applied and {duplicates} duplicates, "
+                                 f"{unpaid} orders unpaid"))
 
     def check(self) -> dict:
         """Every order paid exactly once; every distinct notification applied once, every copy a duplicate."""
@@ -334,7 +383,7 @@ class Bench:
         log(f"\nwritten to {os.path.relpath(self.s.output, ROOT)}")
 
     def close(self) -> None:
-        for name in ("load", "shop", "baseline"):
+        for name in ("load", "shop", "baseline", "floor"):
             part = getattr(self, name, None)
             if part is not None:
                 part.close() if name == "load" else part.stop()
@@ -384,11 +433,12 @@ def main() -> int:
             bench.admin_list()
         log("\n4. peak RSS of a gunicorn worker (VmHWM), MB")
         for after, values in bench.results["rss"].items():
-            log(f"  after {after:<14} plugin {values['plugin']['max_mb']}  baseline {values['baseline']['max_mb']}")
+            log(f"  after {after:<14} plugin {values['plugin']['max_mb']}  baseline {values['baseline']['max_mb']}  "
+                f"floor {values['floor']['max_mb']}")
         bench.targets()
         bench.results["seconds"] = round(time.monotonic() - began, 1)
         bench.write()
-        ok = bench.results.get("notifications_check", {}).get("ok", False)
+        ok = all(bench.results.get(check, {}).get("ok", False) for check in ("notifications_check", "floor_check"))
     finally:
         bench.close()
     log(f"done in {time.monotonic() - began:.0f} s")

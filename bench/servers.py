@@ -242,7 +242,17 @@ def shop_config(database_url: str, simulators: Simulators, key: str, public_url:
 
 
 def baseline_server(database_url: str, simulators: Simulators, workers: int, threads: int) -> Gunicorn:
-    providers = {name: entry["test"] for name, entry in simulators.settings().items()}
+    return _bare_server("baseline", database_url, simulators, workers, threads)
+
+
+def floor_server(database_url: str, simulators: Simulators, workers: int, threads: int) -> Gunicorn:
+    return _bare_server("floor", database_url, simulators, workers, threads)
+
+
+def _bare_server(name: str, database_url: str, simulators: Simulators, workers: int, threads: int) -> Gunicorn:
+    """bench/{name}_app.py, configured by BENCH_{NAME}_CONFIG: the database and the providers'
+    credentials and simulator endpoints."""
+    providers = {provider: entry["test"] for provider, entry in simulators.settings().items()}
     config = {"database_url": database_url, "providers": providers}
-    return Gunicorn("bench.baseline_app:app", {"BENCH_BASELINE_CONFIG": json.dumps(config)}, workers, threads,
-                    "baseline")
+    return Gunicorn(f"bench.{name}_app:app", {f"BENCH_{name.upper()}_CONFIG": json.dumps(config)}, workers, threads,
+                    name)

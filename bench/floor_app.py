@@ -1,0 +1,93 @@
+"""The notifications benchmark's floor: the least any code can do that keeps flask-psp's contract for a
+notification, written by hand — the same proof as the baseline (:class:`bench.baseline_app.Verifier`),
+then, in one transaction on the plugin's own tables (same rows, same indexes):
+
+1. lock every payment of the order (``SELECT … FOR UPDATE``, found by token or PSP reference);
+2. look the news up by its dedupe key (a duplicate is stored as one, and changes nothing);
+3. move the payment to paid and mark the order handed over;
+4. store the notification in the inbox, with its outcome;
+5. mark the shop's order paid (the example shop's ``mark_paid``: one UPDATE);
+6. commit.
+
+No ORM, no state machine, no checks of amount or mode, a fixed answer: it measures what the storage
+and locking the contract asks for cost on this machine, so that the plugin's figure can be read
+against it as well as against the bare baseline. Served by gunicorn like the others:
+``bench.floor_app:app``, configured by ``BENCH_FLOOR_CONFIG`` (the baseline's JSON).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+
+from flask import Flask, abort, request
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import text
+
+from .baseline_app import Verifier
+
+db = SQLAlchemy()
+
+LOCK = text(
+    "SELECT id, order_ref, order_marked_at, token, psp_reference FROM psp_payment WHERE order_ref = ("
+    " SELECT order_ref FROM psp_payment WHERE provider = :provider AND (token = :ref OR psp_reference = :ref)"
+    " ORDER BY id DESC LIMIT 1) ORDER BY id FOR UPDATE")
+SAME_NEWS = text("SELECT id FROM psp_payment_event WHERE dedupe_key = :key")
+MOVE = text(
+    "UPDATE psp_payment SET status = 'paid', captured_amount = amount, authorized_amount = amount, "
+    "paid_at = :now, order_marked_at = :now, updated_at = :now WHERE id = :id")
+KEEP = text(
+    "INSERT INTO psp_payment_event (provider, source, received_at, remote_addr, headers, body, content_type, "
+    "verified, dedupe_key, outcome, outcome_detail, event_type, psp_reference, mode, payment_id, processed_at, "
+    "attempts, verified_message) VALUES (:provider, 'floor', :now, :remote_addr, :headers, :body, :content_type, "
+    "true, :key, :outcome, :detail, 'paid', :ref, 'test', :payment_id, :now, 1, :message)")
+MARK_PAID = text("UPDATE shop_order SET status = 'paid' WHERE reference = :order_ref")
+#: inbox rows of the floor are told apart from the plugin's by their source and dedupe keys
+SOURCE, KEY_PREFIX = "floor", "floor:"
+
+
+def create_app(config: dict) -> Flask:
+    app = Flask(__name__)
+    app.config["SQLALCHEMY_DATABASE_URI"] = config["database_url"]
+    db.init_app(app)
+    verifier = Verifier(config["providers"])
+
+    @app.post("/psp/notify/<provider>")
+    def notify(provider):
+        check = getattr(verifier, provider, None)
+        if check is None or provider not in verifier.providers:
+            abort(404)
+        body = request.get_data()
+        reference = check(body, request.headers)
+        key = f"{KEY_PREFIX}{provider}:{hashlib.sha256(body).hexdigest()}"
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        session = db.session
+        payments = session.execute(LOCK, {"provider": provider, "ref": reference}).all() if reference else []
+        outcome, detail, payment_id = "unmatched", "no payment has this reference", None
+        if payments:
+            payment_id = max(p.id for p in payments if reference in (p.token, p.psp_reference))
+            earlier = session.execute(SAME_NEWS, {"key": key}).scalar()
+            if earlier is not None:
+                outcome, detail, key = "duplicate", f"same as event #{earlier}", None
+            else:
+                outcome, detail = "applied", "status paid"
+                session.execute(MOVE, {"now": now, "id": payment_id})
+        session.execute(KEEP, {
+            "provider": provider, "now": now, "remote_addr": request.remote_addr,
+            "headers": json.dumps(dict(request.headers)), "body": body.decode("utf-8", "replace"),
+            "content_type": request.content_type, "key": key, "outcome": outcome, "detail": detail,
+            "ref": reference, "payment_id": payment_id,
+            "message": json.dumps({"provider": provider, "dedupe_key": key, "events": [{"kind": "captured"}]}),
+        })
+        if outcome == "applied" and not any(p.order_marked_at for p in payments):
+            session.execute(MARK_PAID, {"order_ref": payments[0].order_ref})
+        session.commit()
+        return ("[accepted]" if provider == "adyen" else "OK"), 200
+
+    return app
+
+
+if "BENCH_FLOOR_CONFIG" in os.environ:
+    app = create_app(json.loads(os.environ["BENCH_FLOOR_CONFIG"]))
