@@ -147,9 +147,9 @@ def _commit_keeping_state(session) -> None:
 _RECEIVED_FIELDS = ("provider", "source", "received_at", "remote_addr", "headers", "body", "content_type", "parent_id")
 
 
-def _copy_as_received(row: PaymentEvent) -> PaymentEvent:
-    """A new inbox row holding what ``row`` held when it came in, before anything was decided."""
-    return PaymentEvent(**{name: getattr(row, name) for name in _RECEIVED_FIELDS})
+def _as_received(row: PaymentEvent) -> dict[str, Any]:
+    """What an inbox row held when it came in, before anything was decided about it."""
+    return {name: getattr(row, name) for name in _RECEIVED_FIELDS}
 
 
 class _LockStatements:
@@ -262,10 +262,9 @@ class Ledger:
         outcomes = []
         for item in items:
             child = self._item_row(row.provider, item, row.source, parent_id=row.id)
-            self.session.add(child)
-            _commit_keeping_state(self.session)
             if isinstance(item, RejectedItem):
                 self._refuse_item(child, item)
+                self.session.add(child)
                 self.session.commit()
                 outcomes.append(Outcome("rejected", detail=item.reason))
             else:
@@ -349,13 +348,7 @@ class Ledger:
     ) -> list[Outcome]:
         """For news proven by the PSP's answer to our own call (capture, refund, re-fetch), or
         established by the plugin itself (``source="job"``: an abandoned payment expired)."""
-        outcomes = []
-        for message in messages:
-            row = self._item_row(provider, message, source)
-            self.session.add(row)
-            _commit_keeping_state(self.session)  # stored before it is applied
-            outcomes.append(self.apply(row, message))
-        return outcomes
+        return [self.apply(self._item_row(provider, message, source), message) for message in messages]
 
     def record_and_apply_locked(
         self, provider: str, messages: Iterable[VerifiedMessage], *, source: str
@@ -372,7 +365,6 @@ class Ledger:
             for message in messages:
                 row = self._item_row(provider, message, source)
                 self.session.add(row)
-                self.session.flush()
                 outcomes.append(self._apply(row, message))
             self.session.commit()
         except Exception:  # noqa: BLE001 - the PSP acted: its answer must not be lost
@@ -390,9 +382,9 @@ class Ledger:
         (:meth:`receive`) is stored by that transaction, complete, or — when the transaction
         fails — on its own with the failure (and the news, for the retry job)."""
         session = self.session
-        # what to close should this transaction fail: the stored row, or a copy of the row as received
+        # what to close should this transaction fail: the stored row, or the row as it came in
         stored_id = row.id
-        as_received = None if stored_id is not None else _copy_as_received(row)
+        as_received = None if stored_id is not None else _as_received(row)
         session.add(row)
         try:
             outcome = self._apply(row, message)
@@ -418,12 +410,14 @@ class Ledger:
             except Exception:  # a receiver's bug must not turn a committed payment into a 5xx
                 log.exception("receiver of %s raised for payment %s", name, payment.id)
 
-    def _close(self, row_id: int | None, as_received: PaymentEvent | None, message: VerifiedMessage,
+    def _close(self, row_id: int | None, as_received: dict[str, Any] | None, message: VerifiedMessage,
                outcome: Outcome) -> None:
+        """Store the outcome of news whose transaction failed: on its stored row, or on a new row
+        holding what it held when it came in."""
         if row_id is not None:
             row = self.session.get(PaymentEvent, row_id)
         else:
-            row = as_received
+            row = PaymentEvent(**as_received)
             self.session.add(row)
         self._describe(row, message)
         row.outcome = outcome.outcome
