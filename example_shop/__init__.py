@@ -11,7 +11,7 @@ import secrets
 from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from flask_psp import PSP, OrderInfo
 
@@ -57,6 +57,10 @@ class OrderLine(db.Model):
     unit_price = db.Column(db.BigInteger, nullable=False)
 
 
+MARK_ORDER_PAID = update(Order.__table__).where(Order.__table__.c.reference == bindparam("order_ref")).values(
+    status="paid")
+
+
 class ShopOrders:
     """The adapter flask-psp asks about orders."""
 
@@ -74,8 +78,9 @@ class ShopOrders:
         )
 
     def mark_paid(self, order_ref, payment):
-        # one UPDATE, in the same transaction as the payment's move (no need to load the order first)
-        db.session.execute(update(Order).where(Order.reference == order_ref).values(status="paid"))
+        # one UPDATE, in the same transaction as the payment's move: it runs while the order's
+        # payments are locked, so it is kept short (no need to load the order first)
+        db.session.execute(MARK_ORDER_PAID, {"order_ref": order_ref})
 
 
 def default_config(instance_path: str) -> dict:
