@@ -97,8 +97,10 @@ class Payment(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(DateTime)
 
+    # read-only both ways: the ledger links an inbox row by ``payment_id``, and a flush then has no
+    # dependency between the two to work out (it runs on every notification)
     events: Mapped[list["PaymentEvent"]] = relationship(
-        back_populates="payment", order_by="PaymentEvent.id", lazy="select"
+        back_populates="payment", order_by="PaymentEvent.id", lazy="select", viewonly=True
     )
 
     @property
@@ -179,7 +181,7 @@ class PaymentEvent(Base):
     #: queued: when the sweeper re-queues it; error: when the retry job tries again (None: never)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    payment: Mapped[Payment | None] = relationship(back_populates="events")
+    payment: Mapped[Payment | None] = relationship(back_populates="events", viewonly=True)
 
     def __repr__(self) -> str:
         return f"<PaymentEvent {self.id} {self.provider} {self.outcome}>"
