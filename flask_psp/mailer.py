@@ -231,67 +231,41 @@ def queue_event(app, event: str, data: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------- wiring (once per process)
 _connected = False
-_SIGNAL_EVENTS = {"order_paid": "paid", "payment_failed": "failed", "payment_refunded": "refunded"}
-_INBOX_EVENTS = {"unmatched": "notification_problem", "rejected": "notification_problem",
-                 "invalid": "notification_problem", "mismatch": "amount_mismatch"}
+#: signal -> the mail event it is
+_SIGNAL_EVENTS = {"order_paid": "paid", "payment_failed": "failed", "payment_refunded": "refunded",
+                  "chargeback": "chargeback", "notification_problem": "notification_problem",
+                  "amount_mismatch": "amount_mismatch"}
 
 
 def connect() -> None:
-    """Connect the signal receivers and the session hook. Receivers look up the current app when
-    they run, so one connection serves every app of the process."""
+    """Connect the signal receivers. Receivers look up the current app when they run, so one
+    connection serves every app of the process."""
     global _connected
     if _connected:
         return
     _connected = True
-    from sqlalchemy import event as sa_event
-    from sqlalchemy import inspect
-    from sqlalchemy.orm import Session
-
     from . import signals
-    from .models import Payment, PaymentEvent
 
     def receiver(event_name):
-        def receive(sender, payment=None, **extra):
+        def receive(sender, payment=None, entry=None, **extra):
             app = _current_app()
             mailer = getattr(app.extensions.get("psp"), "mailer", None) if app is not None else None
-            if mailer is not None and mailer.enabled:
-                queue_event(app, event_name, snapshot(payment or sender))
+            if mailer is None or not mailer.enabled:
+                return
+            if entry is not None:  # an inbox entry: plain values already
+                data = dict(entry)
+            else:
+                payment = payment or sender
+                data = snapshot(payment)
+                if event_name == "chargeback":
+                    data["detail"] = payment.flag
+            queue_event(app, event_name, data)
 
         return receive
 
+    every = {**signals.BY_NAME, **signals.NOTICES}
     for signal_name, event_name in _SIGNAL_EVENTS.items():
-        signals.BY_NAME[signal_name].connect(receiver(event_name), weak=False)
-
-    # chargebacks, refused/unmatched notifications and mismatches are not signals: watch the flushes
-    def after_flush(session, flush_context):
-        found = session.info.setdefault("psp_mail", [])
-        for obj in list(session.new) + list(session.dirty):
-            if isinstance(obj, PaymentEvent) and obj.outcome in _INBOX_EVENTS:
-                if inspect(obj).attrs.outcome.history.added:
-                    data = {"event_id": obj.id, "provider": obj.provider, "mode": obj.mode, "amount": obj.amount,
-                            "currency": obj.currency, "status": obj.outcome, "detail": obj.outcome_detail,
-                            "payment_id": obj.payment_id}
-                    found.append((_INBOX_EVENTS[obj.outcome], data))
-            elif isinstance(obj, Payment) and (obj.flag or "").startswith("chargeback"):
-                if inspect(obj).attrs.flag.history.added:
-                    found.append(("chargeback", {**snapshot(obj), "detail": obj.flag}))
-
-    def after_commit(session):
-        found = session.info.pop("psp_mail", None)
-        if not found:
-            return
-        app = _current_app()
-        if app is None:
-            return
-        for event_name, data in found:
-            queue_event(app, event_name, data)
-
-    def after_rollback(session):
-        session.info.pop("psp_mail", None)
-
-    sa_event.listen(Session, "after_flush", after_flush)
-    sa_event.listen(Session, "after_commit", after_commit)
-    sa_event.listen(Session, "after_soft_rollback", lambda session, previous: after_rollback(session))
+        every[signal_name].connect(receiver(event_name), weak=False)
 
 
 def _current_app():

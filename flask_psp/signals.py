@@ -9,6 +9,16 @@ Each is sent with the payment as sender and as the ``payment`` keyword::
         ship_order(payment.order_ref)
 
 ``order_paid`` fires once per order, when its payment is paid (or authorized, under manual capture).
+
+Three more tell what the merchant should look at (the admin panel mails them when asked to)::
+
+    chargeback              the PSP reported a chargeback (sent with the payment, as above)
+    notification_problem    a notification refused (not authentic), malformed or about no known payment
+    amount_mismatch         proven news whose amount, currency or mode differ from the payment's (not applied)
+
+The last two are sent with the provider's name as sender and the inbox entry as the ``entry`` keyword,
+a dict of plain values: ``event_id``, ``provider``, ``mode``, ``amount``, ``currency``, ``status``
+(the inbox outcome), ``detail`` and ``payment_id``.
 """
 
 from blinker import Namespace
@@ -30,5 +40,18 @@ BY_NAME = {
 }
 
 
-def send(name: str, payment) -> None:
-    BY_NAME[name].send(payment, payment=payment)
+chargeback = _signals.signal("psp-chargeback")
+notification_problem = _signals.signal("psp-notification-problem")
+amount_mismatch = _signals.signal("psp-amount-mismatch")
+
+#: sent with an inbox entry rather than a payment
+ABOUT_INBOX = {"notification_problem": notification_problem, "amount_mismatch": amount_mismatch}
+NOTICES = {"chargeback": chargeback, **ABOUT_INBOX}
+
+
+def send(name: str, subject) -> None:
+    """Send the signal ``name`` about ``subject``: a payment, or an inbox entry (a dict)."""
+    if name in ABOUT_INBOX:
+        ABOUT_INBOX[name].send(subject["provider"], entry=subject)
+    else:
+        (NOTICES.get(name) or BY_NAME[name]).send(subject, payment=subject)

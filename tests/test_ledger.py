@@ -168,6 +168,50 @@ def test_news_about_an_unknown_payment_is_kept_as_unmatched(shop, orders):
     assert db.session.scalar(sa.select(PaymentEvent.outcome)) == "unmatched"
 
 
+@pytest.fixture
+def noticed():
+    """What the signals for the merchant's attention carried, once the transaction committed."""
+    received = []
+
+    def listener(name):
+        def receive(sender, payment=None, entry=None, **extra):
+            from example_shop import db
+
+            committed = db.engine.connect()  # another connection: sees only what was committed
+            try:
+                count = committed.scalar(sa.select(sa.func.count()).select_from(PaymentEvent))
+            finally:
+                committed.close()
+            received.append((name, sender, entry if entry is not None else payment.flag, count))
+        return receive
+
+    receivers = {name: listener(name) for name in signals.NOTICES}
+    for name, receiver in receivers.items():
+        signals.NOTICES[name].connect(receiver)
+    yield received
+    for name, receiver in receivers.items():
+        signals.NOTICES[name].disconnect(receiver)
+
+
+def test_the_merchant_hears_of_mismatches_unmatched_news_and_chargebacks_after_commit(shop, orders, noticed):
+    app, db, Order = shop
+    new_order(db, Order)
+    payment = new_payment(db)
+    apply(db, orders, message("m1", paid(2400)))
+    apply(db, orders, message("u1", paid(), psp_reference="pay_nobody"))
+    apply(db, orders, message("cb", Event(K.CHARGEBACK, reason="fraud")))
+    (mismatch, unmatched, chargeback) = noticed
+    ids = db.session.scalars(sa.select(PaymentEvent.id).order_by(PaymentEvent.id)).all()
+    assert mismatch[:2] == ("amount_mismatch", "payplug") and mismatch[3] == 1
+    assert mismatch[2] == {"event_id": ids[0], "provider": "payplug", "mode": "test", "amount": 2400, "currency": "EUR",
+                           "status": "mismatch", "detail": "amount 2400 differs from the payment's 2500",
+                           "payment_id": payment.id}
+    assert unmatched[0] == "notification_problem" and unmatched[2]["status"] == "unmatched"
+    assert unmatched[2]["event_id"] == ids[1] and unmatched[2]["payment_id"] is None and unmatched[3] == 2
+    assert chargeback[0] == "chargeback" and chargeback[1].id == payment.id and chargeback[2] == "chargeback: fraud"
+    assert chargeback[3] == 3
+
+
 def test_partial_refunds_add_up_to_refunded(shop, orders, heard):
     app, db, Order = shop
     new_order(db, Order)
