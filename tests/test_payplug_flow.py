@@ -35,9 +35,11 @@ def test_buyer_pays_and_the_order_is_paid(make_shop, sim, heard):
     assert created["notification"]["url"] == f"{shop.url}/psp/notify/payplug"
     assert created["billing"]["email"] == "buyer@example.com"
 
+    sim.notifier.paused = True  # the buyer is back first: the return proves the payment, then the notification
     back = buyer.pay_on_payplug(payment_url)
     assert back.status_code == 200
     assert "paid" in back.text and 'data-status="paid"' in back.text
+    sim.notifier.paused = False
     assert sim.notifier.wait_until(lambda: all(d.delivered for d in sim.notifier.deliveries), timeout=10)
     assert shop.order(ref)["status"] == "paid"
     (payment,) = shop.payments(ref)
