@@ -530,9 +530,10 @@ class Ledger:
         """Decide, write what was decided, then hand paid orders to the shop — last, so that the
         shop's own statements find the payment and the inbox row as they now are."""
         outcome, payments = self._decide(row, message)
+        to_mark = [(paid.order_ref, paid) for paid in outcome.orders_to_mark]  # read before they are expired
         self._write(row, payments)
-        for paid in outcome.orders_to_mark:
-            self.orders.mark_paid(paid.order_ref, paid)
+        for order_ref, paid in to_mark:
+            self.orders.mark_paid(order_ref, paid)
         return outcome
 
     def _write(self, row: PaymentEvent, payments: list[Payment]) -> None:
@@ -541,14 +542,15 @@ class Ledger:
         work, which costs every notification several times what these statements do
         (``make bench``). The payments written are expired: read again, they are read from the
         database. A row stored earlier is flushed by the session as usual."""
-        now = utcnow()
-        for payment in payments:
-            changes = _changed_columns(payment)
-            if changes:
-                self.session.execute(_UPDATE_PAYMENT, {"payment_id": payment.id, **changes, "updated_at": now})
-                self.session.expire(payment)
-        if sa_inspect(row).transient:
-            row.id = self.session.execute(_INSERT_EVENT, _set_columns(row)).scalar_one()
+        now, session = utcnow(), self.session
+        with session.no_autoflush:  # the changes are written here, not flushed by the session first
+            for payment in payments:
+                changes = _changed_columns(payment)
+                if changes:
+                    session.execute(_UPDATE_PAYMENT, {"payment_id": payment.id, **changes, "updated_at": now})
+                    session.expire(payment)
+            if sa_inspect(row).transient:
+                row.id = session.execute(_INSERT_EVENT, _set_columns(row)).scalar_one()
 
     def _decide(self, row: PaymentEvent, message: VerifiedMessage) -> tuple[Outcome, list[Payment]]:
         """What the news does to the payment it names (the order's payments locked) and to its inbox
