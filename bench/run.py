@@ -45,7 +45,7 @@ class Settings:
     database_url: str = field(default_factory=lambda: os.environ.get("PG_URL")
                               or "postgresql://postgres@127.0.0.1:5432/bench")
     #: distinct notifications per concurrency level (spread over the five providers)
-    notifications: int = field(default_factory=lambda: _env_int("BENCH_NOTIFICATIONS", 500))
+    notifications: int = field(default_factory=lambda: _env_int("BENCH_NOTIFICATIONS", 1000))
     duplicate_share: float = field(default_factory=lambda: float(os.environ.get("BENCH_DUPLICATES") or 0.2))
     concurrency: tuple = field(default_factory=lambda: tuple(
         int(c) for c in (os.environ.get("BENCH_CONCURRENCY") or "1,8,32").split(",")))
