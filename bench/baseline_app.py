@@ -16,6 +16,7 @@ import hmac
 import json
 import os
 import threading
+from typing import Callable
 from urllib.parse import parse_qsl
 
 import requests
@@ -139,7 +140,10 @@ class Verifier:
         return fields["order[id]"] if fields.get("status") == "118" else None
 
 
-def create_app(config: dict) -> Flask:
+def notify_app(config: dict, take: Callable[[str, str | None, bytes], None]) -> Flask:
+    """A Flask app on ``config["database_url"]`` whose ``POST /psp/notify/<provider>`` checks the
+    notification's proof (:class:`Verifier`), then hands ``take(provider, reference, body)`` the
+    rest (``reference``: the payment to mark paid, None when the news is not a payment)."""
     app = Flask(__name__)
     app.config["SQLALCHEMY_DATABASE_URI"] = config["database_url"]
     db.init_app(app)
@@ -150,7 +154,15 @@ def create_app(config: dict) -> Flask:
         check = getattr(verifier, provider, None)
         if check is None or provider not in verifier.providers:
             abort(404)
-        reference = check(request.get_data(), request.headers)
+        body = request.get_data()
+        take(provider, check(body, request.headers), body)
+        return ("[accepted]" if provider == "adyen" else "OK"), 200
+
+    return app
+
+
+def create_app(config: dict) -> Flask:
+    def mark_paid(provider: str, reference: str | None, body: bytes) -> None:
         if reference is not None:
             db.session.execute(
                 text("UPDATE bench_baseline_order SET status = 'paid', paid_at = now() "
@@ -158,9 +170,8 @@ def create_app(config: dict) -> Flask:
                 {"reference": reference},
             )
             db.session.commit()
-        return ("[accepted]" if provider == "adyen" else "OK"), 200
 
-    return app
+    return notify_app(config, mark_paid)
 
 
 if "BENCH_BASELINE_CONFIG" in os.environ:

@@ -22,13 +22,10 @@ import json
 import os
 from datetime import datetime, timezone
 
-from flask import Flask, abort, request
-from flask_sqlalchemy import SQLAlchemy
+from flask import Flask, request
 from sqlalchemy import text
 
-from .baseline_app import Verifier
-
-db = SQLAlchemy()
+from .baseline_app import db, notify_app
 
 LOCK = text(
     "SELECT id, order_ref, order_marked_at, token, psp_reference FROM psp_payment WHERE order_ref = ("
@@ -49,18 +46,7 @@ SOURCE, KEY_PREFIX = "floor", "floor:"
 
 
 def create_app(config: dict) -> Flask:
-    app = Flask(__name__)
-    app.config["SQLALCHEMY_DATABASE_URI"] = config["database_url"]
-    db.init_app(app)
-    verifier = Verifier(config["providers"])
-
-    @app.post("/psp/notify/<provider>")
-    def notify(provider):
-        check = getattr(verifier, provider, None)
-        if check is None or provider not in verifier.providers:
-            abort(404)
-        body = request.get_data()
-        reference = check(body, request.headers)
+    def take(provider: str, reference: str | None, body: bytes) -> None:
         key = f"{KEY_PREFIX}{provider}:{hashlib.sha256(body).hexdigest()}"
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         session = db.session
@@ -84,9 +70,8 @@ def create_app(config: dict) -> Flask:
         if outcome == "applied" and not any(p.order_marked_at for p in payments):
             session.execute(MARK_PAID, {"order_ref": payments[0].order_ref})
         session.commit()
-        return ("[accepted]" if provider == "adyen" else "OK"), 200
 
-    return app
+    return notify_app(config, take)
 
 
 if "BENCH_FLOOR_CONFIG" in os.environ:
