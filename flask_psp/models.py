@@ -138,8 +138,9 @@ class Payment(Base):
 
 
 class PaymentEvent(Base):
-    """The inbox: every notification as received, stored before it is processed, and every PSP
-    answer the plugin acted on (capture, refund, re-fetch on return)."""
+    """The inbox: every notification as received, with what became of it (stored by the
+    transaction that decided it), and every PSP answer the plugin acted on (capture, refund,
+    re-fetch on return)."""
 
     __tablename__ = "psp_payment_event"
     __table_args__ = (
