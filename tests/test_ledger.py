@@ -97,6 +97,31 @@ def test_paid_news_marks_the_order_paid_and_signals_after_commit(shop, orders, h
     assert ("order_paid", payment.id) in heard and ("payment_paid", payment.id) in heard
 
 
+def test_mark_paid_sees_the_payment_and_its_inbox_row_as_they_now_are(shop):
+    """mark_paid runs in the transaction that moved the payment: the payment it is handed, and the
+    shop's own queries in that transaction, see it paid, with the notification in the inbox."""
+    app, db, Order = shop
+    new_order(db, Order)
+    payment = new_payment(db)
+    seen = []
+
+    class LookingOrders:
+        def get(self, ref):
+            return None
+
+        def mark_paid(self, ref, paid):
+            stored = db.session.execute(sa.select(Payment.status, Payment.order_marked_at)
+                                        .where(Payment.id == paid.id)).one()
+            inbox = db.session.execute(sa.select(PaymentEvent.outcome, PaymentEvent.payment_id)).all()
+            seen.append((ref, paid.status, paid.captured_amount, tuple(stored), inbox))
+
+    apply(db, LookingOrders(), message("k1", paid()))
+    ((ref, status, captured, stored, inbox),) = seen
+    assert (ref, status, captured) == ("ORD-1", "paid", 2500)
+    assert stored[0] == "paid" and stored[1] is not None
+    assert inbox == [("applied", payment.id)]
+
+
 def test_the_same_news_ten_times_pays_once(shop, orders, heard):
     app, db, Order = shop
     new_order(db, Order)
