@@ -115,6 +115,11 @@ class PostProcessingError(Exception):
     changed, the inbox row says why, and the PSP should retry."""
 
 
+class _SameNewsStored(Exception):
+    """Writing the inbox row found its dedupe key taken: a concurrent delivery of the same news
+    committed first (between the dedupe lookup and the write)."""
+
+
 def _money(amount: int | None, currency: str) -> str:
     if amount is None:
         return "the whole amount"
@@ -424,8 +429,7 @@ class Ledger:
         try:
             outcome = self._apply(row, message)
             session.commit()
-        except IntegrityError:
-            # the same news committed by a concurrent delivery between our check and our commit
+        except _SameNewsStored:
             session.rollback()
             outcome = Outcome("duplicate", detail="already applied by a concurrent delivery")
             self._close(stored_id, as_received, message, outcome)
@@ -541,7 +545,8 @@ class Ledger:
         one UPDATE, an inbox row not stored yet in one INSERT — instead of the session's unit of
         work, which costs every notification several times what these statements do
         (``make bench``). The payments written are expired: read again, they are read from the
-        database. A row stored earlier is flushed by the session as usual."""
+        database. A row stored earlier is flushed here. Written before the shop's ``mark_paid``
+        runs, so that a clash on the dedupe key is told apart from the shop's own errors."""
         now, session = utcnow(), self.session
         with session.no_autoflush:  # the changes are written here, not flushed by the session first
             for payment in payments:
@@ -549,8 +554,13 @@ class Ledger:
                 if changes:
                     session.execute(_UPDATE_PAYMENT, {"payment_id": payment.id, **changes, "updated_at": now})
                     session.expire(payment)
-            if sa_inspect(row).transient:
-                row.id = session.execute(_INSERT_EVENT, _set_columns(row)).scalar_one()
+            try:
+                if sa_inspect(row).transient:
+                    row.id = session.execute(_INSERT_EVENT, _set_columns(row)).scalar_one()
+                else:
+                    session.flush()
+            except IntegrityError as exc:  # the only unique key an inbox row can clash on: its dedupe key
+                raise _SameNewsStored() from exc
 
     def _decide(self, row: PaymentEvent, message: VerifiedMessage) -> tuple[Outcome, list[Payment]]:
         """What the news does to the payment it names (the order's payments locked) and to its inbox

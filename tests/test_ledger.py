@@ -278,8 +278,20 @@ def test_a_second_payment_of_a_paid_order_is_flagged_for_refund(shop, orders, he
     assert [n for n, _ in heard].count("order_paid") == 1
 
 
+def _warehouse_down(db, Order, ref):
+    db.session.get(Order, ref).status = "paid"
+    raise RuntimeError("warehouse system down")
+
+
+def _order_inserted_twice(db, Order, ref):
+    """The shop's own constraint refuses its write: not to be taken for a duplicate notification."""
+    db.session.execute(sa.insert(Order.__table__).values(reference=ref, amount=1, currency="EUR", status="paid"))
+
+
 @pytest.mark.parametrize("stored_first", [False, True], ids=["notification", "stored-row"])
-def test_mark_paid_failing_changes_nothing_and_is_kept_in_the_inbox(shop, heard, stored_first):
+@pytest.mark.parametrize("failure, why", [(_warehouse_down, "warehouse system down"),
+                                          (_order_inserted_twice, "IntegrityError")], ids=["raises", "integrity"])
+def test_mark_paid_failing_changes_nothing_and_is_kept_in_the_inbox(shop, heard, stored_first, failure, why):
     app, db, Order = shop
     new_order(db, Order)
     payment = new_payment(db)
@@ -289,8 +301,7 @@ def test_mark_paid_failing_changes_nothing_and_is_kept_in_the_inbox(shop, heard,
             return None
 
         def mark_paid(self, ref, payment):
-            db.session.get(Order, ref).status = "paid"
-            raise RuntimeError("warehouse system down")
+            failure(db, Order, ref)
 
     with pytest.raises(PostProcessingError):
         apply(db, BrokenOrders(), message("p", paid()), stored_first=stored_first)
@@ -298,7 +309,7 @@ def test_mark_paid_failing_changes_nothing_and_is_kept_in_the_inbox(shop, heard,
     assert db.session.get(Payment, payment.id).status == "pending"
     assert db.session.get(Order, "ORD-1").status == "pending"  # rolled back together
     (row,) = db.session.scalars(sa.select(PaymentEvent)).all()  # kept once, with why it failed
-    assert row.outcome == "error" and "warehouse system down" in row.outcome_detail and row.dedupe_key is None
+    assert row.outcome == "error" and why in row.outcome_detail and row.dedupe_key is None
     assert row.attempts == 1 and row.body == "{}" and row.verified_message["dedupe_key"] == "p"
     assert row.next_attempt_at is not None  # for the retry job
     assert heard == []
