@@ -143,7 +143,7 @@ def simulate():
 @click.option("--url", help="notification URL (default: PSP_PUBLIC_URL + prefix + /notify/<provider>)")
 def simulate_notify(provider, payment_token, url):
     """Send PAYMENT_TOKEN's current state as PROVIDER would notify it (PayPlug: the payment object
-    read back from the configured endpoint)."""
+    read back from the configured endpoint). Put ``--`` before a token that starts with ``-``."""
     service = _state().service()
     payment = service.by_token(payment_token)
     if payment is None:

@@ -448,7 +448,8 @@ def test_cli_fires_a_notification_by_hand(make_shop, sim):
     sim.notifier.paused = True
     sim.pay(sim_id(payment_url))
     token = shop.payments(ref)[0]["token"]
-    result = shop.app.test_cli_runner().invoke(args=["psp", "simulate", "notify", "payplug", token])
+    # "--": a token may start with "-" (one in 64), which click would read as an option
+    result = shop.app.test_cli_runner().invoke(args=["psp", "simulate", "notify", "payplug", "--", token])
     assert result.exit_code == 0, result.output
     assert "-> 200" in result.output
     assert shop.order(ref)["status"] == "paid"
