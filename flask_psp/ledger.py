@@ -266,14 +266,10 @@ class Ledger:
                   parent_id: int | None = None) -> PaymentEvent:
         """A new, unsaved inbox row for one item of news that came inside something else (a batch,
         the PSP's answer to our own call): the PSP's data for that item is its body."""
-        return PaymentEvent(
-            provider=provider,
-            source=source,
-            body=json.dumps(item.raw, default=str) if item.raw is not None else "",
-            headers={},
-            content_type="application/json",
-            parent_id=parent_id,
-        )
+        body = json.dumps(item.raw, default=str) if item.raw is not None else ""
+        row = Ledger.receive(provider, body, source=source, content_type="application/json")
+        row.parent_id = parent_id
+        return row
 
     def reject(self, row: PaymentEvent, outcome: str, detail: str) -> None:
         """Close an inbox row that will not be applied (not authentic, malformed)."""
