@@ -455,6 +455,10 @@ class Ledger:
             row = PaymentEvent(**as_received)
             self.session.add(row)
         self._describe(row, message)
+        # the rollback took back the link _decide made: the payment's timeline shows the failed attempt
+        payment = self._find_payment(message)
+        if payment is not None:
+            row.payment_id = payment.id
         row.outcome = outcome.outcome
         row.outcome_detail = outcome.detail
         row.attempts = (row.attempts or 0) + 1
@@ -465,7 +469,6 @@ class Ledger:
                 row.next_attempt_at = utcnow() + self.retry.delay(row.attempts)
             else:
                 row.outcome_detail = f"gave up after {row.attempts} attempts: {outcome.detail}"
-                payment = self._find_payment(message)
                 if payment is not None:
                     payment.flag = f"processing failed {row.attempts} times: {outcome.detail}"[:255]
                 log.error("gave up applying %s news %s: %s", message.provider, message.dedupe_key, outcome.detail)

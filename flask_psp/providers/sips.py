@@ -19,7 +19,9 @@ Response
 
 Seal
     ``SHA-256``: ``sha256(Data + secretKey)``; ``HMAC-SHA-256``: ``hmac_sha256(secretKey, Data)``;
-    lowercase hex, computed over ``Data`` exactly as sent. Compared in constant time.
+    lowercase hex, computed over ``Data`` exactly as sent. Compared in constant time. The same key
+    seals the payment request the buyer's browser carries to Sips: sealed ``Data`` without a
+    ``responseCode`` is that request posted back, not a response, and is refused.
 
 Office JSON (captures, refunds, cancellations)
     ``POST …/rs-services/v2/cashManagement/{validate,refund,cancel}`` with a JSON body whose ``seal`` is
@@ -346,6 +348,10 @@ class SipsProvider(Provider):
         fields = decode_data(data)
         if fields.get("merchantId") and fields["merchantId"] != self.merchant_id:
             raise NotAuthentic(f"the response is for Sips merchant {fields['merchantId']}, not this one")
+        if not fields.get("responseCode"):
+            # the same key seals our payment request, which the buyer's browser holds: posted back, it
+            # checks, but it is our own request, not Sips' answer, and proves nothing about the payment
+            raise NotAuthentic("sealed Data without a responseCode is the payment request, not Sips' response")
         reference = fields.get("transactionReference") or fields.get("s10TransactionReference.s10TransactionId")
         if not reference:
             raise MalformedNotification("the Sips response has no transactionReference")

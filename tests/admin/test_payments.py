@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+
+from flask_psp.models import PaymentEvent
 
 from .conftest import configure_payplug
 
@@ -244,7 +246,6 @@ def test_the_search_box_probes_indexes_only(panel):
 def test_inbox_shows_raw_bodies_and_process_again_is_idempotent(panel):
     configure_payplug(panel, panel.sim.url)
     ref, payment = pay(panel)
-    from flask_psp.models import PaymentEvent
 
     event_id = panel.query(lambda s: s.scalar(select(PaymentEvent.id).where(PaymentEvent.source == "notify")))
     manager = panel.admin("manager")
@@ -284,7 +285,6 @@ def test_process_again_applies_a_notification_that_could_not_be_verified(panel):
     answer = requests.post(panel.shop.notify_url(), data=body, headers={"Content-Type": "application/json"}, timeout=10)
     assert answer.status_code == 503
     assert panel.shop.order(ref)["status"] == "pending"
-    from flask_psp.models import PaymentEvent
 
     row_id = panel.query(lambda s: s.scalar(select(PaymentEvent.id).where(PaymentEvent.outcome == "error")))
     owner.post("/providers/payplug", {"enabled": "on", "mode": "test", "capture": "auto", "three_ds": "when_required",
@@ -308,7 +308,6 @@ def test_process_again_keeps_a_forged_notification_refused(panel):
                          "secret_key": "sk_test_leaked"})
     assert requests.post(panel.shop.notify_url(), data=forged, headers={"Content-Type": "application/json"},
                          timeout=10).status_code == 403
-    from flask_psp.models import PaymentEvent
 
     row_id = panel.query(lambda s: s.scalar(select(PaymentEvent.id).where(PaymentEvent.outcome == "rejected")))
     owner = panel.admin("owner")
@@ -405,3 +404,42 @@ def test_a_date_filtered_list_pages_through_every_payment_once_newest_first(pane
     assert sorted(seen) == [f"DATED-{i:03d}" for i in range(120)]
     created = {f"DATED-{i:03d}": (i * 37) % 120 for i in range(120)}
     assert [created[ref] for ref in seen] == sorted((created[ref] for ref in seen), reverse=True)
+
+
+class ClosedWarehouse:
+    """The shop's order adapter while its warehouse is down: ``mark_paid`` raises."""
+
+    def __init__(self, orders):
+        self.orders = orders
+
+    def get(self, order_ref):
+        return self.orders.get(order_ref)
+
+    def mark_paid(self, order_ref, payment):
+        raise RuntimeError("the warehouse is closed")
+
+
+def test_a_failed_attempt_to_apply_news_shows_in_the_payments_timeline(panel):
+    """PayPlug's notification and the buyer's return both prove the payment, but the shop's ``mark_paid``
+    fails: the inbox rows that say so (outcome error, kept for the retry job) are in the payment's timeline."""
+    configure_payplug(panel, panel.sim.url)
+    state = panel.app.extensions["psp"]
+    state.orders = ClosedWarehouse(state.orders)
+    buyer = panel.shop.buyer()
+    ref = buyer.place_order()
+    back = buyer.pay_on_payplug(buyer.choose(ref).headers["Location"])
+    assert back.status_code == 200 and 'data-status="pending"' in back.text
+    notifier = panel.sim.notifier
+    assert notifier.wait_until(lambda: notifier.deliveries and all(d.attempts for d in notifier.deliveries),
+                               timeout=10)
+    assert notifier.deliveries[0].attempts[0][0] == 500
+    (payment,) = panel.shop.payments(ref)
+    assert payment["status"] == "pending"
+
+    timeline = panel.admin("viewer").get(f"/payments/{payment['id']}").text
+    failed = re.findall(r'<tr data-outcome="error">.*?</tr>', timeline, re.S)
+    assert {"notify", "return"} <= {re.findall(r"<td>(\w+)</td>", row)[0] for row in failed}
+    assert all("the warehouse is closed" in row for row in failed)
+    assert "Nothing received yet" not in timeline
+    assert panel.query(lambda s: s.scalar(select(func.count()).select_from(PaymentEvent).where(
+        PaymentEvent.outcome == "error", PaymentEvent.payment_id.is_(None)))) == 0

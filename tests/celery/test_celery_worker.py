@@ -169,6 +169,7 @@ def test_a_failing_mark_paid_in_a_worker_is_retried_by_the_beat_task(celery_shop
     assert result.get(timeout=60) == []  # a second delivery of the task finds it in error, leaves it to retry
     (row,) = shop.events(source="notify")
     assert row["outcome"] == "error" and row["next_attempt_at"] is not None
+    assert row["payment_id"] == shop.payment(payment["token"])["id"]  # queued unlinked; failed, in the timeline
     assert shop.marked("C-3") == 0
 
     shop.switch("refuse", False)

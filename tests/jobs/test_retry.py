@@ -74,6 +74,7 @@ def test_the_wait_doubles_and_the_job_gives_up_and_flags_the_payment(make_jobs_s
     assert row["outcome_detail"].startswith("gave up after 3 attempts") and "warehouse is closed" in row["outcome_detail"]
     flagged = shop.payment(payment["token"])
     assert flagged["status"] == "pending" and flagged["flag"].startswith("processing failed 3 times")
+    assert row["payment_id"] == flagged["id"]  # each failed attempt shows in the payment's timeline
     assert shop.run("retry", now=later(days=2))["retry"].claimed == 0
     assert shop.marked("T-3") == 0
 

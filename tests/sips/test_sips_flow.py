@@ -217,6 +217,30 @@ def test_a_plain_visit_of_the_return_page_proves_nothing(make_shop, sim):
     assert requests.get(f"{shop.url}/psp/return/not-a-real-token-at-all", timeout=10).status_code == 404
 
 
+@pytest.mark.parametrize("algorithm", ["HMAC-SHA-256", "SHA-256"])
+def test_the_checkout_forms_own_sealed_request_posted_back_moves_nothing(make_shop, sim, heard, algorithm):
+    """The checkout form's Data/Seal is sealed with the merchant's key, like Sips' response; posted back to
+    the return page or the notification URL it is still our request (no responseCode), not Sips' answer."""
+    shop = make_shop(psp_providers=sips_settings(sim, seal_algorithm=algorithm))
+    buyer = shop.buyer()
+    ref, sips_page, posted = go_to_sips(shop, buyer)
+    payment = only_payment(shop, ref)
+    assert "responseCode" not in decode_data(posted["Data"])
+
+    back = requests.post(f"{shop.url}/psp/return/{payment['token']}", data=posted, timeout=10)
+    assert back.status_code == 200 and 'data-status="pending"' in back.text
+    assert only_payment(shop, ref)["status"] == "pending" and only_payment(shop, ref)["failure_reason"] is None
+    notified = requests.post(shop.notify_url("sips"), data=posted, timeout=10)
+    assert notified.status_code == 403
+    assert only_payment(shop, ref)["status"] == "pending"
+    (row,) = shop.events()
+    assert (row["outcome"], row["verified"]) == ("rejected", False)
+
+    pay_on_sips(buyer, sips_page)  # the buyer can still pay
+    assert all_delivered(sim)
+    assert only_payment(shop, ref)["status"] == "paid" and heard == [ref]
+
+
 def test_checkout_answers_a_self_submitting_form_with_a_button_for_browsers_without_scripts(make_shop, sim):
     shop = make_shop(psp_providers=sips_settings(sim))
     buyer = shop.buyer()

@@ -8,8 +8,17 @@ import hashlib
 import hmac
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from flask_psp.providers.base import CheckoutRequest, EventKind, MalformedNotification, NotAuthentic, ProviderConfig
+from flask_psp.providers.base import (
+    CheckoutRequest,
+    EventKind,
+    MalformedNotification,
+    NotAuthentic,
+    ProviderConfig,
+    ProviderError,
+)
 from flask_psp.providers.sips import (
     SipsProvider,
     compute_json_seal,
@@ -164,3 +173,23 @@ def test_credentials_are_checked_in_words_a_merchant_understands():
     problems = SipsProvider.validate_credentials(
         {"merchant_id": "0020A", "secret_key": "k", "key_version": "v1", "seal_algorithm": "MD5"}, "live")
     assert len(problems) == 3 and any("key version" in p for p in problems)
+
+
+# what a buyer or a shop's form can put in the checkout's Data: e-mail, order reference, template name, language
+_TYPED = st.text(alphabet=st.sampled_from("ab09@.-_ |=%&+\u00e9responseCode"), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(email=_TYPED, order_ref=_TYPED, template=_TYPED, locale=_TYPED, algorithm=st.sampled_from(["HMAC-SHA-256",
+                                                                                                  "SHA-256"]))
+def test_the_sealed_payment_request_never_reads_as_a_response(email, order_ref, template, locale, algorithm):
+    """The checkout's Data is sealed with the key that seals Sips' responses; whatever the buyer typed into it,
+    posted back it is refused, never read as news about the payment."""
+    sips = provider(seal_algorithm=algorithm)
+    try:
+        started = sips.start_checkout(checkout(email=email or None, order_ref=order_ref, locale=locale,
+                                               provider_look={"sips_template_name": template}), "test")
+    except ProviderError:
+        return  # refused to build: nothing sealed
+    with pytest.raises(NotAuthentic, match="payment request"):
+        sips.read_response(started.form_fields, "return")
