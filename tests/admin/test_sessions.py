@@ -225,6 +225,29 @@ def test_an_address_that_keeps_failing_waits_longer_each_time(panel):
     assert panel.query(lambda s: s.get(LoginThrottle, "127.0.0.21")) is None
 
 
+def test_failures_are_forgotten_once_the_longest_delay_has_passed(panel):
+    from datetime import timedelta
+
+    from flask_psp.models import AdminUser, LoginThrottle, utcnow
+
+    for address in ("127.0.0.51", "127.0.0.51", "127.0.0.52", "127.0.0.52", "127.0.0.52"):
+        client(panel, "viewer@example.com", address).login(password="guess-guess-guess")
+    assert client(panel, "viewer@example.com", "127.0.0.51").login().status_code == 401  # locked, not clean
+
+    def two_days_later(session):  # the lock ran out a while ago, the failures are older than a day
+        past = utcnow() - timedelta(days=2)
+        session.get(LoginThrottle, "127.0.0.51").last_failure_at = past
+        user = session.scalar(select(AdminUser).where(AdminUser.email == "viewer@example.com"))
+        user.locked_until, user.last_failure_at = past, past
+        session.commit()
+
+    panel.query(two_days_later)
+    for _ in range(4):  # a fresh count: four failures lock nothing
+        assert client(panel, "viewer@example.com", "127.0.0.51").login(password="guess-again").status_code == 401
+    assert client(panel, "viewer@example.com", "127.0.0.51").login().status_code == 303
+    assert [d["lockout"] for _a, _t, d in audit_rows(panel, "login.locked")] == [1]
+
+
 def test_delays_double_up_to_the_cap():
     from datetime import timedelta
 
