@@ -131,7 +131,7 @@ class Throttle:
 
 def find_user(session: Session, email: str) -> AdminUser | None:
     email = (email or "").strip().lower()
-    if not email:
+    if not email or len(email) > 255 or "\x00" in email:  # no account has such an email (PostgreSQL refuses NUL)
         return None
     return session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == email))
 

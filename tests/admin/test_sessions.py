@@ -319,3 +319,37 @@ def test_a_session_signed_with_the_old_fixed_key_is_refused(database_url):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+# ----------------------------------------------------------------------------- strangers' input
+def test_whatever_a_stranger_types_into_the_sign_in_form_gets_the_one_refusal(panel):
+    """Arbitrary emails, passwords and client addresses: never a 5xx, never signed in, always the
+    same answer (the email typed is echoed back in the form, nothing else differs)."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+    from markupsafe import escape
+
+    browser = panel.app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/psp/admin/login").text).group(1)
+    reference = {}
+
+    def answer_to(email, password, address):
+        answer = browser.post("/psp/admin/login", data={"email": email, "password": password, "csrf_token": token},
+                              environ_base={"REMOTE_ADDR": address})
+        text = answer.get_data(as_text=True)
+        text = re.sub(r'name="csrf_token" value="[^"]+"', "", text)
+        return answer.status_code, text.replace(f'value="{escape(email.strip())}"', 'value="…"')
+
+    reference["answer"] = answer_to("nobody@example.com", "guess-guess-guess", "192.0.2.1")
+    assert reference["answer"][0] == 401
+
+    emails = st.one_of(st.text(max_size=300), st.sampled_from(["owner@example.com", "OWNER@example.com ",
+                                                               "viewer@example.com"]))
+    addresses = st.one_of(st.ip_addresses().map(str), st.sampled_from(["127.0.0.1", "192.0.2.1"]))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(email=emails, password=st.text(max_size=200).filter(lambda p: p != PASSWORD), address=addresses)
+    def stranger(email, password, address):
+        assert answer_to(email, password, address) == reference["answer"]
+
+    stranger()
+    assert browser.get("/psp/admin/users").status_code == 302  # never signed in
