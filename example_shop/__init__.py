@@ -85,7 +85,7 @@ class ShopOrders:
 
 def default_config(instance_path: str) -> dict:
     return {
-        "SECRET_KEY": os.environ.get("SHOP_SECRET_KEY") or "example-shop-dev-secret",
+        "SECRET_KEY": os.environ.get("SHOP_SECRET_KEY"),  # else made once and kept in the instance folder
         "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(instance_path, "example_shop.db"),
         "PSP_PROVIDERS": {
             "payplug": {
@@ -97,30 +97,43 @@ def default_config(instance_path: str) -> dict:
     }
 
 
-def _instance_key(instance_path: str) -> str:
-    """The example shop keeps a generated Fernet key in its instance folder (a real shop sets
-    PSP_ENCRYPTION_KEY from its secret store)."""
-    from cryptography.fernet import Fernet
+def instance_secret(instance_path: str, filename: str, make) -> str:
+    """A secret the example shop makes on first start and keeps in its instance folder, readable by
+    its owner only (a real shop sets it from its secret store). Later starts read the same one back,
+    so sessions and encrypted provider secrets outlive a restart.
 
-    path = os.path.join(instance_path, "psp_encryption.key")
+        key = instance_secret(app.instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
+    """
+    path = os.path.join(instance_path, filename)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         pass
     else:
         with os.fdopen(fd, "w") as handle:
-            handle.write(Fernet.generate_key().decode())
+            handle.write(make())
     with open(path) as handle:
-        return handle.read().strip()
+        value = handle.read().strip()
+    if not value:  # a start that died between creating and writing the file
+        raise RuntimeError(f"{path} is empty: delete it and start again")
+    return value
 
 
-def create_app(config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True)
+def create_app(config: dict | None = None, *, instance_path: str | None = None) -> Flask:
+    """The shop; ``config`` is honoured as given (``SECRET_KEY``, ``PSP_ENCRYPTION_KEY`` and the database
+    URI included). What it leaves out of those two keys is made once and kept in ``instance_path``
+    (default ``example_shop/instance/``): ``secret_key`` and ``psp_encryption.key``, mode 0600."""
+    from cryptography.fernet import Fernet
+
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(default_config(app.instance_path))
     app.config.update(config or {})
+    if not app.config.get("SECRET_KEY"):  # never a fixed fallback: anyone could sign an owner's session
+        app.config["SECRET_KEY"] = instance_secret(app.instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
     if not app.config.get("PSP_ENCRYPTION_KEY"):
-        app.config["PSP_ENCRYPTION_KEY"] = _instance_key(app.instance_path)
+        app.config["PSP_ENCRYPTION_KEY"] = instance_secret(
+            app.instance_path, "psp_encryption.key", lambda: Fernet.generate_key().decode())
     db.init_app(app)
     csrf.init_app(app)
     psp.init_app(app, db=db, orders=ShopOrders())

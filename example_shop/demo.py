@@ -74,7 +74,10 @@ def main() -> None:
     from example_shop import create_app, psp
     from flask_psp.models import AdminUser
 
-    config = {"PSP_PUBLIC_URL": shop_url, "PSP_PROVIDERS": {}}
+    # the session cookie (the cart, the admin's sign-in) is not sent with other sites' POSTs, and only
+    # over https when the shop is served that way; the SECRET_KEY is the one kept in the instance folder
+    config = {"PSP_PUBLIC_URL": shop_url, "PSP_PROVIDERS": {},
+              "SESSION_COOKIE_SAMESITE": "Lax", "SESSION_COOKIE_SECURE": shop_url.startswith("https://")}
     if os.environ.get("DEMO_DATABASE_URL"):  # default: the SQLite file in example_shop/instance/
         config["SQLALCHEMY_DATABASE_URI"] = os.environ["DEMO_DATABASE_URL"]
     app = create_app(config)

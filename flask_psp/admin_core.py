@@ -845,7 +845,7 @@ def update_user(session: Session, user: AdminUser, form: Mapping[str, str], acto
         changes["active"] = [user.active, active]
         user.active = active
     if form.get("unlock") in ("on", "1") and (user.locked_until or user.failed_logins):
-        user.locked_until, user.failed_logins = None, 0
+        user.locked_until, user.failed_logins, user.lockouts = None, 0, 0
         changes["unlocked"] = True
     if changes:
         audit(session, actor, "user.update", user.email, changes, commit=False)

@@ -19,8 +19,13 @@ DEFAULTS: dict[str, Any] = {
     # admin panel
     "PSP_ADMIN_USER_LOADER": None,  # callable -> object with .email/.role, (name, role) or None
     "PSP_ADMIN_LOGIN_URL": None,  # the host's login page, for visitors not signed in (else the built-in one)
+    # built-in accounts: this many failures in a row from one client address, or on one account,
+    # start a delay of PSP_ADMIN_LOCKOUT_MINUTES, doubled at each further lockout up to
+    # PSP_ADMIN_LOCKOUT_MAX_MINUTES (an account's delay never holds against a client address with no failures)
     "PSP_ADMIN_MAX_FAILED_LOGINS": 5,
     "PSP_ADMIN_LOCKOUT_MINUTES": 15,
+    "PSP_ADMIN_LOCKOUT_MAX_MINUTES": 24 * 60,
+    "PSP_ADMIN_IDLE_MINUTES": 30,  # a built-in account's session unused this long is signed out (None: never)
     "PSP_ADMIN_LOGO_MAX_BYTES": 512 * 1024,
     # notification e-mails (no MAIL_SERVER: none are sent)
     "PSP_MAIL_TIMEOUT": 10,

@@ -242,6 +242,24 @@ class AdminUser(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: how many lockouts since the last successful sign-in: each one lasts twice as long as the one before
+    lockouts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: kept in the signed session cookie at sign-in; bumped by sign-out and password changes, which
+    #: ends every session that carries an older value
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins from one client address (any account, known or not), for the per-address delays."""
+
+    __tablename__ = "psp_login_throttle"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row, since the last lockout
+    lockouts: Mapped[int] = mapped_column(Integer, default=0)
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class AuditEntry(Base):

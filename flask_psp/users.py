@@ -28,5 +28,21 @@ def create_user(session: Session, email: str, password: str, role: str = "owner"
     return user
 
 
+def set_password(session: Session, user: AdminUser, password: str) -> int:
+    """Give ``user`` a new password and end every session they have open; returns the new session
+    generation, which the session that made the change keeps (it stays signed in). Commits.
+
+        generation = set_password(db.session, user, "a-new-long-password")
+    """
+    from .access import sign_out_everywhere
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"passwords have at least {MIN_PASSWORD_LENGTH} characters")
+    user.password_hash = generate_password_hash(password)
+    generation = sign_out_everywhere(user)
+    session.commit()
+    return generation
+
+
 def check_password(user: AdminUser, password: str) -> bool:
     return check_password_hash(user.password_hash, password)

@@ -104,5 +104,7 @@ def test_make_demo_sells_a_product_through_every_simulated_provider(demo):
     signed_in = merchant.post(url + "/psp/admin/login", data={"email": login.group(1), "password": login.group(2),
                                                              "csrf_token": CSRF.search(page).group(1)}, timeout=10)
     assert signed_in.status_code == 200
+    cookie = signed_in.history[0].headers["Set-Cookie"]  # the sign-in's own answer (a 303)
+    assert "SameSite=Lax" in cookie and "HttpOnly" in cookie and "Secure" not in cookie  # served over http
     payments = merchant.get(url + "/psp/admin/payments", timeout=10)
     assert ref in payments.text

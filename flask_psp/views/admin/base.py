@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from urllib.parse import urlencode, urlsplit
 
 from flask import abort, current_app, flash, g, make_response, redirect, request, session, url_for
@@ -16,7 +17,12 @@ from .. import blueprint
 from .labels import label
 from ..common import buyer_locale, in_locale, render, state
 
+#: what a built-in account's session holds: the user's id, the session generation it was opened
+#: with (sign-out and password changes bump the user's, which ends older sessions on the server),
+#: and when it was last used (Unix seconds; idle longer than PSP_ADMIN_IDLE_MINUTES: signed out)
 SESSION_KEY = "psp_admin_user"
+SESSION_GENERATION = "psp_admin_generation"
+SESSION_SEEN = "psp_admin_seen"
 #: endpoint → permission it needs (None: public). Filled by :func:`admin_route`; tests walk it.
 ROUTE_PERMISSIONS: dict[str, Permission | None] = {}
 
@@ -33,9 +39,23 @@ def current_principal() -> Principal | None:
     return g.psp_principal
 
 
+def start_admin_session(user: AdminUser) -> None:
+    """Sign ``user`` in on this browser (after their password was checked)."""
+    session[SESSION_KEY] = user.id
+    session[SESSION_GENERATION] = user.session_generation
+    session[SESSION_SEEN] = int(time.time())
+    g.pop("psp_principal", None)
+
+
+def end_admin_session() -> None:
+    for key in (SESSION_KEY, SESSION_GENERATION, SESSION_SEEN):
+        session.pop(key, None)
+    g.pop("psp_principal", None)
+
+
 def _lookup_principal() -> Principal | None:
     loader = current_app.config.get("PSP_ADMIN_USER_LOADER")
-    if loader is not None:
+    if loader is not None:  # the host's own login owns its sessions (sign-out, idle time)
         principal = principal_from_loader(loader())
         if principal is not None:
             return principal
@@ -44,8 +64,18 @@ def _lookup_principal() -> Principal | None:
         return None
     user = db_session().get(AdminUser, user_id) if isinstance(user_id, int) else None
     principal = principal_for_user(user)
-    if principal is None:
-        session.pop(SESSION_KEY, None)
+    if principal is None or session.get(SESSION_GENERATION) != user.session_generation:
+        end_admin_session()  # signed out elsewhere, password changed, deactivated or deleted
+        return None
+    now = int(time.time())
+    seen = session.get(SESSION_SEEN)
+    idle = current_app.config.get("PSP_ADMIN_IDLE_MINUTES")
+    if idle and (not isinstance(seen, int) or now - seen > float(idle) * 60):
+        end_admin_session()
+        g.psp_idle_signed_out = True
+        return None
+    if seen != now:
+        session[SESSION_SEEN] = now
     return principal
 
 
@@ -65,6 +95,9 @@ def safe_next(target: str | None) -> str:
 
 
 def login_redirect():
+    if g.pop("psp_idle_signed_out", False):
+        say(_("You were signed out after %(minutes)s minutes without activity.",
+              minutes=current_app.config["PSP_ADMIN_IDLE_MINUTES"]))
     if request.method != "GET":
         target = url_for("psp.admin_home")
     else:  # full_path ends with a bare "?" when there is no query string
