@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from flask_psp.simulator.sips import SipsSimulator
@@ -91,6 +91,9 @@ def test_any_address_under_the_buyer_pages_answers_protected_and_never_5xx(make_
     @settings(max_examples=80, deadline=None)
     @given(route=st.sampled_from(["checkout/{}", "return/{}", "cancel/{}", "payments/{}/status.json"]),
            segment=_SEGMENT, query=_QUERY, method=st.sampled_from(["GET", "POST"]))
+    @example(route="checkout/{}", segment="a\x00b", query={}, method="GET")  # PostgreSQL refuses NUL
+    @example(route="return/{}", segment="\x00" * 20, query={}, method="GET")
+    @example(route="checkout/{}", segment="r" * 300, query={}, method="GET")
     def answers(route, segment, query, method):
         path = "/psp/" + route.format(quote(segment, safe=""))
         answer = client.open(path, method=method, query_string=query, data={"provider": segment})

@@ -17,7 +17,19 @@ from .common import buyer_locale, in_locale, page_settings, public_base, render,
 S = PaymentStatus
 
 
+#: the longest order reference a payment can carry (``Payment.order_ref``)
+_MAX_REF = 128
+
+
+def _could_be_stored(text: str) -> bool:
+    """Whether ``text`` could be an order reference or a token at all: a reference no payment can
+    hold (too long, control characters — PostgreSQL refuses NUL) is a 404 without a query."""
+    return 0 < len(text) <= _MAX_REF and text.isprintable()
+
+
 def _order_or_404(order_ref: str):
+    if not _could_be_stored(order_ref):
+        abort(404)
     order = current_app.extensions["psp"].orders.get(order_ref)
     if order is None:
         abort(404)
@@ -97,6 +109,8 @@ def _start(order, locale, provider_name):
 
 
 def _payment_or_404(token: str):
+    if not _could_be_stored(token):
+        abort(404)
     payment = service().by_token(token)
     if payment is None:
         abort(404)
