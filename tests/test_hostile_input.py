@@ -21,7 +21,7 @@ from tests.conftest import TEST_KEY
 
 PROVIDERS = ("adyen", "paypal", "payplug", "sips", "hipay")
 NESTED = "[" * 100_000 + "]" * 100_000
-PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
+PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                            HealthCheck.data_too_large])
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from .test_payments import insert_payments, pay
 from .conftest import configure_payplug
 
-PROPERTY = settings(max_examples=80, deadline=None, derandomize=True,
+PROPERTY = settings(max_examples=80, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
