@@ -71,12 +71,36 @@ def save(session: Session, provider: str, form: Mapping[str, str], actor: str) -
     return []
 
 
+#: the longest period one export covers: a fiscal year, up to 24 months for a company's first one
+MAX_EXPORT_DAYS = 731
+
+
+def export_period(start: str | None, end: str | None) -> tuple[date, date]:
+    """The dates of an export as typed (``YYYY-MM-DD``): ``export_period("2026-01-01", "2026-12-31")``.
+    Raises ValueError with a message for the merchant: unreadable dates, the end before the start, or
+    more than :data:`MAX_EXPORT_DAYS` days (``0001-01-01`` to ``9999-12-31``)."""
+    try:
+        first, last = date.fromisoformat((start or "").strip()), date.fromisoformat((end or "").strip())
+    except ValueError:
+        raise ValueError(_("Dates are written YYYY-MM-DD.")) from None
+    if last < first:
+        raise ValueError(_("The end of the period is before its start."))
+    if (last - first).days >= MAX_EXPORT_DAYS:
+        raise ValueError(_("An export covers at most %(days)s days (two years): choose a shorter period.",
+                           days=MAX_EXPORT_DAYS))
+    return first, last
+
+
+def _day_after(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time()) + timedelta(days=1) if day < date.max else datetime.max
+
+
 def journal_lines(session: Session, providers: Iterable[str], start: date, end: date) -> list[dict[str, str]]:
     """Journal entries for money taken (debit clearing / credit customer, on the day it was paid)
     and refunded (the reverse, on the day of the payment's last change), between ``start`` and
     ``end`` inclusive. Amounts as decimal strings of the payment's currency."""
     lo = datetime.combine(start, datetime.min.time())
-    hi = datetime.combine(end + timedelta(days=1), datetime.min.time())
+    hi = _day_after(end)
     accounts = {p: settings_for(session, p) for p in providers}
     query = select(Payment).where(
         or_(

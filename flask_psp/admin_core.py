@@ -14,11 +14,12 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 from sqlalchemy import and_, func, or_, select, tuple_
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from .i18n import gettext as _
 from .models import AdminUser, Asset, AuditEntry, PageSettings, Payment, PaymentEvent, ProviderSettings
@@ -27,6 +28,7 @@ from .providers import get_provider_class, provider_names
 from .providers.base import (
     InboundRequest,
     MalformedNotification,
+    parse_json,
     NotAuthentic,
     ProofUnavailable,
     Provider,
@@ -76,6 +78,38 @@ def credential_labels() -> tuple[str, ...]:
         # PROVIDER_LOOK_FIELDS
         _("Adyen theme id (themeId)"), _("Sips template name (templateName)"), _("HiPay theme code (theme_code)"),
     )
+
+
+# ============================================================================ query strings
+#: ids and amounts are stored as 64-bit integers (PostgreSQL's bigint): nothing beyond is looked for
+LARGEST_STORED_INTEGER = 2**63 - 1
+
+
+def parse_before(value: str | None) -> int | None:
+    """The ``before`` id of a keyset-paginated list: ``parse_before("120") == 120``; blank → None.
+    Raises ValueError with a message for anything but a whole number within what ids can be."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not re.fullmatch(r"[0-9]{1,19}", value) or int(value) > LARGEST_STORED_INTEGER:
+        raise ValueError(_("The page link is broken (before=%(value)s): go back to the first page.", value=value[:40]))
+    return int(value)
+
+
+def _bounded_amount(value: str, currency: str) -> int:
+    """``value`` in minor units of ``currency`` (see :func:`money.from_decimal_string`), refused
+    (ValueError) unless it is a finite number that a 64-bit integer can hold — before any large
+    number is built (``1e999999999`` would be a billion digits)."""
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"not a decimal amount: {value!r}") from None
+    if not number.is_finite() or number.adjusted() > 20:
+        raise ValueError(f"not an amount that can be paid: {value!r}")
+    amount = from_decimal_string(value, currency)
+    if abs(amount) > LARGEST_STORED_INTEGER:
+        raise ValueError(f"not an amount that can be paid: {value!r}")
+    return amount
 
 
 # ============================================================================ audit
@@ -226,7 +260,7 @@ def _parse_limit(value: str, currency: str, label: str, problems: list[str]) -> 
     if not value:
         return None
     try:
-        amount = from_decimal_string(value, currency)
+        amount = _bounded_amount(value, currency)
     except ValueError:
         problems.append(_("%(label)s must be an amount such as 10.00", label=label))
         return None
@@ -641,14 +675,14 @@ def payments_page(session: Session, filters: PaymentFilters, before_id: int | No
         day = _parse_day(filters.date_to)
         if day is None:
             problems.append(_("Dates are written YYYY-MM-DD."))
-        else:
+        elif day < date.max:  # up to 9999-12-31: every payment
             query = query.where(Payment.created_at < datetime.combine(day + timedelta(days=1), datetime.min.time()))
             dated = True
     if filters.order_ref:
         query = query.where(Payment.order_ref == filters.order_ref)
     if filters.amount:
         try:
-            amount = from_decimal_string(filters.amount.replace(",", "."), filters.currency or "EUR")
+            amount = _bounded_amount(filters.amount.replace(",", "."), filters.currency or "EUR")
         except ValueError:
             problems.append(_("The amount must be written like 12.50."))
         else:
@@ -675,7 +709,8 @@ def payments_page(session: Session, filters: PaymentFilters, before_id: int | No
 
 def payment_timeline(session: Session, payment: Payment) -> list[PaymentEvent]:
     return list(session.scalars(
-        select(PaymentEvent).where(PaymentEvent.payment_id == payment.id).order_by(PaymentEvent.id)
+        select(PaymentEvent).options(defer(PaymentEvent.body))
+        .where(PaymentEvent.payment_id == payment.id).order_by(PaymentEvent.id)
     ))
 
 
@@ -686,9 +721,9 @@ def parse_amount(value: str, currency: str) -> int | None:
     if not value:
         return None
     try:
-        amount = from_decimal_string(value, currency)
+        amount = _bounded_amount(value, currency)
     except ValueError:
-        raise ValueError(_("%(value)s is not an amount in %(currency)s.", value=value, currency=currency)) from None
+        raise ValueError(_("%(value)s is not an amount in %(currency)s.", value=value[:40], currency=currency)) from None
     if amount <= 0:
         raise ValueError(_("The amount must be positive."))
     return amount
@@ -737,7 +772,7 @@ _SECRET_KEY = re.compile(r"secret|passw|passphrase|api_?key|authori[sz]ation|hma
 
 def events_page(session: Session, outcome: str = "", provider: str = "", before_id: int | None = None,
                 payment_id: int | None = None, limit: int = PAGE_SIZE) -> tuple[list[PaymentEvent], int | None]:
-    query = select(PaymentEvent)
+    query = select(PaymentEvent).options(defer(PaymentEvent.body))  # the list shows no body
     if outcome in OUTCOMES:
         query = query.where(PaymentEvent.outcome == outcome)
     if provider:
@@ -759,19 +794,34 @@ def _mask_tree(value: Any) -> Any:
     return value
 
 
+#: bodies the event page reads and masks (the notify route keeps them under PSP_MAX_NOTIFICATION_BYTES;
+#: older rows may be larger), and how much of one it shows
+BODY_READ_LIMIT = 4 * 1024 * 1024
+BODY_SHOWN_LIMIT = 512 * 1024
+
+
 def masked_body(row: PaymentEvent) -> str:
-    """The raw body for display, with values of secret-looking keys masked."""
+    """The raw body for display, with values of secret-looking keys masked: JSON pretty-printed,
+    forms one field a line, anything else (JSON nested too deep included) as it is. Cut at
+    :data:`BODY_SHOWN_LIMIT` characters; a body over :data:`BODY_READ_LIMIT` is not shown."""
     body = row.body or ""
+    if len(body) > BODY_READ_LIMIT:
+        return _("(a body of %(size)s characters: too large to show)", size=len(body))
     ctype = (row.content_type or "").lower()
-    try:
-        if "json" in ctype or body.lstrip().startswith(("{", "[")):
-            return json.dumps(_mask_tree(json.loads(body)), indent=2, ensure_ascii=False, sort_keys=True)
-    except ValueError:
-        return body
-    if "x-www-form-urlencoded" in ctype:
+    shown = body
+    if "json" in ctype or body.lstrip().startswith(("{", "[")):
+        try:
+            # bounded depth: what is deeper is shown as received, and masking cannot recurse without bound
+            shown = json.dumps(_mask_tree(parse_json(body)), indent=2, ensure_ascii=False, sort_keys=True)
+        except MalformedNotification:
+            shown = body
+    elif "x-www-form-urlencoded" in ctype:
         pairs = parse_qsl(body, keep_blank_values=True)
-        return "\n".join(f"{k}={mask(v) if _SECRET_KEY.search(k) and v else v}" for k, v in pairs)
-    return body
+        shown = "\n".join(f"{k}={mask(v) if _SECRET_KEY.search(k) and v else v}" for k, v in pairs)
+    if len(shown) > BODY_SHOWN_LIMIT:
+        return shown[:BODY_SHOWN_LIMIT] + "\n" + _("… (%(count)s more characters not shown)",
+                                                     count=len(shown) - BODY_SHOWN_LIMIT)
+    return shown
 
 
 def can_process_again(row: PaymentEvent) -> bool:

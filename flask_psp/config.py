@@ -16,6 +16,9 @@ DEFAULTS: dict[str, Any] = {
     "PSP_DEFAULT_LOCALE": "en",
     "PSP_HTTP_TIMEOUT": (5, 20),
     "PSP_POLL_INTERVAL": 2,
+    # POST /notify/<provider>: a body over this many bytes is answered 413 before it is read; the
+    # inbox keeps a short row (size, headers), never the body. Per route: MAX_CONTENT_LENGTH does not apply
+    "PSP_MAX_NOTIFICATION_BYTES": 1024 * 1024,
     # admin panel
     "PSP_ADMIN_USER_LOADER": None,  # callable -> object with .email/.role, (name, role) or None
     "PSP_ADMIN_LOGIN_URL": None,  # the host's login page, for visitors not signed in (else the built-in one)

@@ -241,9 +241,11 @@ class Ledger:
         remote_addr: str | None = None,
     ) -> PaymentEvent:
         """An inbox row for news as received, not stored yet: whatever becomes of it — refused,
-        applied, kept for a worker, failed — stores it, in the transaction that decides it."""
+        applied, kept for a worker, failed — stores it, in the transaction that decides it.
+        NUL characters, which PostgreSQL cannot store in text, are kept as U+FFFD (no PSP sends any)."""
         if isinstance(body, bytes):
             body = body.decode("utf-8", errors="replace")
+        body = body.replace("\x00", "\ufffd")
         return PaymentEvent(
             provider=provider,
             source=source,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
+from urllib.parse import parse_qsl
 
 import requests
 
@@ -127,12 +129,70 @@ class InboundRequest:
     content_type: str | None = None
 
     def json(self) -> Any:
-        import json
+        """The body as JSON (:func:`parse_json`): raises MalformedNotification for anything else."""
+        return parse_json(self.body)
 
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise MalformedNotification(f"body is not JSON: {exc}") from None
+    def form_fields(self) -> dict[str, str]:
+        """The form fields: those the caller parsed already, else the body read as form data
+        (:func:`parse_form`)."""
+        if self.form:
+            return dict(self.form)
+        return parse_form(self.body)
+
+
+#: PSPs' notifications nest a handful of levels; anything deeper is refused as malformed, so that
+#: nothing downstream (checks, re-serialising, the admin page's masking) recurses without bound
+MAX_JSON_DEPTH = 32
+#: a notification's form has a few dozen fields (HiPay's about 100)
+MAX_FORM_FIELDS = 1000
+
+
+def parse_json(body: bytes | str) -> Any:
+    """The one way a notification's JSON is read: ``parse_json(b'{"a": [1]}') == {"a": [1]}``.
+    Not UTF-8, not JSON, too deep (``"[" * 100000``), numbers of thousands of digits — all raise
+    :class:`MalformedNotification`, never anything else."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
+        data = json.loads(text)
+    except RecursionError:
+        raise MalformedNotification(f"body is not JSON: nested more than {MAX_JSON_DEPTH} levels deep") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedNotification(f"body is not JSON: {exc}") from None
+    if json_depth(data, MAX_JSON_DEPTH + 1) > MAX_JSON_DEPTH:
+        raise MalformedNotification(f"body is not JSON: nested more than {MAX_JSON_DEPTH} levels deep")
+    return data
+
+
+def json_depth(value: Any, stop: int) -> int:
+    """How deeply lists and objects nest in ``value`` (a scalar: 0, ``[[1]]``: 2), counted without
+    recursion; counting stops at ``stop``."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, depth)
+        if deepest >= stop:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def parse_form(body: bytes | str) -> dict[str, str]:
+    """The one way a notification's form body is read: ``parse_form(b"a=1&b=") == {"a": "1", "b": ""}``.
+    Not UTF-8, JSON instead of a form, more than :data:`MAX_FORM_FIELDS` fields — all raise
+    :class:`MalformedNotification`."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
+    except UnicodeDecodeError:
+        raise MalformedNotification("the body is not UTF-8 form data") from None
+    if text.lstrip().startswith(("{", "[")):
+        raise MalformedNotification("the body is JSON, not form data")
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS))
+    except ValueError:
+        raise MalformedNotification(f"the form has more than {MAX_FORM_FIELDS} fields") from None
 
 
 @dataclass

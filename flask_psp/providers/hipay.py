@@ -271,12 +271,7 @@ class HiPayProvider(Provider):
     # ------------------------------------------------------------------ reading HiPay's news
     @staticmethod
     def _parse_form(inbound: InboundRequest) -> dict[str, str]:
-        if inbound.form:
-            return dict(inbound.form)
-        try:
-            return dict(parse_qsl(inbound.body.decode("utf-8"), keep_blank_values=True))
-        except UnicodeDecodeError:
-            raise MalformedNotification("the body is not UTF-8 form data") from None
+        return inbound.form_fields()
 
     def _amount(self, value: Any, currency: str | None) -> int | None:
         if value in (None, "") or not currency:

@@ -41,7 +41,6 @@ import hashlib
 import hmac
 import re
 from typing import Any, Iterable, Mapping
-from urllib.parse import parse_qsl
 
 from ..money import UnknownCurrency, numeric_code
 from .base import (
@@ -408,12 +407,7 @@ class SipsProvider(Provider):
 
     @staticmethod
     def _form(inbound: InboundRequest) -> dict[str, str]:
-        if inbound.form:
-            return dict(inbound.form)
-        try:
-            return dict(parse_qsl(inbound.body.decode("utf-8"), keep_blank_values=True))
-        except UnicodeDecodeError:
-            raise MalformedNotification("the body is not UTF-8 form data") from None
+        return inbound.form_fields()
 
     def handle_return(self, payment: Any, inbound: InboundRequest) -> list[VerifiedMessage]:
         form = self._form(inbound)

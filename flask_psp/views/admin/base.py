@@ -131,6 +131,8 @@ def admin_route(rule: str, permission: Permission | None, methods=("GET",), endp
                     return forbidden(principal)
             if request.method == "POST":
                 check_csrf()
+            if _holds_nul():
+                abort(400, _("A field holds a NUL character, which nothing stored can contain."))
             return view(*args, **kwargs)
 
         ROUTE_PERMISSIONS[f"psp.{name}"] = permission
@@ -138,6 +140,13 @@ def admin_route(rule: str, permission: Permission | None, methods=("GET",), endp
         return wrapped
 
     return decorator
+
+
+def _holds_nul() -> bool:
+    """PostgreSQL refuses text with NUL characters even to compare it: such a query string or form
+    is answered 400 before any query is made."""
+    fields = [request.args] + ([request.form] if request.method == "POST" else [])
+    return any("\x00" in key or "\x00" in value for multi in fields for key, value in multi.items(multi=True))
 
 
 def forbidden(principal: Principal):

@@ -18,8 +18,11 @@ ACTIONS = ("capture", "refund", "cancel")
 
 
 def _before() -> int | None:
-    value = request.args.get("before", "")
-    return int(value) if value.isdigit() else None
+    """The page's ``before`` id; a broken one is answered 400 with a message."""
+    try:
+        return core.parse_before(request.args.get("before"))
+    except ValueError as exc:
+        abort(400, str(exc))
 
 
 @admin_route("/", Permission.VIEW_PAYMENTS, endpoint="admin_home")
@@ -32,7 +35,8 @@ def home():
 def payments():
     filters = core.PaymentFilters.from_args(request.args)
     rows, next_before, problems = core.payments_page(db_session(), filters, _before())
-    return page("psp/admin/payments.html", title=_("Payments"), rows=rows, filters=filters, problems=problems,
+    return page("psp/admin/payments.html", 400 if problems else 200, title=_("Payments"), rows=rows,
+                filters=filters, problems=problems,
                 next_before=next_before, statuses=[s.value for s in PaymentStatus],
                 providers=[n for n, _cls in core.available_provider_classes()], modes=core.MODES)
 

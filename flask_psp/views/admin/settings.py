@@ -89,10 +89,12 @@ def accounting_save(name: str):
 
 @admin_route("/accounting/export.csv", Permission.EXPORT, endpoint="admin_accounting_export")
 def accounting_export():
-    try:
-        start = date.fromisoformat(request.args.get("start", ""))
-        end = date.fromisoformat(request.args.get("end", ""))
-    except ValueError:
+    if "start" in request.args or "end" in request.args:
+        try:
+            start, end = accounting.export_period(request.args.get("start"), request.args.get("end"))
+        except ValueError as exc:
+            return accounting_page(problems=[str(exc)], status=400)
+    else:
         end = date.today()
         start = end - timedelta(days=30)
     names = [n for n, _cls in core.available_provider_classes()]
@@ -109,8 +111,11 @@ def accounting_export():
 # ------------------------------------------------------------------ audit
 @admin_route("/audit", Permission.VIEW_AUDIT, endpoint="admin_audit")
 def audit_log():
-    before = request.args.get("before", "")
-    rows, next_before = core.audit_page(db_session(), int(before) if before.isdigit() else None,
+    try:
+        before = core.parse_before(request.args.get("before"))
+    except ValueError as exc:
+        abort(400, str(exc))
+    rows, next_before = core.audit_page(db_session(), before,
                                         actor=request.args.get("actor") or None,
                                         action=request.args.get("action") or None)
     return page("psp/admin/audit.html", title=_("Audit log"), rows=rows, next_before=next_before)
