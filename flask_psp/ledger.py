@@ -6,7 +6,9 @@ callable that sends signals. Each message is applied in one transaction that:
 1. locks every payment of the order (``SELECT … FOR UPDATE`` in id order on PostgreSQL; on SQLite a
    write that takes the database's write lock), so concurrent deliveries serialise;
 2. skips news already applied (the inbox row's unique ``dedupe_key``);
-3. refuses news whose mode, amount, currency or PSP reference differ from the payment's (flagged);
+3. refuses news whose mode, amount, currency or PSP reference differ from the payment's (flagged),
+   and news that would move money without saying how much, or less than the payment's amount
+   (an authorization, a capture the merchant did not ask for: see :meth:`Ledger._short`);
 4. moves the payment as :mod:`flask_psp.states` allows, and calls ``orders.mark_paid`` once per
    order, in the same transaction;
 5. commits, then sends the signals.
@@ -66,6 +68,8 @@ _MOOT = {
     "refund": frozenset({S.REFUNDED, S.FAILED, S.CANCELLED, S.EXPIRED}),
     "cancel": frozenset({S.CANCELLED, S.EXPIRED, S.FAILED, S.REFUNDED}),
 }
+#: statuses a capture has led to: captured amounts are counted
+_CAPTURED_BEFORE = frozenset({S.PAID, S.PARTIALLY_REFUNDED, S.REFUNDED})
 #: how many references of refunds counted (or failed) a payment remembers
 _REMEMBERED = 50
 _SIGNAL_FOR_STATUS = {
@@ -623,7 +627,50 @@ class Ledger:
             for total in (event.authorized_total, event.captured_total):
                 if total is not None and total > payment.amount:
                     return f"{event.kind.value} amount {total} exceeds the payment's {payment.amount}"
+            problem = Ledger._short(payment, event)
+            if problem:
+                return problem
         return None
+
+    @staticmethod
+    def _short(payment: Payment, event: Event) -> str | None:
+        """News that moves money must say how much, and an authorization or a capture must be for
+        the payment's whole amount — unless the capture is one the merchant asked for (a partial
+        capture through the plugin: awaited on the payment, or the PSP's answer to that request)."""
+        kind, currency = event.kind, payment.currency
+        if kind in (EventKind.APPROVED, EventKind.AUTHORIZED):
+            total = event.authorized_total if event.authorized_total is not None else event.amount
+            if total is None:
+                return f"{kind.value} news without an amount"
+            if total < payment.amount:
+                return (f"{kind.value} of {_money(total, currency)} is less than the payment's "
+                        f"{_money(payment.amount, currency)}")
+        elif kind is EventKind.CAPTURED:
+            total = event.captured_total if event.captured_total is not None else event.amount
+            if total is None:
+                return "capture news without an amount"
+            if total >= payment.amount:
+                return None
+            if payment.status_enum in _CAPTURED_BEFORE and total <= payment.captured_amount:
+                return None  # older news of what is counted already: changes nothing
+            newly = total - payment.captured_amount
+            if not 0 < newly <= Ledger._capture_asked(payment, event):
+                return (f"capture of {_money(total, currency)} is less than the payment's "
+                        f"{_money(payment.amount, currency)}, and no such capture was asked for")
+        elif kind is EventKind.REFUNDED and event.refunded_total is None and event.refund_delta is None:
+            return "refund news without an amount"
+        return None
+
+    @staticmethod
+    def _capture_asked(payment: Payment, event: Event) -> int:
+        """How much the merchant asked to capture and is not captured yet: captures awaiting the
+        PSP, and the capture whose answer this is (``operation``/``operation_amount`` set on the
+        CAPTURED event by :meth:`PaymentService.operate`, never by a provider's parsing)."""
+        left = max(payment.amount - payment.captured_amount, 0)
+        asked = sum(op.get("amount") or left for op in payment.pending_operations if op.get("operation") == "capture")
+        if event.operation == "capture" and event.operation_amount:
+            asked += event.operation_amount
+        return asked
 
     def _apply_event(self, payment: Payment, siblings: list[Payment], event: Event, outcome: Outcome) -> None:
         kind = event.kind
@@ -646,12 +693,12 @@ class Ledger:
             return
 
         target = _TARGET[kind]
-        if kind is EventKind.AUTHORIZED:
-            total = event.authorized_total or event.amount or payment.amount
+        if kind is EventKind.AUTHORIZED:  # amounts: checked present and whole by _short
+            total = event.authorized_total if event.authorized_total is not None else event.amount
             if total > payment.authorized_amount:
                 payment.authorized_amount, outcome.changed = total, True
         elif kind is EventKind.CAPTURED:
-            total = event.captured_total if event.captured_total is not None else (event.amount or payment.amount)
+            total = event.captured_total if event.captured_total is not None else event.amount
             before = payment.captured_amount
             if total > payment.captured_amount:
                 payment.captured_amount, outcome.changed = total, True
@@ -673,7 +720,7 @@ class Ledger:
     def _as_the_payment_asked(payment: Payment, event: Event) -> Event:
         """An approval means what the payment asked for when it was started, whatever the
         provider's settings say today: money taken under automatic capture, reserved otherwise."""
-        total = event.authorized_total or event.amount
+        total = event.authorized_total if event.authorized_total is not None else event.amount
         if payment.capture == "auto":
             return dataclasses.replace(event, kind=EventKind.CAPTURED, captured_total=total, authorized_total=None)
         return dataclasses.replace(event, kind=EventKind.AUTHORIZED, authorized_total=total)

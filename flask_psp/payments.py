@@ -4,6 +4,7 @@ results back."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 from dataclasses import dataclass
@@ -386,6 +387,8 @@ class PaymentService:
         except BaseException:
             self.session.rollback()
             raise
+        if verb == "capture":
+            messages = [_as_asked(message, args[0]) for message in messages]
         awaiting = any(e.kind is EventKind.REQUESTED for m in messages for e in m.events)
         self.ledger.record_and_apply_locked(payment.provider, messages, source="api")
         self.session.refresh(payment)
@@ -444,6 +447,14 @@ class PaymentService:
         if limit == 0 and earlier:
             raise ValueError(f"nothing is left to {operation}: {earlier}")
         raise ValueError(f"{operation} amount must be between 1 and {limit}" + (f" ({earlier})" if earlier else ""))
+
+
+def _as_asked(message: VerifiedMessage, amount: int) -> VerifiedMessage:
+    """The PSP's answer to a capture the merchant asked for: its captures say how much was asked,
+    which the ledger takes as the one reason a capture may be for less than the payment."""
+    events = [dataclasses.replace(e, operation="capture", operation_amount=amount) if e.kind is EventKind.CAPTURED
+              else e for e in message.events]
+    return dataclasses.replace(message, events=events)
 
 
 @dataclass
