@@ -10,7 +10,8 @@ callable that sends signals. Each message is applied in one transaction that:
    and news that would move money without saying how much, or less than the payment's amount
    (an authorization, a capture the merchant did not ask for: see :meth:`Ledger._short`);
 4. moves the payment as :mod:`flask_psp.states` allows, and calls ``orders.mark_paid`` once per
-   order, in the same transaction;
+   order, in the same transaction — except for a test-mode payment of a provider that is live
+   now: its news is applied to the payment, which is flagged, but never pays the order;
 5. commits, then sends the signals.
 
 Every inbox row keeps the proven news it carried (``verified_message``), so that it can be applied
@@ -143,6 +144,8 @@ class Outcome:
     signals: list[tuple[str, Any]] = field(default_factory=list)
     #: payments whose order is handed to ``orders.mark_paid`` once every other change is made
     orders_to_mark: list[Payment] = field(default_factory=list)
+    #: a test-mode payment of a provider now live would have paid its order: it did not
+    held_back: bool = False
 
 
 def _commit_keeping_state(session) -> None:
@@ -220,18 +223,33 @@ _SAME_NEWS = select(PaymentEvent.id).where(
 )
 
 
+#: what a test-mode payment that would have paid its order on a live shop is flagged with
+TEST_ON_LIVE = "test payment on a live shop"
+
+#: the mode a provider is in now ("test" | "live"; None: not configured), as the shop's settings say
+ModeInForce = Callable[[str], "str | None"]
+
+
 class Ledger:
+    """``mode_in_force(provider)``: the mode a provider is in now. While it says "live", news about
+    a test-mode payment of that provider moves the payment but never pays its order::
+
+        Ledger(session, orders, signals.send, mode_in_force=lambda name: "live")
+    """
+
     def __init__(
         self,
         session: Session,
         orders: Any,
         send_signal: SignalSender | None = None,
         retry: RetryPolicy | None = None,
+        mode_in_force: ModeInForce | None = None,
     ):
         self.session = session
         self.orders = orders
         self.send_signal = send_signal or (lambda name, payment: None)
         self.retry = retry or RetryPolicy()
+        self.mode_in_force = mode_in_force or (lambda provider: None)
 
     # ------------------------------------------------------------------ inbox
     @staticmethod
@@ -604,6 +622,9 @@ class Ledger:
             payment.psp_reference = message.psp_reference
         row.outcome = "applied"
         row.outcome_detail = f"status {payment.status}" + ("" if outcome.changed else " (no change)")
+        if outcome.held_back:
+            row.outcome_detail += f"; {TEST_ON_LIVE}: the order was not marked paid"
+            outcome.signals.append(("test_payment_on_live", row))
         pending = payment.pending_operations
         if pending:
             row.outcome_detail += "; awaiting the PSP: " + ", ".join(
@@ -715,6 +736,12 @@ class Ledger:
         if move is Move.LATE_SUCCESS:
             payment.flag = f"{target.value} after it was {payment.status}"
         self._move(payment, siblings, target, outcome)
+
+    def _test_payment_on_live(self, payment: Payment) -> bool:
+        if payment.mode == "live":
+            return False
+        with self.session.no_autoflush:  # reading the settings writes nothing
+            return self.mode_in_force(payment.provider) == "live"
 
     @staticmethod
     def _as_the_payment_asked(payment: Payment, event: Event) -> Event:
@@ -885,6 +912,13 @@ class Ledger:
 
     def _mark_order_paid(self, payment: Payment, siblings: list[Payment], outcome: Outcome) -> None:
         if payment.order_marked_at is not None:
+            return
+        if self._test_payment_on_live(payment):
+            # shared test credentials (Sips' simulation key…) prove nothing about real money
+            payment.flag = "; ".join(filter(None, (
+                f"{TEST_ON_LIVE}: {payment.provider} is live, so this test-mode payment did not pay the order",
+                payment.flag)))[:255]
+            outcome.held_back = True
             return
         other = next((p for p in siblings if p.id != payment.id and p.order_marked_at is not None), None)
         if other is not None:
