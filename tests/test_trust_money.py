@@ -1,6 +1,7 @@
 """Test-mode money never pays a real order, with PayPlug end to end (the example shop and the PayPlug
 simulator on loopback): once PayPlug is live, a payment made with the test key (``sk_test_`` keys
-get shared) may move, flagged, but never pays its order; live payments pay theirs."""
+get shared) may move, flagged, but never pays its order; live payments pay theirs. And news that
+says no amount a ledger can count pays nothing."""
 
 from __future__ import annotations
 
@@ -44,3 +45,28 @@ def test_a_payplug_test_payment_never_pays_its_order_once_payplug_is_live(make_s
     (payment,) = live.payments(live_ref)
     assert (payment["mode"], payment["status"], payment["flag"]) == ("live", "paid", None)
     assert live.order(live_ref)["status"] == "paid" and heard == [live_ref]
+
+
+def test_payplug_amounts_that_are_not_integers_of_cents_are_no_amounts(make_shop, sim, heard):
+    shop = make_shop(psp_providers=payplug_settings(sim, capture="manual"))
+    ref, payplug_id = start_payment(shop, shop.buyer())
+    sim.notifier.paused = True
+    sim.pay(payplug_id)
+    sim.payments[payplug_id]["authorization"]["authorized_amount"] = "14.50"  # not PayPlug's integer of cents
+
+    answer = requests.post(shop.notify_url(), json=sim.payments[payplug_id], timeout=10)
+
+    assert answer.status_code == 200  # read as the payment's own amount, not a 500 PayPlug would retry forever
+    (payment,) = shop.payments(ref)
+    assert (payment["status"], payment["authorized_amount"]) == ("authorized", payment["amount"])
+    assert shop.order(ref)["status"] == "paid" and heard == [ref]
+
+    other, other_id = start_payment(shop, shop.buyer())
+    sim.pay(other_id)
+    sim.payments[other_id]["amount"] = "14.50"
+    sim.payments[other_id]["authorization"]["authorized_amount"] = "14.50"
+    assert requests.post(shop.notify_url(), json=sim.payments[other_id], timeout=10).status_code == 200
+    (payment,) = shop.payments(other)
+    assert (payment["status"], payment["authorized_amount"]) == ("pending", 0)
+    assert "without an amount" in payment["flag"]
+    assert shop.order(other)["status"] == "pending" and heard == [ref]
