@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, defer
 from .i18n import gettext as _
 from .models import AdminUser, Asset, AuditEntry, PageSettings, Payment, PaymentEvent, ProviderSettings
 from .money import from_decimal_string, is_currency, to_decimal_string
+from .payments import expire_test_payments
 from .providers import get_provider_class, provider_names
 from .providers.base import (
     InboundRequest,
@@ -400,6 +401,8 @@ def save_provider(session: Session, settings, box: SecretBox, name: str, form: M
     # names of credential fields only, never their values
     audit(session, actor, "provider.update", name,
           {"settings": changes, "credentials_changed": sorted(set(changed_fields))}, commit=False)
+    if mode == "live":  # open test-mode payments can no longer pay orders: expired with the switch
+        expire_test_payments(session, name, actor)
     session.commit()
     return []
 

@@ -10,7 +10,8 @@ settings, HTTP session) and its :class:`JobSettings`.
 * ``reconcile`` — payments pending or authorized for long are checked with the PSP (missed
   notifications) and corrected through the ledger;
 * ``expire`` — abandoned payments (created or pending for long) are checked with the PSP one
-  last time when it can be asked, then expired through the ledger.
+  last time when it can be asked, then expired through the ledger; open test-mode payments of a
+  provider that is live now are expired at once (a switch made in ``PSP_PROVIDERS``).
 
 Any number of runs may overlap (two machines, cron and beat): a job first *claims* what it will
 work on in one statement — ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)`` on
@@ -292,6 +293,9 @@ class Jobs:
         last time when it can be, says otherwise. A later proof of payment still wins (flagged)."""
         now = now or utcnow()
         report = JobReport("expire")
+        # a provider gone live in PSP_PROVIDERS: its open test-mode payments cannot pay orders any more
+        switched = self.service.expire_test_payments_of_live_providers()
+        report.claimed, report.done = len(switched), len(switched)
         conditions = [
             Payment.status.in_((S.CREATED.value, S.PENDING.value)),
             Payment.created_at <= now - self.settings.expire_after,

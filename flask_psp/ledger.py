@@ -6,9 +6,12 @@ callable that sends signals. Each message is applied in one transaction that:
 1. locks every payment of the order (``SELECT … FOR UPDATE`` in id order on PostgreSQL; on SQLite a
    write that takes the database's write lock), so concurrent deliveries serialise;
 2. skips news already applied (the inbox row's unique ``dedupe_key``);
-3. refuses news whose mode, amount, currency or PSP reference differ from the payment's (flagged);
+3. refuses news whose mode, amount, currency or PSP reference differ from the payment's (flagged),
+   and news that would move money without saying how much, or less than the payment's amount
+   (an authorization, a capture the merchant did not ask for: see :meth:`Ledger._short`);
 4. moves the payment as :mod:`flask_psp.states` allows, and calls ``orders.mark_paid`` once per
-   order, in the same transaction;
+   order, in the same transaction — except for a test-mode payment of a provider that is live
+   now: its news is applied to the payment, which is flagged, but never pays the order;
 5. commits, then sends the signals.
 
 Every inbox row keeps the proven news it carried (``verified_message``), so that it can be applied
@@ -66,6 +69,8 @@ _MOOT = {
     "refund": frozenset({S.REFUNDED, S.FAILED, S.CANCELLED, S.EXPIRED}),
     "cancel": frozenset({S.CANCELLED, S.EXPIRED, S.FAILED, S.REFUNDED}),
 }
+#: statuses a capture has led to: captured amounts are counted
+_CAPTURED_BEFORE = frozenset({S.PAID, S.PARTIALLY_REFUNDED, S.REFUNDED})
 #: how many references of refunds counted (or failed) a payment remembers
 _REMEMBERED = 50
 _SIGNAL_FOR_STATUS = {
@@ -139,6 +144,8 @@ class Outcome:
     signals: list[tuple[str, Any]] = field(default_factory=list)
     #: payments whose order is handed to ``orders.mark_paid`` once every other change is made
     orders_to_mark: list[Payment] = field(default_factory=list)
+    #: a test-mode payment of a provider now live would have paid its order: it did not
+    held_back: bool = False
 
 
 def _commit_keeping_state(session) -> None:
@@ -216,18 +223,33 @@ _SAME_NEWS = select(PaymentEvent.id).where(
 )
 
 
+#: what a test-mode payment that would have paid its order on a live shop is flagged with
+TEST_ON_LIVE = "test payment on a live shop"
+
+#: the mode a provider is in now ("test" | "live"; None: not configured), as the shop's settings say
+ModeInForce = Callable[[str], "str | None"]
+
+
 class Ledger:
+    """``mode_in_force(provider)``: the mode a provider is in now. While it says "live", news about
+    a test-mode payment of that provider moves the payment but never pays its order::
+
+        Ledger(session, orders, signals.send, mode_in_force=lambda name: "live")
+    """
+
     def __init__(
         self,
         session: Session,
         orders: Any,
         send_signal: SignalSender | None = None,
         retry: RetryPolicy | None = None,
+        mode_in_force: ModeInForce | None = None,
     ):
         self.session = session
         self.orders = orders
         self.send_signal = send_signal or (lambda name, payment: None)
         self.retry = retry or RetryPolicy()
+        self.mode_in_force = mode_in_force or (lambda provider: None)
 
     # ------------------------------------------------------------------ inbox
     @staticmethod
@@ -600,6 +622,9 @@ class Ledger:
             payment.psp_reference = message.psp_reference
         row.outcome = "applied"
         row.outcome_detail = f"status {payment.status}" + ("" if outcome.changed else " (no change)")
+        if outcome.held_back:
+            row.outcome_detail += f"; {TEST_ON_LIVE}: the order was not marked paid"
+            outcome.signals.append(("test_payment_on_live", row))
         pending = payment.pending_operations
         if pending:
             row.outcome_detail += "; awaiting the PSP: " + ", ".join(
@@ -623,7 +648,50 @@ class Ledger:
             for total in (event.authorized_total, event.captured_total):
                 if total is not None and total > payment.amount:
                     return f"{event.kind.value} amount {total} exceeds the payment's {payment.amount}"
+            problem = Ledger._short(payment, event)
+            if problem:
+                return problem
         return None
+
+    @staticmethod
+    def _short(payment: Payment, event: Event) -> str | None:
+        """News that moves money must say how much, and an authorization or a capture must be for
+        the payment's whole amount — unless the capture is one the merchant asked for (a partial
+        capture through the plugin: awaited on the payment, or the PSP's answer to that request)."""
+        kind, currency = event.kind, payment.currency
+        if kind in (EventKind.APPROVED, EventKind.AUTHORIZED):
+            total = event.authorized_total if event.authorized_total is not None else event.amount
+            if total is None:
+                return f"{kind.value} news without an amount"
+            if total < payment.amount:
+                return (f"{kind.value} of {_money(total, currency)} is less than the payment's "
+                        f"{_money(payment.amount, currency)}")
+        elif kind is EventKind.CAPTURED:
+            total = event.captured_total if event.captured_total is not None else event.amount
+            if total is None:
+                return "capture news without an amount"
+            if total >= payment.amount:
+                return None
+            if payment.status_enum in _CAPTURED_BEFORE and total <= payment.captured_amount:
+                return None  # older news of what is counted already: changes nothing
+            newly = total - payment.captured_amount
+            if not 0 < newly <= Ledger._capture_asked(payment, event):
+                return (f"capture of {_money(total, currency)} is less than the payment's "
+                        f"{_money(payment.amount, currency)}, and no such capture was asked for")
+        elif kind is EventKind.REFUNDED and event.refunded_total is None and event.refund_delta is None:
+            return "refund news without an amount"
+        return None
+
+    @staticmethod
+    def _capture_asked(payment: Payment, event: Event) -> int:
+        """How much the merchant asked to capture and is not captured yet: captures awaiting the
+        PSP, and the capture whose answer this is (``operation``/``operation_amount`` set on the
+        CAPTURED event by :meth:`PaymentService.operate`, never by a provider's parsing)."""
+        left = max(payment.amount - payment.captured_amount, 0)
+        asked = sum(op.get("amount") or left for op in payment.pending_operations if op.get("operation") == "capture")
+        if event.operation == "capture" and event.operation_amount:
+            asked += event.operation_amount
+        return asked
 
     def _apply_event(self, payment: Payment, siblings: list[Payment], event: Event, outcome: Outcome) -> None:
         kind = event.kind
@@ -646,12 +714,12 @@ class Ledger:
             return
 
         target = _TARGET[kind]
-        if kind is EventKind.AUTHORIZED:
-            total = event.authorized_total or event.amount or payment.amount
+        if kind is EventKind.AUTHORIZED:  # amounts: checked present and whole by _short
+            total = event.authorized_total if event.authorized_total is not None else event.amount
             if total > payment.authorized_amount:
                 payment.authorized_amount, outcome.changed = total, True
         elif kind is EventKind.CAPTURED:
-            total = event.captured_total if event.captured_total is not None else (event.amount or payment.amount)
+            total = event.captured_total if event.captured_total is not None else event.amount
             before = payment.captured_amount
             if total > payment.captured_amount:
                 payment.captured_amount, outcome.changed = total, True
@@ -669,11 +737,17 @@ class Ledger:
             payment.flag = f"{target.value} after it was {payment.status}"
         self._move(payment, siblings, target, outcome)
 
+    def _test_payment_on_live(self, payment: Payment) -> bool:
+        if payment.mode == "live":
+            return False
+        with self.session.no_autoflush:  # reading the settings writes nothing
+            return self.mode_in_force(payment.provider) == "live"
+
     @staticmethod
     def _as_the_payment_asked(payment: Payment, event: Event) -> Event:
         """An approval means what the payment asked for when it was started, whatever the
         provider's settings say today: money taken under automatic capture, reserved otherwise."""
-        total = event.authorized_total or event.amount
+        total = event.authorized_total if event.authorized_total is not None else event.amount
         if payment.capture == "auto":
             return dataclasses.replace(event, kind=EventKind.CAPTURED, captured_total=total, authorized_total=None)
         return dataclasses.replace(event, kind=EventKind.AUTHORIZED, authorized_total=total)
@@ -838,6 +912,13 @@ class Ledger:
 
     def _mark_order_paid(self, payment: Payment, siblings: list[Payment], outcome: Outcome) -> None:
         if payment.order_marked_at is not None:
+            return
+        if self._test_payment_on_live(payment):
+            # shared test credentials (Sips' simulation key…) prove nothing about real money
+            payment.flag = "; ".join(filter(None, (
+                f"{TEST_ON_LIVE}: {payment.provider} is live, so this test-mode payment did not pay the order",
+                payment.flag)))[:255]
+            outcome.held_back = True
             return
         other = next((p for p in siblings if p.id != payment.id and p.order_marked_at is not None), None)
         if other is not None:

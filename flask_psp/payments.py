@@ -4,6 +4,7 @@ results back."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 from dataclasses import dataclass
@@ -12,14 +13,14 @@ from typing import Any, Callable, Protocol
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from .ledger import Ledger, Outcome, PostProcessingError, RetryPolicy, SignalSender
-from .models import Payment, PaymentEvent, utcnow
+from .models import AuditEntry, Payment, PaymentEvent, utcnow
 from .money import to_decimal_string
 from .orders import OrderInfo
-from .providers import get_provider_class
+from .providers import get_provider_class, provider_names
 from .providers.base import (
     CheckoutRequest,
     CheckoutStart,
@@ -99,7 +100,8 @@ class PaymentService:
         self.orders = orders
         self.settings = settings
         self.http = http
-        self.ledger = Ledger(session, orders, send_signal, retry)
+        self.ledger = Ledger(session, orders, send_signal, retry,
+                             mode_in_force=lambda name: settings.mode_in_force(session, name))
 
     # ------------------------------------------------------------------ providers
     def provider(self, name: str, mode: str | None = None) -> Provider | None:
@@ -134,6 +136,16 @@ class PaymentService:
         if provider is None:
             raise NotAuthentic(f"no {mode or 'active'} credentials for {provider_name} to verify it with")
         return provider
+
+    def expire_test_payments_of_live_providers(self, actor: str = "flask psp run-jobs (expire)") -> list[int]:
+        """:func:`expire_test_payments` for every provider live now, and commit: how a switch to
+        live made in ``PSP_PROVIDERS`` (a deploy) is noticed, by the ``expire`` job. Returns the ids."""
+        expired = []
+        for name in provider_names():
+            if self.settings.mode_in_force(self.session, name) == "live":
+                expired += expire_test_payments(self.session, name, actor)
+        self.session.commit()
+        return expired
 
     @staticmethod
     def can_fetch(provider_name: str) -> bool:
@@ -386,6 +398,8 @@ class PaymentService:
         except BaseException:
             self.session.rollback()
             raise
+        if verb == "capture":
+            messages = [_as_asked(message, args[0]) for message in messages]
         awaiting = any(e.kind is EventKind.REQUESTED for m in messages for e in m.events)
         self.ledger.record_and_apply_locked(payment.provider, messages, source="api")
         self.session.refresh(payment)
@@ -444,6 +458,42 @@ class PaymentService:
         if limit == 0 and earlier:
             raise ValueError(f"nothing is left to {operation}: {earlier}")
         raise ValueError(f"{operation} amount must be between 1 and {limit}" + (f" ({earlier})" if earlier else ""))
+
+
+def _as_asked(message: VerifiedMessage, amount: int) -> VerifiedMessage:
+    """The PSP's answer to a capture the merchant asked for: its captures say how much was asked,
+    which the ledger takes as the one reason a capture may be for less than the payment."""
+    events = [dataclasses.replace(e, operation="capture", operation_amount=amount) if e.kind is EventKind.CAPTURED
+              else e for e in message.events]
+    return dataclasses.replace(message, events=events)
+
+
+#: why a test-mode payment left open when its provider went live was expired
+SWITCHED_TO_LIVE = "expired: the provider went live (test-mode payments cannot pay orders any more)"
+
+
+def expire_test_payments(session: Session, provider: str, actor: str) -> list[int]:
+    """Expire the open (created, pending) test-mode payments of ``provider``, which is live now, in
+    the caller's transaction (the switch to live, or the ``expire`` job for ``PSP_PROVIDERS``), with
+    an audit entry; the caller commits. The statement takes the rows' write locks, so a notification
+    applied at the same time waits and finds them expired. Returns the ids expired::
+
+        expire_test_payments(session, "sips", actor="owner@example.com")
+        session.commit()
+    """
+    stmt = (
+        update(Payment)
+        .where(Payment.provider == provider, Payment.mode == "test",
+               Payment.status.in_((S.CREATED.value, S.PENDING.value)))
+        .values(status=S.EXPIRED.value, failure_reason=SWITCHED_TO_LIVE[:255], updated_at=utcnow())
+        .returning(Payment.id)
+        .execution_options(synchronize_session=False)
+    )
+    ids = sorted(session.execute(stmt).scalars())
+    if ids:
+        session.add(AuditEntry(actor=actor[:255], action="payments.expire_test_mode", target=provider,
+                               details={"reason": SWITCHED_TO_LIVE, "count": len(ids), "payment_ids": ids[:100]}))
+    return ids
 
 
 @dataclass

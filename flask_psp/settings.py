@@ -56,6 +56,13 @@ class ProviderSettingsSource:
             return None
         return self._from_row(session.scalar(select(ProviderSettings).where(ProviderSettings.name == name)), mode)
 
+    def mode_in_force(self, session: Session, name: str) -> str | None:
+        """The mode ``name`` is in now ("test" | "live"; None: not configured), read without
+        decrypting anything: the configuration's, else the admin panel's row."""
+        if name in self.configured:
+            return self.configured[name]["mode"]
+        return session.scalar(select(ProviderSettings.mode).where(ProviderSettings.name == name))
+
     def _from_configuration(self, name: str, mode: str | None) -> ProviderConfig:
         entry = self.configured[name]
         mode = mode or entry["mode"]

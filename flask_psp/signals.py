@@ -10,13 +10,16 @@ Each is sent with the payment as sender and as the ``payment`` keyword::
 
 ``order_paid`` fires once per order, when its payment is paid (or authorized, under manual capture).
 
-Three more tell what the merchant should look at (the admin panel mails them when asked to)::
+Four more tell what the merchant should look at (the admin panel mails them when asked to)::
 
     chargeback              the PSP reported a chargeback (sent with the payment, as above)
     notification_problem    a notification refused (not authentic), malformed or about no known payment
-    amount_mismatch         proven news whose amount, currency or mode differ from the payment's (not applied)
+    amount_mismatch         proven news whose amount, currency or mode differ from the payment's, or that
+                            authorizes or captures less than it without the merchant asking (not applied)
+    test_payment_on_live    news that would have paid an order through a test-mode payment while its
+                            provider is live: applied to the payment (flagged), the order is not paid
 
-The last two are sent with the provider's name as sender and the inbox entry as the ``entry`` keyword,
+The last three are sent with the provider's name as sender and the inbox entry as the ``entry`` keyword,
 a dict of plain values: ``event_id``, ``provider``, ``mode``, ``amount``, ``currency``, ``status``
 (the inbox outcome), ``detail`` and ``payment_id``.
 """
@@ -43,9 +46,11 @@ BY_NAME = {
 chargeback = _signals.signal("psp-chargeback")
 notification_problem = _signals.signal("psp-notification-problem")
 amount_mismatch = _signals.signal("psp-amount-mismatch")
+test_payment_on_live = _signals.signal("psp-test-payment-on-live")
 
 #: sent with an inbox entry rather than a payment
-ABOUT_INBOX = {"notification_problem": notification_problem, "amount_mismatch": amount_mismatch}
+ABOUT_INBOX = {"notification_problem": notification_problem, "amount_mismatch": amount_mismatch,
+               "test_payment_on_live": test_payment_on_live}
 NOTICES = {"chargeback": chargeback, **ABOUT_INBOX}
 
 

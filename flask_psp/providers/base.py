@@ -81,7 +81,9 @@ class Event:
     refunded_total: int | None = None
     refund_delta: int | None = None
     reason: str | None = None
-    #: REQUESTED: "capture" | "refund" | "cancel", and the amount asked (None: all there is)
+    #: REQUESTED: "capture" | "refund" | "cancel", and the amount asked (None: all there is).
+    #: CAPTURED: set by the plugin itself (never by a provider's parsing) on the PSP's answer to a
+    #: capture the merchant asked for, whose amount it was: the one capture that may be partial
     operation: str | None = None
     operation_amount: int | None = None
     #: the PSP's own reference of one capture, refund or cancellation (Adyen's modification

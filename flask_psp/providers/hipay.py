@@ -295,7 +295,9 @@ class HiPayProvider(Provider):
             raise MalformedNotification("the HiPay news has no transaction reference")
         currency = (snap.get("currency") or "").upper() or None
         authorized = self._amount(snap.get("authorized"), currency)
-        captured = self._amount(snap.get("captured"), currency) or 0
+        # None: not said (then a capture is of what was authorized); 0 said is 0
+        said_captured = self._amount(snap.get("captured"), currency)
+        captured = said_captured or 0
         refunded = self._amount(snap.get("refunded"), currency) or 0
         name = STATUS_NAMES.get(status, "unknown status")
         reason = f"HiPay status {status} ({name})"
@@ -306,8 +308,9 @@ class HiPayProvider(Provider):
 
         events: list[Event] = []
         if status in CAPTURED or (status in AFTER_CAPTURE and captured):
-            events.append(Event(EventKind.CAPTURED, amount=full, currency=currency, captured_total=captured or full,
-                                reason=reason))
+            # the amount is checked by the ledger: a capture for less than the payment is no payment
+            events.append(Event(EventKind.CAPTURED, amount=full, currency=currency,
+                                captured_total=said_captured if said_captured is not None else full, reason=reason))
         elif status in AUTHORIZED:
             events.append(Event(EventKind.AUTHORIZED, amount=full, currency=currency, authorized_total=full,
                                 reason=reason))

@@ -30,6 +30,12 @@ API_VERSION = "2019-08-06"
 _FAILURE_KIND = {"aborted": EventKind.CANCELLED, "timeout": EventKind.EXPIRED}
 
 
+def _minor_units(value: Any) -> int | None:
+    """An amount PayPlug gives (an integer of minor units); anything else is no amount, which the
+    ledger refuses for news that moves money."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class PayPlugProvider(Provider):
     name = "payplug"
     display_name = "PayPlug"
@@ -138,10 +144,10 @@ class PayPlugProvider(Provider):
     # ------------------------------------------------------------------ reading PayPlug's copy
     def message_from_payment(self, data: dict[str, Any], event_type: str = "payment") -> VerifiedMessage:
         """One proven snapshot of a PayPlug payment as neutral events."""
-        amount, currency = data.get("amount"), (data.get("currency") or "").upper() or None
+        amount, currency = _minor_units(data.get("amount")), (data.get("currency") or "").upper() or None
         authorization = data.get("authorization") or {}
         failure = data.get("failure") or {}
-        refunded = data.get("amount_refunded") or 0
+        refunded = _minor_units(data.get("amount_refunded")) or 0
         events: list[Event] = []
         if data.get("is_paid"):
             state = "paid"
@@ -159,7 +165,7 @@ class PayPlugProvider(Provider):
                     EventKind.AUTHORIZED,
                     amount=amount,
                     currency=currency,
-                    authorized_total=authorization.get("authorized_amount") or amount,
+                    authorized_total=_minor_units(authorization.get("authorized_amount")) or amount,
                 )
             )
         else:

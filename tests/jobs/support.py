@@ -121,7 +121,7 @@ def create_app(config: dict | None = None) -> Flask:
         # several processes started by one test: each says it is ready, then waits for the word
         import redis
 
-        connection = redis.Redis.from_url(settings["JOBS_REDIS_URL"])
+        connection = redis.Redis.from_url(settings["JOBS_REDIS_URL"], socket_timeout=None)
         connection.rpush(f"{settings['JOBS_BARRIER']}:ready", os.getpid())
         if connection.blpop(f"{settings['JOBS_BARRIER']}:go", timeout=60) is None:
             raise RuntimeError("the test never said go")
@@ -237,7 +237,7 @@ class Shop:
         import uuid
 
         barrier = f"psp-test:{uuid.uuid4().hex}"
-        connection = redis.Redis.from_url(REDIS_URL)
+        connection = redis.Redis.from_url(REDIS_URL, socket_timeout=None)
         processes = [self.run_jobs_process(*args, JOBS_BARRIER=barrier, JOBS_REDIS_URL=REDIS_URL, **extra_config)
                      for _ in range(count)]
         try:

@@ -1,7 +1,8 @@
 """Sips' responses do not say test or live. A late automatic response of a payment made in test mode,
 arriving after the merchant switched Sips to live, names the test merchant: it is checked with the
-test merchant's key (and applied to the test payment), never refused for the live key nor accepted
-with a key that did not seal it."""
+test merchant's key, never refused for the live key nor accepted with a key that did not seal it.
+The switch expired the open test payment; the response is applied to it (flagged), but a test-mode
+payment never pays an order once Sips is live: Worldline's simulation key is public."""
 
 from __future__ import annotations
 
@@ -57,19 +58,21 @@ def test_a_late_test_mode_response_after_the_switch_to_live_is_checked_with_the_
     ref, sips_page, _fields = go_to_sips(shop, buyer)
     pay_on_sips(buyer, sips_page)  # …and the buyer closes the tab on the receipt page
     assert only_payment(shop, ref)["mode"] == "test"
-    switch(owner, sim, "live")  # meanwhile the merchant goes live
+    switch(owner, sim, "live")  # meanwhile the merchant goes live: the open test payment expires
+    assert only_payment(shop, ref)["status"] == "expired"
 
     (late,) = sim.notifier.deliveries
     forged = late.body.replace(b"Seal=", b"Seal=00")  # the same Data, a seal no key made
     assert requests.post(shop.notify_url("sips"), data=forged, headers=late.headers, timeout=10).status_code == 403
-    assert only_payment(shop, ref)["status"] == "pending"
+    assert only_payment(shop, ref)["status"] == "expired"
 
     sim.notifier.paused = False
     assert sim.notifier.wait_until(lambda: late.delivered, timeout=10)
     assert late.attempts == [(200, None)]
     payment = only_payment(shop, ref)
-    assert (payment["status"], payment["mode"]) == ("paid", "test") and payment["flag"] is None
-    assert shop.order(ref)["status"] == "paid"
+    assert (payment["status"], payment["mode"]) == ("paid", "test")
+    assert payment["flag"].startswith("test payment on a live shop")
+    assert shop.order(ref)["status"] != "paid"
 
 
 def test_a_response_naming_the_test_merchant_sealed_with_the_live_key_is_refused(make_shop, sim):
@@ -86,11 +89,12 @@ def test_a_response_naming_the_test_merchant_sealed_with_the_live_key_is_refused
     resealed = {**fields, "Seal": compute_seal(fields["Data"], LIVE_SECRET)}
     answer = requests.post(shop.notify_url("sips"), data=urlencode(resealed), headers=late.headers, timeout=10)
     assert answer.status_code == 403
-    assert only_payment(shop, ref)["status"] == "pending"
+    assert only_payment(shop, ref)["status"] == "expired"
     with shop.app.app_context():
         row = shop.app.extensions["psp"].db.session.scalars(
             sa.select(PaymentEvent).where(PaymentEvent.outcome == "rejected")).one()
         assert "Seal does not match" in row.verification_error
-    sim.notifier.paused = False  # the genuine response, sealed with the test key, still applies
+    sim.notifier.paused = False  # the genuine response, sealed with the test key, still applies…
     assert sim.notifier.wait_until(lambda: late.delivered, timeout=10)
     assert only_payment(shop, ref)["status"] == "paid"
+    assert shop.order(ref)["status"] != "paid"  # …to the payment only
