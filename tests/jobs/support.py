@@ -283,7 +283,7 @@ def payplug_sim():
     yield simulator
     notifier = simulator.notifier
     if not notifier.paused:
-        notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
+        assert notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
     notifier.close()
     (simulator.server or server).stop()  # a test may have stopped it and served it again
 
@@ -344,6 +344,7 @@ def run_at_once(count: int, work) -> list:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a worker thread did not finish in 120 s"
     if errors:
         raise errors[0]
     return results

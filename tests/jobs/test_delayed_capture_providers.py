@@ -42,7 +42,7 @@ def sim(request):
     server = simulator.serve()
     yield simulator
     simulator.notifier.paused = False
-    simulator.notifier.wait_until(lambda: all(d.done or d.attempts for d in simulator.notifier.deliveries), timeout=10)
+    assert simulator.notifier.wait_until(lambda: all(d.done or d.attempts for d in simulator.notifier.deliveries), timeout=10)
     server.stop()
     simulator.notifier.close()
 

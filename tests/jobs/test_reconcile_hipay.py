@@ -23,7 +23,7 @@ def hipay_sim():
     yield simulator
     notifier = simulator.notifier
     notifier.paused = False
-    notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
+    assert notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
     simulator.server.stop()  # the one serving now: a test may have stopped it and served it again
     notifier.close()
 
