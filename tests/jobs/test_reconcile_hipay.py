@@ -41,7 +41,7 @@ def paid_at_hipay(shop, sim, ref, card=CARD_OK) -> dict:
 
 
 def lookups(sim, payment) -> list[dict]:
-    return [c for c in sim.api_calls if c["method"] == "GET" and c["path"] == "/v1/transaction"
+    return [c for c in sim.requests if c["method"] == "GET" and c["path"] == "/v1/transaction"
             and c["args"] == {"orderid": payment["token"]}]
 
 
