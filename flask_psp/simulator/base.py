@@ -143,8 +143,7 @@ class ProviderSimulator:
         self.lock = threading.RLock()
         #: one entry per API call: ``{"method", "path", **call_details(), "status"}``
         self.requests: list[dict] = []
-        if self.state:  # simulators still on their own reset() (converted in the next commits)
-            self.reset()
+        self.reset()
         self.app: flask.Flask = self._make_app()
 
     # ------------------------------------------------------------------ for subclasses
