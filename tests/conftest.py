@@ -44,7 +44,7 @@ def serving(simulator):
     yield simulator
     notifier = simulator.notifier
     notifier.paused = False
-    notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
+    assert notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
     server.stop()
     notifier.close()
 

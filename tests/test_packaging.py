@@ -43,13 +43,17 @@ SCRIPT = textwrap.dedent(
 )
 
 
+def run(*command: str, **options) -> subprocess.CompletedProcess:
+    """Run ``command``; when it fails, the assertion shows its stderr (and stdout), not only its exit code."""
+    result = subprocess.run(command, capture_output=True, text=True, **options)
+    assert result.returncode == 0, f"{command[:3]}… exited {result.returncode}\n{result.stderr}\n{result.stdout}"
+    return result
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
-        check=True, capture_output=True, cwd=ROOT,
-    )
+    run(sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT), cwd=ROOT)
     (path,) = out.glob("flask_psp-*.whl")
     return path
 
@@ -71,10 +75,9 @@ def test_wheel_ships_templates_static_translations_and_migrations(wheel):
 
 def test_installed_wheel_renders_the_checkout_page(wheel, tmp_path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    run(sys.executable, "-m", "venv", "--without-pip", str(venv))
     python = venv / "bin" / "python"
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    site = run(str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
     # the wheel itself, unpacked as pip would; its dependencies come from the test environment
     import zipfile
 
@@ -83,8 +86,6 @@ def test_installed_wheel_renders_the_checkout_page(wheel, tmp_path):
     Path(site, "deps.pth").write_text(deps + "\n")
     script = tmp_path / "render.py"
     script.write_text(SCRIPT.format(venv=str(venv)))
-    result = subprocess.run([str(python), str(script)], capture_output=True, text=True, cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": ""})
-    assert result.returncode == 0, result.stderr
+    result = run(str(python), str(script), cwd=tmp_path, env={**os.environ, "PYTHONPATH": ""})
     assert "Payer la commande A-1" in result.stdout
     assert "12,34" in result.stdout

@@ -182,7 +182,9 @@ def test_partial_then_full_refund(make_shop, sim):
         payment = psp.refund(payment)  # the rest
         assert (payment.status, payment.refunded_amount) == ("refunded", 3990)
     assert sim.payments[shop.payments(ref)[0]["psp_reference"]]["is_refunded"] is True
-    sim.notifier.wait_idle(timeout=10)
+    assert sim.notifier.wait_idle(timeout=10)
+    refund_notifications = [d for d in sim.notifier.deliveries if b'"object":"refund"' in d.body]
+    assert len(refund_notifications) == 2 and all(d.delivered for d in refund_notifications)
     assert shop.payments(ref)[0]["status"] == "refunded"  # the refund notifications changed nothing more
 
 

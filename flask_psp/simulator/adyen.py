@@ -39,9 +39,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Response, g, jsonify, redirect, render_template_string, request
+from flask import Blueprint, Response, jsonify, redirect, request
 
-from . import DEFAULT_RETRY_DELAYS, Delivery, Notifier, ProviderSimulator
+from . import base
+from .base import HostedPages, ProviderSimulator, current_simulator
+from .notifier import DEFAULT_RETRY_DELAYS, Delivery, Notifier
 
 __all__ = ["AdyenSimulator", "sign_item", "CARD_SUCCESS", "CARD_DECLINED", "CARD_3DS", "THREE_DS_PASSWORD"]
 
@@ -94,14 +96,32 @@ def _with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-class ApiError(Exception):
+class ApiError(base.ApiError):
     def __init__(self, status: int, code: str, message: str, kind: str = "validation"):
         super().__init__(message)
         self.status, self.code, self.message, self.kind = status, code, message, kind
 
+    def body(self) -> dict:
+        return {"status": self.status, "errorCode": self.code, "message": self.message,
+                "errorType": self.kind, "pspReference": _psp()}
+
+
+blueprint = Blueprint("adyen", __name__)
+
 
 class AdyenSimulator(ProviderSimulator):
-    name = "adyen"
+    name, brand = "adyen", "Adyen"
+    page_note = "Hosted Checkout; no real card is charged."
+    blueprint = blueprint
+    api_paths = (f"/{API_VERSION}",)
+    test_cards = TEST_CARDS
+    state = {
+        "sessions": dict,
+        "payments": dict,  # pspReference -> payment
+        "sent": list,  # every webhook body made: {"body", "headers", "delivery", "items"}
+        "_idempotent": dict,  # (API key, Idempotency-Key) -> (request digest, status, answer text)
+        "_batch": lambda: None,  # the items of the open batched() block
+    }
 
     def __init__(
         self,
@@ -126,32 +146,17 @@ class AdyenSimulator(ProviderSimulator):
         #: GET /sessions/{id} answers carry ``reference`` (newer v72 answers); False: ``id`` and
         #: ``status`` only, as older API versions answer
         self.session_result_has_reference = True
-        self.sessions: dict[str, dict] = {}
-        self.payments: dict[str, dict] = {}  # pspReference -> payment
-        self.requests: list[dict] = []  # {"method", "path", "idempotency_key", "status"}
-        self.sent: list[dict] = []  # every webhook body made: {"body", "headers", "delivery"}
-        self._idempotent: dict[tuple[str, str], tuple[str, int, str]] = {}
-        self._batch: list[list[dict]] | None = None
         self._batch_lock = threading.Lock()
-        self._routes()
 
-    # ================================================================== Python-side helpers
-    def reset(self) -> None:
-        with self.lock:
-            self.sessions.clear()
-            self.payments.clear()
-            self.requests.clear()
-            self.sent.clear()
-            self._idempotent.clear()
-            self._batch = None
+    def call_details(self) -> dict:
+        return {"idempotency_key": request.headers.get("Idempotency-Key")}
 
-    def describe(self) -> list[str]:
+    def account_lines(self) -> list[str]:
         lines = [f"merchant account: {self.merchant_account}", f"HMAC key: {self.hmac_key}",
                  f"webhooks to: {self.webhook_url or '(none: set PSP_SIM_ADYEN_WEBHOOK_URL or .webhook_url)'}"]
-        lines += [f"API key ({'live' if live else 'test'}): {key}" for key, live in self.accounts.items()]
-        lines += [f"card {number}: {meaning}" for number, meaning in TEST_CARDS]
-        return lines
+        return lines + [f"API key ({'live' if live else 'test'}): {key}" for key, live in self.accounts.items()]
 
+    # ================================================================== Python-side helpers
     def item(self, event_code: str, psp_reference: str, *, merchant_reference: str = "", value: int = 0,
              currency: str = "EUR", success: bool = True, original_reference: str = "", reason: str = "",
              merchant_account: str | None = None, additional: dict | None = None, hmac_key: str | None = None) -> dict:
@@ -415,200 +420,157 @@ class AdyenSimulator(ProviderSimulator):
         session["result"] = session["result"] or base64.urlsafe_b64encode(secrets.token_bytes(24)).decode("ascii")
         return _with_query(session["request"]["returnUrl"], sessionId=session["id"], sessionResult=session["result"])
 
-    # ================================================================== HTTP
-    def _routes(self) -> None:
-        app = self.app
-        app.json.sort_keys = False
-        prefix = f"/{API_VERSION}"
 
-        @app.before_request
-        def log_request():
-            if request.path.startswith(prefix):
-                g.api_call = {"method": request.method, "path": request.path,
-                              "idempotency_key": request.headers.get("Idempotency-Key"), "status": None}
-                with self.lock:
-                    self.requests.append(g.api_call)
-
-        @app.after_request
-        def log_status(response):
-            entry = g.get("api_call")
-            if entry is not None:
-                entry["status"] = response.status_code
-            return response
-
-        @app.errorhandler(ApiError)
-        def api_error(error: ApiError):
-            return jsonify({"status": error.status, "errorCode": error.code, "message": error.message,
-                            "errorType": error.kind, "pspReference": _psp()}), error.status
-
-        def idempotent(handler):
-            """Replay the first answer to the same Idempotency-Key from the same API key."""
-            key = request.headers.get("Idempotency-Key")
-            slot = (request.headers.get("X-API-Key", ""), key) if key else None
-            digest = hashlib.sha256(request.get_data()).hexdigest()
-            if slot:
-                with self.lock:
-                    earlier = self._idempotent.get(slot)
-                if earlier is not None:
-                    if earlier[0] != digest:
-                        raise ApiError(422, "704", "request already processed or in progress")
-                    return Response(earlier[2], status=earlier[1], mimetype="application/json",
-                                    headers={"Idempotent-Replayed": "true"})
-            body, status, item = handler()
-            text = json.dumps(body)
-            if slot:
-                with self.lock:
-                    self._idempotent[slot] = (digest, status, text)
-            if item is not None:
-                self._emit(item[0], item[1])
-            return Response(text, status=status, mimetype="application/json")
-
-        def json_body():
-            data = request.get_json(force=True, silent=True)
-            if data is None:
-                raise ApiError(400, "702", "Structure of the request is invalid")
-            return data
-
-        @app.post(f"{prefix}/sessions")
-        def create_session():
-            live = self._authenticate()
-            body = self._merchant_check(json_body())
-            return idempotent(lambda: (self._create_session(live, body), 201, None))
-
-        @app.get(f"{prefix}/sessions/<session_id>")
-        def session_result(session_id):
-            live = self._authenticate()
-            with self.lock:
-                session = self.sessions.get(session_id)
-                if session is None or session["live"] != live:
-                    raise ApiError(422, "000", "Session not found")
-                if not session["result"] or request.args.get("sessionResult") != session["result"]:
-                    raise ApiError(422, "14_030", "sessionResult is invalid")
-                answer = {"id": session_id, "status": session["status"]}
-                if self.session_result_has_reference:
-                    answer["reference"] = session["request"]["reference"]
-                return jsonify(answer)
-
-        @app.post(f"{prefix}/paymentMethods")
-        def payment_methods():
-            self._authenticate()
-            self._merchant_check(json_body())
-            return jsonify({"paymentMethods": [{"brands": ["visa", "mc", "amex"], "name": "Cards", "type": "scheme"}]})
-
-        @app.post(f"{prefix}/payments/<psp>/<kind>")
-        def modification(psp, kind):
-            if kind not in ("captures", "refunds", "cancels"):
-                raise ApiError(404, "000", "Not found")
-            live = self._authenticate()
-            body = self._merchant_check(json_body())
-
-            def run():
-                answer, item = self._modification(live, psp, kind, body)
-                return answer, 201, (live, item)
-
-            return idempotent(run)
-
-        # ------------------------------------------------------------------ hosted page
-        page_prefix = "/checkoutshopper/sessions/<session_id>"
-
-        def open_session(session_id):
-            with self.lock:
-                session = self.sessions.get(session_id)
-            if session is None:
-                return None, self._page("Unknown session", message="This payment session does not exist.", status=404)
-            if session["status"] != "active":
-                return None, self._page("Payment", session=session, message=f"This session is {session['status']}.",
-                                        back=self._finish(session), status=409)
-            return session, None
-
-        @app.get(page_prefix)
-        def hosted_page(session_id):
-            session, problem = open_session(session_id)
-            return problem or self._page("Payment", session=session, form=True)
-
-        @app.post(page_prefix)
-        def hosted_submit(session_id):
-            session, problem = open_session(session_id)
-            if problem:
-                return problem
-            action = request.form.get("action", "pay")
-            if action == "cancel":
-                with self.lock:
-                    session["status"] = "canceled"
-                    target = self._finish(session)
-                return redirect(target, code=303)
-            number = "".join(request.form.get("card_number", "").split())
-            if not number.isdigit() or not 12 <= len(number) <= 19:
-                return self._page("Payment", session=session, form=True, error="Enter a card number.", status=400)
-            if number == CARD_3DS or (number == CARD_SUCCESS and session["always_3ds"]):
-                with self.lock:
-                    session["awaiting_3ds"] = number
-                return redirect(f"{self.base_url()}/checkoutshopper/sessions/{session_id}/3ds", code=303)
-            return self._after_attempt(session, *self._authorise(session_id, number, None))
-
-        @app.get(page_prefix + "/3ds")
-        def challenge_page(session_id):
-            session, problem = open_session(session_id)
-            if problem:
-                return problem
-            if not session["awaiting_3ds"]:
-                return redirect(f"{self.base_url()}/checkoutshopper/sessions/{session_id}", code=303)
-            return self._page("3-D Secure", session=session, challenge=True)
-
-        @app.post(page_prefix + "/3ds")
-        def challenge_submit(session_id):
-            session, problem = open_session(session_id)
-            if problem:
-                return problem
-            with self.lock:
-                number, session["awaiting_3ds"] = session["awaiting_3ds"], False
-            if not number:
-                return redirect(f"{self.base_url()}/checkoutshopper/sessions/{session_id}", code=303)
-            passed = request.form.get("code", "").strip() == THREE_DS_PASSWORD
-            return self._after_attempt(session, *self._authorise(session_id, number, passed))
-
+    # ================================================================== pages
     def _after_attempt(self, session: dict, status: str, item: dict) -> Response:
         """Send the attempt's webhook; back to the shop when the session is over, else the page
         again with the refusal, to try another card."""
         self._emit(session["live"], item)
         if status == "active":
             left = self.max_refusals - session["refusals"]
-            return self._page("Payment", session=session, form=True,
-                              error=f"The payment was refused ({item['reason']}). Try another card ({left} attempt(s) left).")
+            return self._session_page("Payment", session, form=True,
+                                      error=f"The payment was refused ({item['reason']}). Try another card ({left} attempt(s) left).")
         with self.lock:
             target = self._finish(session)
         return redirect(target, code=303)
 
-    def _page(self, title: str, status: int = 200, session: dict | None = None, **context) -> Response:
-        amount = None
-        if session:
-            value = session["request"]["amount"]
-            whole, cents = divmod(value["value"], 100)
-            amount = (f"{value['value']} {value['currency']}" if value["currency"] in _ZERO_DECIMAL
-                      else f"{whole}.{cents:02d} {value['currency']}")
-        html = render_template_string(_PAGE, title=title, session=session, amount=amount, cards=TEST_CARDS,
-                                      merchant=self.merchant_account, password=THREE_DS_PASSWORD, **context)
-        return Response(html, status=status, mimetype="text/html")
+
+    def _session_page(self, title: str, session: dict, status: int = 200, **context) -> Response:
+        value = session["request"]["amount"]
+        whole, cents = divmod(value["value"], 100)
+        amount = (f"{value['value']} {value['currency']}" if value["currency"] in _ZERO_DECIMAL
+                  else f"{whole}.{cents:02d} {value['currency']}")
+        return self.page(title, status=status,
+                         merchant=f"{self.merchant_account} · {session['request']['reference']}", amount=amount,
+                         detail=None if session["live"] else "test mode", secret="password", code=THREE_DS_PASSWORD,
+                         **context)
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }} · Adyen simulator</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}
-label{display:block;margin-top:.75rem}input{width:100%;padding:.4rem}button{margin-top:1rem;padding:.5rem 1rem}
-.error{color:#a00}.note{color:#666;font-size:.85rem}</style></head>
-<body><p class="note">Adyen simulator — Hosted Checkout; no real card is charged.</p>
-<h1>{{ title }}</h1>
-{% if session %}<p>{{ merchant }} · {{ session.request.reference }}</p><p><strong>{{ amount }}</strong>
-{% if not session.live %}· test{% endif %}</p>{% endif %}
-{% if message %}<p>{{ message }}</p>{% endif %}
-{% if back %}<p><a href="{{ back }}">Back to the shop</a></p>{% endif %}
-{% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
-{% if form %}<form method="post">
-<label>Card number <input name="card_number" inputmode="numeric" required></label>
-<label>Expiry <input name="expiry" placeholder="03/30"></label><label>CVC <input name="cvc"></label>
-<button name="action" value="pay">Pay</button> <button name="action" value="cancel" formnovalidate>Cancel</button>
-</form><ul>{% for number, meaning in cards %}<li><code>{{ number }}</code>: {{ meaning }}</li>{% endfor %}</ul>{% endif %}
-{% if challenge %}<form method="post"><p>Your bank asks you to confirm. Test password: <code>{{ password }}</code></p>
-<label>Password <input name="code" required></label><button type="submit">Confirm</button></form>{% endif %}
-</body></html>
-"""
+# ====================================================================== HTTP: API
+def _json_body():
+    data = request.get_json(force=True, silent=True)
+    if data is None:
+        raise ApiError(400, "702", "Structure of the request is invalid")
+    return data
+
+
+def _idempotent(handler) -> Response:
+    """Answer ``handler()`` -> (body, status, (live, webhook item) or None); the same Idempotency-Key from the
+    same API key gets the first answer again (a different request with it: 422)."""
+    sim = current_simulator()
+    key = request.headers.get("Idempotency-Key")
+    slot = (request.headers.get("X-API-Key", ""), key) if key else None
+    digest = hashlib.sha256(request.get_data()).hexdigest()
+    if slot:
+        with sim.lock:
+            earlier = sim._idempotent.get(slot)
+        if earlier is not None:
+            if earlier[0] != digest:
+                raise ApiError(422, "704", "request already processed or in progress")
+            return Response(earlier[2], status=earlier[1], mimetype="application/json",
+                            headers={"Idempotent-Replayed": "true"})
+    body, status, item = handler()
+    text = json.dumps(body)
+    if slot:
+        with sim.lock:
+            sim._idempotent[slot] = (digest, status, text)
+    if item is not None:
+        sim._emit(item[0], item[1])
+    return Response(text, status=status, mimetype="application/json")
+
+
+@blueprint.post(f"/{API_VERSION}/sessions")
+def create_session():
+    sim = current_simulator()
+    live = sim._authenticate()
+    body = sim._merchant_check(_json_body())
+    return _idempotent(lambda: (sim._create_session(live, body), 201, None))
+
+
+@blueprint.get(f"/{API_VERSION}/sessions/<session_id>")
+def session_result(session_id):
+    sim = current_simulator()
+    live = sim._authenticate()
+    with sim.lock:
+        session = sim.sessions.get(session_id)
+        if session is None or session["live"] != live:
+            raise ApiError(422, "000", "Session not found")
+        if not session["result"] or request.args.get("sessionResult") != session["result"]:
+            raise ApiError(422, "14_030", "sessionResult is invalid")
+        answer = {"id": session_id, "status": session["status"]}
+        if sim.session_result_has_reference:
+            answer["reference"] = session["request"]["reference"]
+        return jsonify(answer)
+
+
+@blueprint.post(f"/{API_VERSION}/paymentMethods")
+def payment_methods():
+    sim = current_simulator()
+    sim._authenticate()
+    sim._merchant_check(_json_body())
+    return jsonify({"paymentMethods": [{"brands": ["visa", "mc", "amex"], "name": "Cards", "type": "scheme"}]})
+
+
+@blueprint.post(f"/{API_VERSION}/payments/<psp>/<kind>")
+def modification(psp, kind):
+    if kind not in ("captures", "refunds", "cancels"):
+        raise ApiError(404, "000", "Not found")
+    sim = current_simulator()
+    live = sim._authenticate()
+    body = sim._merchant_check(_json_body())
+
+    def run():
+        answer, item = sim._modification(live, psp, kind, body)
+        return answer, 201, (live, item)
+
+    return _idempotent(run)
+
+
+# ====================================================================== HTTP: hosted page
+def _session_over(sim, session):
+    return sim._session_page("Payment", session, message=f"This session is {session['status']}.",
+                             back=sim._finish(session), status=409)
+
+
+#: the pages of an active session
+_open_session = HostedPages(blueprint, "sessions", status="active", conflict=_session_over, missing=lambda sim: sim.page(
+    "Unknown session", message="This payment session does not exist.", status=404))
+
+
+@_open_session.get("/checkoutshopper/sessions/<session_id>")
+def hosted_page(sim, session):
+    return sim._session_page("Payment", session, form=True)
+
+
+@_open_session.post("/checkoutshopper/sessions/<session_id>")
+def hosted_submit(sim, session):
+    if request.form.get("action", "pay") == "cancel":
+        with sim.lock:
+            session["status"] = "canceled"
+            target = sim._finish(session)
+        return redirect(target, code=303)
+    number = "".join(request.form.get("card_number", "").split())
+    if not number.isdigit() or not 12 <= len(number) <= 19:
+        return sim._session_page("Payment", session, form=True, error="Enter a card number.", status=400)
+    if number == CARD_3DS or (number == CARD_SUCCESS and session["always_3ds"]):
+        with sim.lock:
+            session["awaiting_3ds"] = number
+        return redirect(f"{sim.base_url()}/checkoutshopper/sessions/{session['id']}/3ds", code=303)
+    return sim._after_attempt(session, *sim._authorise(session["id"], number, None))
+
+
+@_open_session.get("/checkoutshopper/sessions/<session_id>/3ds")
+def challenge_page(sim, session):
+    if not session["awaiting_3ds"]:
+        return redirect(f"{sim.base_url()}/checkoutshopper/sessions/{session['id']}", code=303)
+    return sim._session_page("3-D Secure", session, challenge=True)
+
+
+@_open_session.post("/checkoutshopper/sessions/<session_id>/3ds")
+def challenge_submit(sim, session):
+    with sim.lock:
+        number, session["awaiting_3ds"] = session["awaiting_3ds"], False
+    if not number:
+        return redirect(f"{sim.base_url()}/checkoutshopper/sessions/{session['id']}", code=303)
+    passed = request.form.get("code", "").strip() == THREE_DS_PASSWORD
+    return sim._after_attempt(session, *sim._authorise(session["id"], number, passed))

@@ -38,10 +38,14 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Response, g, jsonify, redirect, render_template_string, request
+from typing import Any, NamedTuple
+
+from flask import Blueprint, jsonify, redirect, request
 from iso4217 import Currency
 
-from . import DEFAULT_RETRY_DELAYS, Delivery, Notifier, ProviderSimulator
+from . import base
+from .base import HostedPages, ProviderSimulator, current_simulator
+from .notifier import DEFAULT_RETRY_DELAYS, Delivery, Notifier
 
 __all__ = ["HiPaySimulator", "TEST_CARDS", "THREE_DS_CODE", "SALE_STATUSES", "REPEATS"]
 
@@ -85,10 +89,35 @@ DECLINED_STATUSES = {109, 110, 111, 113, 163}
 HASHES = ("sha1", "sha256", "sha512")
 
 
-class ApiError(Exception):
+class _MoneyMove(NamedTuple):
+    """How a maintenance operation moves money from one amount of the transaction to another."""
+
+    source: str  # the amount it takes from ("authorized" for a capture)
+    target: str  # the amount it adds to ("captured")
+    allowed: tuple[int, ...]  # the statuses it may start from
+    requested: int  # the status of the request taken
+    full: int  # the status once target == source
+    partial: int  # the status while target < source
+    refused: int  # what the acquirer says when it refuses it
+
+
+MONEY_MOVES = {
+    "capture": _MoneyMove("authorized", "captured", (116, 119), 117, 118, 119, 173),
+    "refund": _MoneyMove("captured", "refunded", (118, 119, 124, 125, 126), 124, 125, 126, 165),
+}
+
+
+class ApiError(base.ApiError):
     def __init__(self, status: int, code: int, message: str, description: str = ""):
         super().__init__(message)
         self.status, self.code, self.message, self.description = status, code, message, description
+
+    def body(self) -> dict:
+        return {"code": self.code, "message": self.message, "description": self.description}
+
+
+def _wrong_status(tx: dict) -> ApiError:
+    return ApiError(403, 3020105, "Action denied : Wrong transaction status", f"the transaction is in status {tx['status']}")
 
 
 def _exponent(code: str) -> int:
@@ -130,39 +159,42 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
+blueprint = Blueprint("hipay", __name__)
+
+
 class HiPaySimulator(ProviderSimulator):
     """``accounts``: ``{api_username: {"password", "passphrase", "hash_algorithm", "mid", "live", "name"}}``."""
 
-    name = "hipay"
+    name, brand = "hipay", "HiPay"
+    blueprint = blueprint
+    default_accounts = DEFAULT_ACCOUNTS
+    api_paths = ("/v1/",)
+    test_cards = TEST_CARDS
+    state = {
+        "orders": dict,  # page id -> order
+        "transactions": dict,  # transaction_reference -> transaction
+    }
 
     def __init__(self, accounts: dict | None = None, notifier: Notifier | None = None,
                  retry_delays=DEFAULT_RETRY_DELAYS, repeats=REPEATS):
-        super().__init__(accounts=DEFAULT_ACCOUNTS if accounts is None else accounts, notifier=notifier,
-                         retry_delays=retry_delays)
-        for user, account in self.accounts.items():
-            if account.get("hash_algorithm", "sha256") not in HASHES or not account.get("passphrase"):
-                raise ValueError(f"HiPay account {user}: needs a passphrase and a hash_algorithm among {HASHES}")
+        super().__init__(accounts, notifier, retry_delays)
         self.repeats = tuple(repeats)
         #: maintenance operations ("capture", "refund") the acquirer refuses after HiPay took them:
         #: the answer says requested (117, 124), the notification that follows says refused (173, 165)
         self.refused_operations: set[str] = set()
-        self.orders: dict[str, dict] = {}  # page id -> order
-        self.transactions: dict[str, dict] = {}  # transaction_reference -> transaction
-        self.api_calls: list[dict] = []
-        self._routes()
+
+    def check_account(self, user: str, account: Any) -> None:
+        if account.get("hash_algorithm", "sha256") not in HASHES or not account.get("passphrase"):
+            raise ValueError(f"HiPay account {user}: needs a passphrase and a hash_algorithm among {HASHES}")
+
+    def call_details(self) -> dict:
+        return {"args": request.args.to_dict(), "form": request.form.to_dict(), "accept": request.headers.get("Accept")}
+
+    def account_lines(self) -> list[str]:
+        return [f"API user {user} / {a['password']}, passphrase {a['passphrase']} ({a.get('hash_algorithm', 'sha256')})"
+                for user, a in self.accounts.items()]
 
     # ================================================================== Python-side helpers
-    def reset(self) -> None:
-        with self.lock:
-            self.orders.clear()
-            self.transactions.clear()
-            self.api_calls.clear()
-
-    def describe(self) -> list[str]:
-        lines = [f"API user {user} / {a['password']}, passphrase {a['passphrase']} ({a.get('hash_algorithm', 'sha256')})"
-                 for user, a in self.accounts.items()]
-        return lines + [f"card {number}: {meaning}" for number, meaning in TEST_CARDS]
-
     def order_by_orderid(self, orderid: str) -> dict:
         with self.lock:
             for order in self.orders.values():
@@ -414,51 +446,46 @@ class HiPaySimulator(ProviderSimulator):
         params["hash"] = _hash(text.encode("utf-8"), algorithm)
         return urlunsplit(parts._replace(query=urlencode(params)))
 
+
+    def _settle(self, order: dict, card: str, three_ds: bool, authorized: bool, declined: int) -> tuple[str, dict, list[int]]:
+        """The buyer's attempt is over: (where the buyer goes, the transaction, the statuses to notify)."""
+        order["status"] = "done"
+        tx = self._new_transaction(order, card, three_ds=three_ds)
+        page_name, statuses = self._authorize(order, tx) if authorized else self._decline(tx, declined)
+        return self._redirect_url(order, page_name, tx), tx, statuses
+
     # ================================================================== maintenance
     def _maintenance(self, user: str, reference: str, form) -> tuple[dict, list[int]]:
         tx = self.transactions.get(reference)
         if tx is None or tx["user"] != user:
             raise ApiError(404, 3000002, "Transaction not found", f"no transaction {reference} for this account")
         operation = (form.get("operation") or "").lower()
-        amount_text = form.get("amount")
-        currency = tx["currency"]
-        status = tx["status"]
-        if operation == "capture":
-            remaining = tx["authorized"] - tx["captured"]
-            if status not in (116, 119) or remaining <= 0:
-                raise ApiError(403, 3020105, "Action denied : Wrong transaction status",
-                               f"the transaction is in status {status}")
-            amount = _minor(amount_text, currency, "amount") if amount_text else remaining
-            if amount > remaining:
-                raise ApiError(400, 3020107, "Amount too high", f"at most {_decimal(remaining, currency)} can be captured")
-            if "capture" in self.refused_operations:
-                return self._refused(tx, 117, 173)
-            tx["captured"] += amount
-            self._reach(tx, 117)
-            self._reach(tx, 118 if tx["captured"] == tx["authorized"] else 119)
-            return tx, [117, tx["status"]]
-        if operation == "refund":
-            remaining = tx["captured"] - tx["refunded"]
-            if status not in (118, 119, 124, 125, 126) or remaining <= 0:
-                raise ApiError(403, 3020105, "Action denied : Wrong transaction status",
-                               f"the transaction is in status {status}")
-            amount = _minor(amount_text, currency, "amount") if amount_text else remaining
-            if amount > remaining:
-                raise ApiError(400, 3020107, "Amount too high", f"at most {_decimal(remaining, currency)} can be refunded")
-            if "refund" in self.refused_operations:
-                return self._refused(tx, 124, 165)
-            tx["refunded"] += amount
-            self._reach(tx, 124)
-            self._reach(tx, 125 if tx["refunded"] == tx["captured"] else 126)
-            return tx, [124, tx["status"]]
+        if operation in MONEY_MOVES:
+            return self._move_money(tx, operation, form.get("amount"))
         if operation == "cancel":
-            if status != 116 or tx["captured"]:
-                raise ApiError(403, 3020105, "Action denied : Wrong transaction status",
-                               f"the transaction is in status {status}")
+            if tx["status"] != 116 or tx["captured"]:
+                raise _wrong_status(tx)
             self._reach(tx, 175)
             self._reach(tx, 115)
             return tx, [175, 115]
         raise ApiError(400, 1010201, "Invalid Parameter", "operation: capture, refund or cancel")
+
+    def _move_money(self, tx: dict, operation: str, amount_text: str | None) -> tuple[dict, list[int]]:
+        """A capture or a refund, of ``amount_text`` or of all that remains."""
+        move = MONEY_MOVES[operation]
+        remaining = tx[move.source] - tx[move.target]
+        if tx["status"] not in move.allowed or remaining <= 0:
+            raise _wrong_status(tx)
+        currency = tx["currency"]
+        amount = _minor(amount_text, currency, "amount") if amount_text else remaining
+        if amount > remaining:
+            raise ApiError(400, 3020107, "Amount too high", f"at most {_decimal(remaining, currency)} can be {move.target}")
+        if operation in self.refused_operations:
+            return self._refused(tx, move.requested, move.refused)
+        tx[move.target] += amount
+        self._reach(tx, move.requested)
+        self._reach(tx, move.full if tx[move.target] == tx[move.source] else move.partial)
+        return tx, [move.requested, tx["status"]]
 
     def _refused(self, tx: dict, requested: int, refused: int) -> tuple[dict, list[int]]:
         """A request taken, then refused by the acquirer: nothing moved, the transaction is back
@@ -469,15 +496,11 @@ class HiPaySimulator(ProviderSimulator):
         tx["status"] = before
         return tx, [requested, refused]
 
-    def _operation_json(self, tx: dict, operation: str, status: int) -> dict:
-        account = self.accounts[tx["user"]]
-        authorized, captured, refunded, date = tx["snapshots"][status]
+    def _progress_json(self, tx: dict, status: int, date: str, amounts: tuple[int, int, int]) -> dict:
+        """The fields every view of a transaction carries about where it stands (in this order)."""
         currency = tx["currency"]
+        authorized, captured, refunded = amounts
         return {
-            "operation": operation,
-            "test": "false" if account.get("live") else "true",
-            "mid": account.get("mid", ""),
-            "authorizationCode": "test123",
             "transactionReference": tx["reference"],
             "dateCreated": tx["created"],
             "dateUpdated": date,
@@ -487,8 +510,19 @@ class HiPaySimulator(ProviderSimulator):
             "authorizedAmount": _decimal(authorized, currency),
             "capturedAmount": _decimal(captured, currency),
             "refundedAmount": _decimal(refunded, currency),
-            "decimals": str(_exponent(currency)),
-            "currency": currency,
+        }
+
+    def _operation_json(self, tx: dict, operation: str, status: int) -> dict:
+        account = self.accounts[tx["user"]]
+        *amounts, date = tx["snapshots"][status]
+        return {
+            "operation": operation,
+            "test": "false" if account.get("live") else "true",
+            "mid": account.get("mid", ""),
+            "authorizationCode": "test123",
+            **self._progress_json(tx, status, date, tuple(amounts)),
+            "decimals": str(_exponent(tx["currency"])),
+            "currency": tx["currency"],
         }
 
     def _transaction_json(self, tx: dict) -> dict:
@@ -496,8 +530,7 @@ class HiPaySimulator(ProviderSimulator):
         account = self.accounts[tx["user"]]
         order = self.orders[tx["order"]]
         status = tx["status"]
-        authorized, captured, refunded, date = tx["snapshots"].get(
-            status, (tx["authorized"], tx["captured"], tx["refunded"], tx["created"]))
+        *amounts, date = tx["snapshots"].get(status, (tx["authorized"], tx["captured"], tx["refunded"], tx["created"]))
         currency = tx["currency"]
         card = tx["card"] or ""
         declined = status in DECLINED_STATUSES
@@ -510,15 +543,7 @@ class HiPaySimulator(ProviderSimulator):
             "mid": account.get("mid", ""),
             "attemptId": str(tx["attempt"]),
             "authorizationCode": "test123" if tx["authorized_at"] else "",
-            "transactionReference": tx["reference"],
-            "dateCreated": tx["created"],
-            "dateUpdated": date,
-            "dateAuthorized": tx["authorized_at"] or "",
-            "status": str(status),
-            "message": MESSAGES.get(status, ""),
-            "authorizedAmount": _decimal(authorized, currency),
-            "capturedAmount": _decimal(captured, currency),
-            "refundedAmount": _decimal(refunded, currency),
+            **self._progress_json(tx, status, date, tuple(amounts)),
             "creditedAmount": _decimal(0, currency),
             "decimals": str(_exponent(currency)),
             "currency": currency,
@@ -550,204 +575,133 @@ class HiPaySimulator(ProviderSimulator):
                 answer[f"cdata{index}"] = order["fields"][f"cdata{index}"]
         return answer
 
-    # ================================================================== HTTP
-    def _routes(self) -> None:
-        app = self.app
-        app.json.sort_keys = False
 
-        @app.errorhandler(ApiError)
-        def api_error(error: ApiError):
-            return jsonify({"code": error.code, "message": error.message, "description": error.description}), error.status
-
-        @app.before_request
-        def record():
-            if request.path.startswith("/v1/"):
-                call = {"method": request.method, "path": request.path, "args": request.args.to_dict(),
-                        "form": request.form.to_dict(), "accept": request.headers.get("Accept"), "status": None}
-                g.api_call = call
-                with self.lock:
-                    self.api_calls.append(call)
-
-        @app.after_request
-        def record_answer(response):
-            call = g.get("api_call")
-            if call is not None:
-                call["status"] = response.status_code
-            return response
-
-        @app.post("/v1/hpayment")
-        def hpayment():
-            user, account = self._authenticate()
-            order = self._create_order(user, account, request.form)
-            with self.lock:
-                answer = {
-                    "forwardUrl": f"{self.base_url()}/payment/web/pay/{order['id']}",
-                    "test": "false" if account.get("live") else "true",
-                    "mid": account.get("mid", ""),
-                    **{f"cdata{i}": order["fields"].get(f"cdata{i}", "") for i in range(1, 5)},
-                    "order": self._order_json(order),
-                }
-            return jsonify(answer)
-
-        @app.post("/v1/maintenance/transaction/<reference>")
-        def maintenance(reference):
-            user, _ = self._authenticate()
-            operation = (request.form.get("operation") or "").lower()
-            with self.lock:
-                tx, statuses = self._maintenance(user, reference, request.form)
-                answer = self._operation_json(tx, operation, statuses[0])
-            self.send_notifications(reference, statuses)
-            return jsonify(answer)
-
-        @app.get("/v1/transaction")
-        def order_transactions():
-            user, _ = self._authenticate()
-            orderid = request.args.get("orderid", "")
-            if not orderid:
-                raise ApiError(400, 1010101, "Required Parameter Missing", "orderid")
-            with self.lock:
-                orders = [o for o in self.orders.values() if o["user"] == user and o["fields"]["orderid"] == orderid]
-                if not orders:
-                    raise ApiError(404, 3000001, "Unknown Order", f"no order {orderid} for this account")
-                found = [self._transaction_json(tx) for tx in self.transactions.values()
-                         if any(tx["order"] == o["id"] for o in orders)]
-            return jsonify({"transaction": found[0] if len(found) == 1 else found})
-
-        @app.get("/v1/transaction/<reference>")
-        def transaction(reference):
-            user, _ = self._authenticate()
-            with self.lock:
-                tx = self.transactions.get(reference)
-                if tx is None or tx["user"] != user:
-                    raise ApiError(404, 3000002, "Unknown Transaction", f"no transaction {reference} for this account")
-                return jsonify({"transaction": self._transaction_json(tx)})
-
-        # ---------------------------------------------------------------- hosted page
-        @app.get("/payment/web/pay/<page_id>")
-        def page(page_id):
-            order = self.orders.get(page_id)
-            if order is None:
-                return self._page("Unknown payment", status=404, message="This payment page does not exist.")
-            if order["status"] == "done":
-                return self._page("Payment", order=order, status=410, message="This payment page has been used.")
-            return self._page("Payment", order=order, form=True)
-
-        @app.post("/payment/web/pay/<page_id>")
-        def submit(page_id):
-            order = self.orders.get(page_id)
-            if order is None:
-                return self._page("Unknown payment", status=404, message="This payment page does not exist.")
-            with self.lock:
-                if order["status"] != "page":
-                    return self._page("Payment", order=order, status=409, message="This payment page has been used.")
-                if request.form.get("action") == "cancel":
-                    order["status"] = "done"
-                    return redirect(self._redirect_url(order, "cancel", None), code=303)
-                number = "".join((request.form.get("card_number") or "").split())
-                if not number.isdigit() or not 12 <= len(number) <= 19:
-                    return self._page("Payment", order=order, form=True, status=400,
-                                      error="The card number must be 12 to 19 digits.")
-                indicator = order["fields"].get("authentication_indicator", "1")
-                challenge = (number == CARD_3DS and indicator != "0") or (number == CARD_SUCCESS and indicator == "2")
-                if challenge:
-                    order["status"] = "3ds"
-                    order["card"] = number
-                    return redirect(f"{self.base_url()}/payment/web/pay/{page_id}/3ds", code=303)
-                order["status"] = "done"
-                tx = self._new_transaction(order, number, three_ds=False)
-                if number in (CARD_SUCCESS, CARD_3DS):
-                    page_name, statuses = self._authorize(order, tx)
-                else:
-                    page_name, statuses = self._decline(tx, 113)
-                target = self._redirect_url(order, page_name, tx)
-            self._notify_sequence(tx["reference"], statuses)
-            return redirect(target, code=303)
-
-        @app.get("/payment/web/pay/<page_id>/3ds")
-        def challenge(page_id):
-            order = self.orders.get(page_id)
-            if order is None or order["status"] != "3ds":
-                return self._page("3-D Secure", status=404, message="No 3-D Secure challenge is waiting.")
-            return self._page("3-D Secure", order=order, challenge=True, code=THREE_DS_CODE)
-
-        @app.post("/payment/web/pay/<page_id>/3ds")
-        def challenge_submit(page_id):
-            order = self.orders.get(page_id)
-            with self.lock:
-                if order is None or order["status"] != "3ds":
-                    return self._page("3-D Secure", status=409, message="No 3-D Secure challenge is waiting.")
-                order["status"] = "done"
-                tx = self._new_transaction(order, order["card"], three_ds=True)
-                if (request.form.get("code") or "").strip() == THREE_DS_CODE:
-                    page_name, statuses = self._authorize(order, tx)
-                else:
-                    page_name, statuses = self._decline(tx, 109)
-                target = self._redirect_url(order, page_name, tx)
-            self._notify_sequence(tx["reference"], statuses)
-            return redirect(target, code=303)
-
-    def _page(self, title: str, status: int = 200, order: dict | None = None, **context) -> Response:
-        fields = order["fields"] if order else {}
-        account = self.accounts.get(order["user"], {}) if order else {}
-        html = render_template_string(
-            _PAGE, title=title, order=order, cards=TEST_CARDS,
-            merchant=fields.get("merchant_display_name") or account.get("name"),
-            theme=fields.get("theme_code"), language=fields.get("language", "en_GB"),
-            amount=f"{_decimal(order['amount'], order['currency'])} {order['currency']}" if order else None,
-            **context,
+    # ================================================================== pages
+    def _order_page(self, title: str, order: dict | None = None, status: int = 200, **context):
+        if order is None:
+            return self.page(title, status=status, **context)
+        fields = order["fields"]
+        theme = fields.get("theme_code")
+        return self.page(
+            title, status=status, lang=fields.get("language", "en_GB")[:2],
+            note=self.page_note + (f" Theme: {theme}." if theme else ""),
+            merchant=fields.get("merchant_display_name") or self.accounts.get(order["user"], {}).get("name"),
+            amount=f"{_decimal(order['amount'], order['currency'])} {order['currency']}",
+            detail=fields.get("description"), **context,
         )
-        return Response(html, status=status, mimetype="text/html")
 
 
-_PAGE = """<!doctype html>
-<html lang="{{ language[:2] }}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }} · HiPay simulator</title>
-<style>
-  body { font-family: system-ui, sans-serif; max-width: 32rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-  .box { border: 1px solid #ccc; border-radius: 8px; padding: 1rem 1.25rem; }
-  .amount { font-size: 1.6rem; font-weight: bold; }
-  label { display: block; margin-top: .75rem; }
-  input { width: 100%; padding: .4rem; font-size: 1rem; box-sizing: border-box; }
-  button { margin-top: 1rem; padding: .5rem 1rem; font-size: 1rem; }
-  .error { color: #a00; }
-  .note { color: #666; font-size: .85rem; }
-  td { padding: .2rem .5rem; border-top: 1px solid #eee; }
-</style>
-</head>
-<body>
-<p class="note">HiPay simulator — no real card is charged.{% if theme %} Theme: {{ theme }}.{% endif %}</p>
-<main class="box">
-<h1>{{ title }}</h1>
-{% if order %}
-  {% if merchant %}<p id="merchant">{{ merchant }}</p>{% endif %}
-  <p class="amount">{{ amount }}</p>
-  <p class="note">{{ order.fields.description }}</p>
-{% endif %}
-{% if message %}<p>{{ message }}</p>{% endif %}
-{% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
-{% if form %}
-<form method="post">
-  <label>Card number <input name="card_number" inputmode="numeric" autocomplete="cc-number"></label>
-  <label>Expiry (MM/YY) <input name="expiry" autocomplete="cc-exp"></label>
-  <label>CVC <input name="cvc" inputmode="numeric" autocomplete="cc-csc"></label>
-  <button name="action" value="pay">Pay {{ amount }}</button>
-  <button name="action" value="cancel">Cancel</button>
-</form>
-<table><caption>Test cards (any future expiry, any CVC)</caption>
-{% for number, meaning in cards %}<tr><td><code>{{ number }}</code></td><td>{{ meaning }}</td></tr>{% endfor %}
-</table>
-{% endif %}
-{% if challenge %}
-<form method="post">
-  <p>Your bank asks you to confirm this payment. The test code is <code>{{ code }}</code>.</p>
-  <label>Code <input name="code" inputmode="numeric" autocomplete="one-time-code"></label>
-  <button type="submit">Confirm</button>
-</form>
-{% endif %}
-</main>
-</body>
-</html>
-"""
+# ====================================================================== HTTP: API
+@blueprint.post("/v1/hpayment")
+def hpayment():
+    sim = current_simulator()
+    user, account = sim._authenticate()
+    order = sim._create_order(user, account, request.form)
+    with sim.lock:
+        answer = {
+            "forwardUrl": f"{sim.base_url()}/payment/web/pay/{order['id']}",
+            "test": "false" if account.get("live") else "true",
+            "mid": account.get("mid", ""),
+            **{f"cdata{i}": order["fields"].get(f"cdata{i}", "") for i in range(1, 5)},
+            "order": sim._order_json(order),
+        }
+    return jsonify(answer)
+
+
+@blueprint.post("/v1/maintenance/transaction/<reference>")
+def maintenance(reference):
+    sim = current_simulator()
+    user, _ = sim._authenticate()
+    operation = (request.form.get("operation") or "").lower()
+    with sim.lock:
+        tx, statuses = sim._maintenance(user, reference, request.form)
+        answer = sim._operation_json(tx, operation, statuses[0])
+    sim.send_notifications(reference, statuses)
+    return jsonify(answer)
+
+
+@blueprint.get("/v1/transaction")
+def order_transactions():
+    sim = current_simulator()
+    user, _ = sim._authenticate()
+    orderid = request.args.get("orderid", "")
+    if not orderid:
+        raise ApiError(400, 1010101, "Required Parameter Missing", "orderid")
+    with sim.lock:
+        orders = [o for o in sim.orders.values() if o["user"] == user and o["fields"]["orderid"] == orderid]
+        if not orders:
+            raise ApiError(404, 3000001, "Unknown Order", f"no order {orderid} for this account")
+        found = [sim._transaction_json(tx) for tx in sim.transactions.values()
+                 if any(tx["order"] == o["id"] for o in orders)]
+    return jsonify({"transaction": found[0] if len(found) == 1 else found})
+
+
+@blueprint.get("/v1/transaction/<reference>")
+def transaction(reference):
+    sim = current_simulator()
+    user, _ = sim._authenticate()
+    with sim.lock:
+        tx = sim.transactions.get(reference)
+        if tx is None or tx["user"] != user:
+            raise ApiError(404, 3000002, "Unknown Transaction", f"no transaction {reference} for this account")
+        return jsonify({"transaction": sim._transaction_json(tx)})
+
+
+# ====================================================================== HTTP: hosted page
+_known_order = HostedPages(blueprint, "orders", missing=lambda sim: sim._order_page(
+    "Unknown payment", status=404, message="This payment page does not exist."))
+
+
+def _no_challenge(sim, order=None):
+    """No such page, or no 3-D Secure challenge waits on it: 404 to look at, 409 to answer."""
+    return sim._order_page("3-D Secure", status=404 if request.method == "GET" else 409,
+                           message="No 3-D Secure challenge is waiting.")
+
+
+_challenges = HostedPages(blueprint, "orders", status="3ds", conflict=_no_challenge, missing=_no_challenge)
+
+
+@_known_order.get("/payment/web/pay/<page_id>")
+def page(sim, order):
+    if order["status"] == "done":
+        return sim._order_page("Payment", order, status=410, message="This payment page has been used.")
+    return sim._order_page("Payment", order, form=True)
+
+
+@_known_order.post("/payment/web/pay/<page_id>")
+def submit(sim, order):
+    with sim.lock:
+        if order["status"] != "page":
+            return sim._order_page("Payment", order, status=409, message="This payment page has been used.")
+        if request.form.get("action") == "cancel":
+            order["status"] = "done"
+            return redirect(sim._redirect_url(order, "cancel", None), code=303)
+        number = "".join((request.form.get("card_number") or "").split())
+        if not number.isdigit() or not 12 <= len(number) <= 19:
+            return sim._order_page("Payment", order, form=True, status=400,
+                                   error="The card number must be 12 to 19 digits.")
+        indicator = order["fields"].get("authentication_indicator", "1")
+        if (number == CARD_3DS and indicator != "0") or (number == CARD_SUCCESS and indicator == "2"):
+            order["status"] = "3ds"
+            order["card"] = number
+            return redirect(f"{sim.base_url()}/payment/web/pay/{order['id']}/3ds", code=303)
+        target, tx, statuses = sim._settle(order, number, three_ds=False,
+                                           authorized=number in (CARD_SUCCESS, CARD_3DS), declined=113)
+    sim._notify_sequence(tx["reference"], statuses)
+    return redirect(target, code=303)
+
+
+@_challenges.get("/payment/web/pay/<page_id>/3ds")
+def challenge(sim, order):
+    return sim._order_page("3-D Secure", order, challenge=True, code=THREE_DS_CODE)
+
+
+@_challenges.post("/payment/web/pay/<page_id>/3ds")
+def challenge_submit(sim, order):
+    passed = (request.form.get("code") or "").strip() == THREE_DS_CODE
+    with sim.lock:
+        if order["status"] != "3ds":  # answered meanwhile
+            return _no_challenge(sim)
+        target, tx, statuses = sim._settle(order, order["card"], three_ds=True, authorized=passed, declined=109)
+    sim._notify_sequence(tx["reference"], statuses)
+    return redirect(target, code=303)

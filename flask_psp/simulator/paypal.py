@@ -42,9 +42,11 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Response, g, jsonify, redirect, render_template_string, request
+from flask import Blueprint, Response, g, jsonify, redirect, request
 
-from . import DEFAULT_RETRY_DELAYS, Delivery, Notifier, ProviderSimulator
+from . import base
+from .base import HostedPages, ProviderSimulator, current_simulator
+from .notifier import DEFAULT_RETRY_DELAYS, Delivery, Notifier
 
 __all__ = ["PayPalSimulator", "THREE_DS_CODE"]
 
@@ -58,6 +60,14 @@ CURRENCIES = set(
     "AUD BRL CAD CNY CZK DKK EUR HKD HUF ILS JPY MYR MXN TWD NZD NOK PHP PLN GBP SGD SEK CHF THB USD".split()
 )
 _ID_ALPHABET = string.ascii_uppercase + string.digits
+#: what the approval page offers the payer (the ``action`` posted)
+PAYER_CHOICES = (
+    ("approve", "Pay with PayPal balance"),
+    ("card", "Pay by card (3-D Secure)"),
+    ("decline", "Pay with a funding source that will be declined"),
+    ("bank", "Pay from a bank account (eCheck: pending until it clears)"),
+    ("cancel", "Cancel and return to the merchant"),
+)
 
 
 def _id(length: int = 17) -> str:
@@ -85,14 +95,46 @@ def _value(cents: int, currency: str) -> str:
     return f"{whole:.{decimals}f}"
 
 
-class ApiError(Exception):
+class ApiError(base.ApiError):
     def __init__(self, status: int, name: str, issue: str | None = None, message: str = ""):
         super().__init__(message or name)
         self.status, self.name, self.issue, self.message = status, name, issue, message or name
 
+    def body(self) -> dict:
+        if self.status == 401:
+            return {"error": self.name, "error_description": self.message}
+        body = {"name": self.name, "message": self.message, "debug_id": _id(13).lower()}
+        if self.issue:
+            body["details"] = [{"issue": self.issue, "description": self.message}]
+        return body
+
+
+blueprint = Blueprint("paypal", __name__)
+
 
 class PayPalSimulator(ProviderSimulator):
-    name = "paypal"
+    name, brand = "paypal", "PayPal"
+    page_note = "sandbox; nobody is charged."
+    blueprint = blueprint
+    api_paths = ("/v1/", "/v2/")
+    state = {
+        "tokens": dict,  # access token -> client id
+        "orders": dict,
+        "captures": dict,  # capture id -> {"capture", "order", "refunded", "cents"}
+        "authorizations": dict,  # authorization id -> {"authorization", "order", "captured"}
+        "refunds": dict,  # refund id -> {"refund", "order"}
+        "token_requests": list,  # headers of every token request
+        "sent": list,  # {"event", "body", "headers", "delivery"}
+        "verifications": list,  # {"transmission_id", "result"}
+        "_transmissions": dict,
+        "_replay": dict,  # (client, path, PayPal-Request-Id) -> (status, body text)
+        "_awaiting_3ds": set,
+        # True: the verify endpoint answers 503 (PayPal having a bad day)
+        "verify_outage": lambda: False,
+        # how a funding source that will be declined shows: "capture" (201, a capture DECLINED) or
+        # "instrument" (the capture call answers 422 INSTRUMENT_DECLINED and the order stays APPROVED)
+        "decline_style": lambda: "capture",
+    }
 
     def __init__(
         self,
@@ -108,38 +150,17 @@ class PayPalSimulator(ProviderSimulator):
         self.webhook_id = webhook_id
         #: where webhooks go, as registered for the app (CLI: PSP_SIM_PAYPAL_WEBHOOK_URL)
         self.webhook_url = webhook_url or os.environ.get("PSP_SIM_PAYPAL_WEBHOOK_URL") or None
-        #: True: the verify endpoint answers 503 (PayPal having a bad day)
-        self.verify_outage = False
-        #: how a funding source that will be declined shows: "capture" (201, a capture DECLINED) or
-        #: "instrument" (the capture call answers 422 INSTRUMENT_DECLINED and the order stays APPROVED)
-        self.decline_style = "capture"
         self._signing_key = secrets.token_bytes(32)
-        self._routes()
-        self.reset()
 
-    # ================================================================== Python-side helpers
-    def reset(self) -> None:
-        with self.lock:
-            self.tokens: dict[str, str] = {}  # access token -> client id
-            self.orders: dict[str, dict] = {}
-            self.captures: dict[str, dict] = {}  # capture id -> {"capture", "order", "authorization"}
-            self.authorizations: dict[str, dict] = {}  # authorization id -> {"authorization", "order"}
-            self.refunds: dict[str, dict] = {}
-            self.requests: list[dict] = []  # {"method", "path", "request_id", "status"}
-            self.token_requests: list[dict] = []  # headers of every token request
-            self.sent: list[dict] = []  # {"event", "body", "headers", "delivery"}
-            self.verifications: list[dict] = []  # {"transmission_id", "result"}
-            self._transmissions: dict[str, dict] = {}
-            self._replay: dict[tuple[str, str, str], tuple[int, str]] = {}
-            self._awaiting_3ds: set[str] = set()
-            self.verify_outage = False
-            self.decline_style = "capture"
+    def call_details(self) -> dict:
+        return {"request_id": request.headers.get("PayPal-Request-Id")}
 
-    def describe(self) -> list[str]:
+    def account_lines(self) -> list[str]:
         return [f"client id: {self.client_id}", f"secret: {self.accounts[self.client_id]}",
                 f"webhook id: {self.webhook_id}", f"3-D Secure code: {THREE_DS_CODE}",
                 f"webhooks to: {self.webhook_url or '(none: set PSP_SIM_PAYPAL_WEBHOOK_URL or .webhook_url)'}"]
 
+    # ================================================================== Python-side helpers
     def event(self, event_type: str, resource: dict, resource_type: str) -> dict:
         return {
             "id": "WH-" + _id(8) + "-" + _id(17),
@@ -200,20 +221,10 @@ class PayPalSimulator(ProviderSimulator):
         capture's status afterwards is not documented; REFUNDED is assumed."""
         with self.lock:
             entry = self.captures[capture_id]
-            capture, order = entry["capture"], self.orders[entry["order"]]
-            currency = capture["amount"]["currency_code"]
             cents = entry["cents"] - entry["refunded"]
             entry["refunded"] = entry["cents"]
-            capture["status"] = "REFUNDED"
-            refund_id = _id()
-            refund = {
-                "id": refund_id, "status": "COMPLETED",
-                "amount": {"currency_code": currency, "value": _value(cents, currency)},
-                "create_time": _now(), "update_time": _now(),
-                "links": self._links("refunds", refund_id, f"{self.base_url()}/v2/payments/captures/{capture_id}"),
-            }
-            self.refunds[refund_id] = {"refund": refund, "order": order["id"]}
-            order["refunds"].append(refund_id)
+            entry["capture"]["status"] = "REFUNDED"
+            refund = self._new_refund(capture_id, cents)
             event = self.event("PAYMENT.CAPTURE.REVERSED", dict(refund), "refund")
         return self.send_event(event)
 
@@ -288,6 +299,22 @@ class PayPalSimulator(ProviderSimulator):
         order["captures"].append(capture_id)
         return capture
 
+    def _new_refund(self, capture_id: str, cents: int, custom_id: str | None = None) -> dict:
+        entry = self.captures[capture_id]
+        currency = entry["capture"]["amount"]["currency_code"]
+        refund_id = _id()
+        refund = {
+            "id": refund_id, "status": "COMPLETED",
+            "amount": {"currency_code": currency, "value": _value(cents, currency)},
+            "create_time": _now(), "update_time": _now(),
+            "links": self._links("refunds", refund_id, f"{self.base_url()}/v2/payments/captures/{capture_id}"),
+        }
+        if custom_id is not None:
+            refund["custom_id"] = custom_id
+        self.refunds[refund_id] = {"refund": refund, "order": entry["order"]}
+        self.orders[entry["order"]]["refunds"].append(refund_id)
+        return refund
+
     # ================================================================== auth
     def _bearer(self) -> str:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -319,386 +346,342 @@ class PayPalSimulator(ProviderSimulator):
             raise ApiError(422, "UNPROCESSABLE_ENTITY", "DECIMAL_PRECISION", f"{code} takes {decimals} decimals")
         return _cents(text, code), code
 
-    # ================================================================== HTTP
-    def _routes(self) -> None:
-        app = self.app
-        app.json.sort_keys = False
 
-        @app.before_request
-        def log_request():
-            if request.path.startswith(("/v1/", "/v2/")):
-                g.api_call = {"method": request.method, "path": request.path,
-                              "request_id": request.headers.get("PayPal-Request-Id"), "status": None}
-                with self.lock:
-                    self.requests.append(g.api_call)
+    def _owned(self, table: dict, object_id: str, what: str) -> dict:
+        """The entry of ``table`` for ``object_id`` when it belongs to the calling app (g.client)."""
+        entry = table.get(object_id)
+        if entry is None or self.orders[entry["order"]]["client"] != g.client:
+            raise ApiError(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", f"no such {what}")
+        return entry
 
-        @app.after_request
-        def log_status(response):
-            entry = g.get("api_call")
-            if entry is not None:
-                entry["status"] = response.status_code
-            return response
+    def _amount_up_to(self, body: dict, currency: str, remaining: int, exceeded: str, message: str) -> int:
+        """The amount the call asks for (all that remains when it names none), at most ``remaining``."""
+        cents = remaining
+        if body.get("amount") is not None:
+            cents, _ = self._parse_amount(body["amount"], currency)
+        if cents > remaining:
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", exceeded, message)
+        return cents
 
-        @app.errorhandler(ApiError)
-        def api_error(error: ApiError):
-            if error.status == 401:
-                return jsonify({"error": error.name, "error_description": error.message}), 401
-            body = {"name": error.name, "message": error.message, "debug_id": _id(13).lower()}
-            if error.issue:
-                body["details"] = [{"issue": error.issue, "description": error.message}]
-            return jsonify(body), error.status
+    # ================================================================== API operations (under self.lock)
+    # each answers (status, body or None, events to send once the lock is released)
+    def _create_order(self, body: dict, full: bool):
+        intent = body.get("intent")
+        if intent not in ("CAPTURE", "AUTHORIZE"):
+            raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", "intent must be CAPTURE or AUTHORIZE")
+        units = body.get("purchase_units")
+        if not isinstance(units, list) or len(units) != 1 or not isinstance(units[0], dict):
+            raise ApiError(400, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER", "one purchase unit is expected")
+        unit = dict(units[0])
+        cents, currency = self._parse_amount(unit.get("amount"))
+        source = ((body.get("payment_source") or {}).get("paypal")) or {}
+        context = source.get("experience_context") or body.get("application_context") or {}
+        for name in ("return_url", "cancel_url"):
+            if not isinstance(context.get(name), str) or not context[name].startswith(("http://", "https://")):
+                raise ApiError(422, "UNPROCESSABLE_ENTITY", "MISSING_REQUIRED_PARAMETER", f"{name} is required")
+        order_id = _id()
+        order = {
+            "id": order_id, "client": g.client, "intent": intent, "status": "PAYER_ACTION_REQUIRED",
+            "unit": unit, "cents": cents, "source": source, "context": context, "payer": None,
+            "declines": False, "funding_pending": False, "create_time": _now(), "authorizations": [], "captures": [], "refunds": [],
+            "links": [
+                {"href": f"{self.base_url()}/v2/checkout/orders/{order_id}", "rel": "self", "method": "GET"},
+                {"href": f"{self.base_url()}/checkoutnow?token={order_id}", "rel": "payer-action", "method": "GET"},
+            ],
+        }
+        self.orders[order_id] = order
+        return 201, self._order_view(order, full), []
 
-        def answer(status: int, body: Any) -> Response:
-            return Response(json.dumps(body), status=status, mimetype="application/json")
+    def _complete_order(self, order_id: str, verb: str, full: bool):
+        order = self._order(order_id)
+        if order["status"] == "COMPLETED":
+            raise ApiError(422, "UNPROCESSABLE_ENTITY",
+                           "ORDER_ALREADY_CAPTURED" if order["intent"] == "CAPTURE" else "ORDER_ALREADY_AUTHORIZED",
+                           "the order was already completed")
+        if order["status"] != "APPROVED":
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "ORDER_NOT_APPROVED", "the payer has not approved the order")
+        if (verb == "capture") != (order["intent"] == "CAPTURE"):
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "ACTION_DOES_NOT_MATCH_INTENT", f"the order intent is {order['intent']}")
+        if order["declines"] and self.decline_style == "instrument":
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED",
+                           "The instrument presented was either declined by the processor or bank, or it can't be used for this payment.")
+        order["status"] = "COMPLETED"
+        if verb == "capture":
+            capture = self._new_capture(order, order["cents"], None, declined=order["declines"],
+                                        pending=order["funding_pending"])
+            kind = ("PAYMENT.CAPTURE.DECLINED" if order["declines"] else
+                    "PAYMENT.CAPTURE.PENDING" if order["funding_pending"] else "PAYMENT.CAPTURE.COMPLETED")
+            return 201, self._order_view(order, full), [self.event(kind, dict(capture), "capture")]
+        authorization = self._new_authorization(order)
+        return 201, self._order_view(order, full), [
+            self.event("PAYMENT.AUTHORIZATION.CREATED", dict(authorization), "authorization")]
 
-        def replayable(handler):
-            """Run ``handler`` under the lock, replaying an earlier success for the same PayPal-Request-Id."""
-            request_id = request.headers.get("PayPal-Request-Id")
-            full = "return=representation" in request.headers.get("Prefer", "")
-            with self.lock:
-                g.client = self._bearer()
-                slot = (g.client, request.path, request_id) if request_id else None
-                if slot and slot in self._replay:
-                    status, text = self._replay[slot]
-                    # "a successful response to an idempotent request returns 200 OK"
-                    status = 200 if status == 201 else status
-                    return Response(text, status=status, mimetype="application/json" if text else None), []
-                status, body, events = handler(full)
-                text = json.dumps(body) if body is not None else ""
-                if slot:
-                    self._replay[slot] = (status, text)
-            return Response(text, status=status, mimetype="application/json" if text else None), events
+    def _new_authorization(self, order: dict) -> dict:
+        auth_id = _id()
+        currency = order["unit"]["amount"]["currency_code"]
+        authorization = {
+            "id": auth_id, "status": "CREATED",
+            "amount": {"currency_code": currency, "value": _value(order["cents"], currency)},
+            "custom_id": order["unit"].get("custom_id"),
+            "supplementary_data": {"related_ids": {"order_id": order["id"]}},
+            "expiration_time": _now(), "create_time": _now(),
+            "links": self._links("authorizations", auth_id, f"{self.base_url()}/v2/checkout/orders/{order['id']}"),
+        }
+        self.authorizations[auth_id] = {"authorization": authorization, "order": order["id"], "captured": 0}
+        order["authorizations"].append(auth_id)
+        return authorization
 
-        def send_all(events):
-            for event in events:
-                self.send_event(event)
+    def _void(self, auth_id: str, full: bool):
+        entry = self._owned(self.authorizations, auth_id, "authorization")
+        authorization = entry["authorization"]
+        if authorization["status"] not in ("CREATED", "PENDING"):
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "PREVIOUSLY_CAPTURED" if entry["captured"] else "PREVIOUSLY_VOIDED",
+                           f"the authorization is {authorization['status']}")
+        authorization["status"] = "VOIDED"
+        events = [self.event("PAYMENT.AUTHORIZATION.VOIDED", dict(authorization), "authorization")]
+        return (200, dict(authorization), events) if full else (204, None, events)
 
-        def json_body() -> dict:
-            data = request.get_json(force=True, silent=True)
-            if data is None:
-                data = {}
-            if not isinstance(data, dict):
-                raise ApiError(400, "INVALID_REQUEST", "MALFORMED_REQUEST_JSON", "a JSON object is expected")
-            return data
+    def _capture_authorization(self, auth_id: str, body: dict, full: bool):
+        entry = self._owned(self.authorizations, auth_id, "authorization")
+        authorization, order = entry["authorization"], self.orders[entry["order"]]
+        if authorization["status"] not in ("CREATED", "PARTIALLY_CAPTURED"):
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "AUTHORIZATION_VOIDED" if authorization["status"] == "VOIDED"
+                           else "AUTHORIZATION_ALREADY_CAPTURED", f"the authorization is {authorization['status']}")
+        remaining = order["cents"] - entry["captured"]
+        cents = self._amount_up_to(body, authorization["amount"]["currency_code"], remaining,
+                                   "MAX_CAPTURE_AMOUNT_EXCEEDED", "more than authorized")
+        final = body.get("final_capture", False) is True or cents == remaining
+        entry["captured"] += cents
+        authorization["status"] = "CAPTURED" if final else "PARTIALLY_CAPTURED"
+        capture = self._new_capture(order, cents, authorization, declined=False, final=final)
+        events = [self.event("PAYMENT.CAPTURE.COMPLETED", dict(capture), "capture")]
+        view = dict(capture) if full else {"id": capture["id"], "status": capture["status"], "links": capture["links"]}
+        return 201, view, events
 
-        # ------------------------------------------------------------------ OAuth
-        @app.post("/v1/oauth2/token")
-        def token():
-            with self.lock:
-                self.token_requests.append(dict(request.headers))
-            auth = request.authorization
-            if auth is None or auth.type != "basic" or self.accounts.get(auth.username) != auth.password:
-                return jsonify({"error": "invalid_client", "error_description": "Client Authentication failed"}), 401
-            if request.form.get("grant_type") != "client_credentials":
-                return jsonify({"error": "unsupported_grant_type", "error_description": "Grant Type is NULL"}), 400
-            access = "A21AA" + secrets.token_urlsafe(32)
-            with self.lock:
-                self.tokens[access] = auth.username
-            return jsonify({"scope": "https://uri.paypal.com/services/payments/payment", "access_token": access,
-                            "token_type": "Bearer", "app_id": "APP-80W284485P519543T", "expires_in": 32400,
-                            "nonce": _now() + secrets.token_hex(8)})
+    def _refund_capture(self, capture_id: str, body: dict, full: bool):
+        entry = self._owned(self.captures, capture_id, "capture")
+        capture = entry["capture"]
+        if capture["status"] not in ("COMPLETED", "PARTIALLY_REFUNDED"):
+            raise ApiError(422, "UNPROCESSABLE_ENTITY", "CAPTURE_FULLY_REFUNDED" if capture["status"] == "REFUNDED"
+                           else "REFUND_NOT_ALLOWED", f"the capture is {capture['status']}")
+        cents = self._amount_up_to(body, capture["amount"]["currency_code"], entry["cents"] - entry["refunded"],
+                                   "REFUND_AMOUNT_EXCEEDED", "more than what remains")
+        entry["refunded"] += cents
+        capture["status"] = "REFUNDED" if entry["refunded"] == entry["cents"] else "PARTIALLY_REFUNDED"
+        custom_id = body["custom_id"] if isinstance(body.get("custom_id"), str) else None
+        refund = self._new_refund(capture_id, cents, custom_id)
+        events = [self.event("PAYMENT.CAPTURE.REFUNDED", dict(refund), "refund")]
+        view = dict(refund) if full else {"id": refund["id"], "status": "COMPLETED", "links": refund["links"]}
+        return 201, view, events
 
-        # ------------------------------------------------------------------ orders
-        @app.post("/v2/checkout/orders")
-        def create_order():
-            body = json_body()
+    def _genuine(self, data: dict) -> bool:
+        """Whether PayPal sent this transmission, unchanged, for the calling app's webhook (under self.lock)."""
+        sent = self._transmissions.get(data["transmission_id"])
+        headers = sent["headers"] if sent else {}
+        return (
+            sent is not None
+            and g.client == self.client_id
+            and data["webhook_id"] == sent["webhook_id"]
+            and data["webhook_event"] == sent["event"]
+            and data["auth_algo"] == headers["PAYPAL-AUTH-ALGO"]
+            and data["cert_url"] == headers["PAYPAL-CERT-URL"]
+            and data["transmission_sig"] == headers["PAYPAL-TRANSMISSION-SIG"]
+            and data["transmission_time"] == headers["PAYPAL-TRANSMISSION-TIME"]
+        )
 
-            def run(full):
-                intent = body.get("intent")
-                if intent not in ("CAPTURE", "AUTHORIZE"):
-                    raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", "intent must be CAPTURE or AUTHORIZE")
-                units = body.get("purchase_units")
-                if not isinstance(units, list) or len(units) != 1 or not isinstance(units[0], dict):
-                    raise ApiError(400, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER", "one purchase unit is expected")
-                unit = dict(units[0])
-                cents, currency = self._parse_amount(unit.get("amount"))
-                source = ((body.get("payment_source") or {}).get("paypal")) or {}
-                context = source.get("experience_context") or body.get("application_context") or {}
-                for name in ("return_url", "cancel_url"):
-                    if not isinstance(context.get(name), str) or not context[name].startswith(("http://", "https://")):
-                        raise ApiError(422, "UNPROCESSABLE_ENTITY", "MISSING_REQUIRED_PARAMETER", f"{name} is required")
-                order_id = _id()
-                order = {
-                    "id": order_id, "client": g.client, "intent": intent, "status": "PAYER_ACTION_REQUIRED",
-                    "unit": unit, "cents": cents, "source": source, "context": context, "payer": None,
-                    "declines": False, "funding_pending": False, "create_time": _now(), "authorizations": [], "captures": [], "refunds": [],
-                    "links": [
-                        {"href": f"{self.base_url()}/v2/checkout/orders/{order_id}", "rel": "self", "method": "GET"},
-                        {"href": f"{self.base_url()}/checkoutnow?token={order_id}", "rel": "payer-action", "method": "GET"},
-                    ],
-                }
-                self.orders[order_id] = order
-                return 201, self._order_view(order, full), []
+    # ================================================================== the payer's side
+    def _approve(self, order: dict, declines: bool, pending: bool = False) -> str:
+        """The payer approved the order; returns where the payer goes back to. Sends CHECKOUT.ORDER.APPROVED."""
+        with self.lock:
+            order["status"] = "APPROVED"
+            order["declines"] = declines
+            order["funding_pending"] = pending
+            order["payer"] = {"payer_id": _id(13), "email_address": "buyer@example.com",
+                              "name": {"given_name": "Test", "surname": "Buyer"}}
+            view = self._order_view(order)
+            target = _with_query(order["context"]["return_url"], token=order["id"], PayerID=order["payer"]["payer_id"])
+        self.send_event(self.event("CHECKOUT.ORDER.APPROVED", view, "checkout-order"))
+        return target
 
-            response, events = replayable(run)
-            send_all(events)
-            return response
-
-        @app.get("/v2/checkout/orders/<order_id>")
-        def get_order(order_id):
-            with self.lock:
-                g.client = self._bearer()
-                return answer(200, self._order_view(self._order(order_id)))
-
-        @app.post("/v2/checkout/orders/<order_id>/<verb>")
-        def complete_order(order_id, verb):
-            if verb not in ("capture", "authorize"):
-                raise ApiError(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "unknown action")
-
-            def run(full):
-                order = self._order(order_id)
-                if order["status"] == "COMPLETED":
-                    raise ApiError(422, "UNPROCESSABLE_ENTITY",
-                                   "ORDER_ALREADY_CAPTURED" if order["intent"] == "CAPTURE" else "ORDER_ALREADY_AUTHORIZED",
-                                   "the order was already completed")
-                if order["status"] != "APPROVED":
-                    raise ApiError(422, "UNPROCESSABLE_ENTITY", "ORDER_NOT_APPROVED", "the payer has not approved the order")
-                if (verb == "capture") != (order["intent"] == "CAPTURE"):
-                    raise ApiError(422, "UNPROCESSABLE_ENTITY", "ACTION_DOES_NOT_MATCH_INTENT", f"the order intent is {order['intent']}")
-                if order["declines"] and self.decline_style == "instrument":
-                    raise ApiError(422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED",
-                                   "The instrument presented was either declined by the processor or bank, or it can't be used for this payment.")
-                order["status"] = "COMPLETED"
-                currency = order["unit"]["amount"]["currency_code"]
-                if verb == "capture":
-                    capture = self._new_capture(order, order["cents"], None, declined=order["declines"],
-                                                pending=order["funding_pending"])
-                    kind = ("PAYMENT.CAPTURE.DECLINED" if order["declines"] else
-                            "PAYMENT.CAPTURE.PENDING" if order["funding_pending"] else "PAYMENT.CAPTURE.COMPLETED")
-                    events = [self.event(kind, dict(capture), "capture")]
-                else:
-                    auth_id = _id()
-                    authorization = {
-                        "id": auth_id, "status": "CREATED",
-                        "amount": {"currency_code": currency, "value": _value(order["cents"], currency)},
-                        "custom_id": order["unit"].get("custom_id"),
-                        "supplementary_data": {"related_ids": {"order_id": order_id}},
-                        "expiration_time": _now(), "create_time": _now(),
-                        "links": self._links("authorizations", auth_id,
-                                             f"{self.base_url()}/v2/checkout/orders/{order_id}"),
-                    }
-                    self.authorizations[auth_id] = {"authorization": authorization, "order": order_id, "captured": 0}
-                    order["authorizations"].append(auth_id)
-                    events = [self.event("PAYMENT.AUTHORIZATION.CREATED", dict(authorization), "authorization")]
-                return 201, self._order_view(order, full), events
-
-            response, events = replayable(run)
-            send_all(events)
-            return response
-
-        # ------------------------------------------------------------------ payments
-        @app.post("/v2/payments/authorizations/<auth_id>/<verb>")
-        def authorization_action(auth_id, verb):
-            if verb not in ("capture", "void"):
-                raise ApiError(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "unknown action")
-            body = json_body()
-
-            def run(full):
-                entry = self.authorizations.get(auth_id)
-                if entry is None or self.orders[entry["order"]]["client"] != g.client:
-                    raise ApiError(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "no such authorization")
-                authorization, order = entry["authorization"], self.orders[entry["order"]]
-                if verb == "void":
-                    if authorization["status"] not in ("CREATED", "PENDING"):
-                        raise ApiError(422, "UNPROCESSABLE_ENTITY", "PREVIOUSLY_CAPTURED" if entry["captured"] else "PREVIOUSLY_VOIDED",
-                                       f"the authorization is {authorization['status']}")
-                    authorization["status"] = "VOIDED"
-                    events = [self.event("PAYMENT.AUTHORIZATION.VOIDED", dict(authorization), "authorization")]
-                    return (200, dict(authorization), events) if full else (204, None, events)
-                if authorization["status"] not in ("CREATED", "PARTIALLY_CAPTURED"):
-                    raise ApiError(422, "UNPROCESSABLE_ENTITY", "AUTHORIZATION_VOIDED" if authorization["status"] == "VOIDED"
-                                   else "AUTHORIZATION_ALREADY_CAPTURED", f"the authorization is {authorization['status']}")
-                currency = authorization["amount"]["currency_code"]
-                remaining = order["cents"] - entry["captured"]
-                cents = remaining
-                if body.get("amount") is not None:
-                    cents, _ = self._parse_amount(body["amount"], currency)
-                if cents > remaining:
-                    raise ApiError(422, "UNPROCESSABLE_ENTITY", "MAX_CAPTURE_AMOUNT_EXCEEDED", "more than authorized")
-                final = body.get("final_capture", False) is True or cents == remaining
-                entry["captured"] += cents
-                authorization["status"] = "CAPTURED" if final else "PARTIALLY_CAPTURED"
-                capture = self._new_capture(order, cents, authorization, declined=False, final=final)
-                events = [self.event("PAYMENT.CAPTURE.COMPLETED", dict(capture), "capture")]
-                view = dict(capture) if full else {"id": capture["id"], "status": capture["status"], "links": capture["links"]}
-                return 201, view, events
-
-            response, events = replayable(run)
-            send_all(events)
-            return response
-
-        @app.get("/v2/payments/captures/<capture_id>")
-        def get_capture(capture_id):
-            with self.lock:
-                g.client = self._bearer()
-                entry = self.captures.get(capture_id)
-                if entry is None or self.orders[entry["order"]]["client"] != g.client:
-                    raise ApiError(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "no such capture")
-                return answer(200, entry["capture"])
-
-        @app.post("/v2/payments/captures/<capture_id>/refund")
-        def refund(capture_id):
-            body = json_body()
-
-            def run(full):
-                entry = self.captures.get(capture_id)
-                if entry is None or self.orders[entry["order"]]["client"] != g.client:
-                    raise ApiError(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "no such capture")
-                capture, order = entry["capture"], self.orders[entry["order"]]
-                if capture["status"] not in ("COMPLETED", "PARTIALLY_REFUNDED"):
-                    raise ApiError(422, "UNPROCESSABLE_ENTITY", "CAPTURE_FULLY_REFUNDED" if capture["status"] == "REFUNDED"
-                                   else "REFUND_NOT_ALLOWED", f"the capture is {capture['status']}")
-                currency = capture["amount"]["currency_code"]
-                remaining = entry["cents"] - entry["refunded"]
-                cents = remaining
-                if body.get("amount") is not None:
-                    cents, _ = self._parse_amount(body["amount"], currency)
-                if cents > remaining:
-                    raise ApiError(422, "UNPROCESSABLE_ENTITY", "REFUND_AMOUNT_EXCEEDED", "more than what remains")
-                entry["refunded"] += cents
-                capture["status"] = "REFUNDED" if entry["refunded"] == entry["cents"] else "PARTIALLY_REFUNDED"
-                refund_id = _id()
-                refund = {
-                    "id": refund_id, "status": "COMPLETED",
-                    "amount": {"currency_code": currency, "value": _value(cents, currency)},
-                    "create_time": _now(), "update_time": _now(),
-                    "links": self._links("refunds", refund_id, f"{self.base_url()}/v2/payments/captures/{capture_id}"),
-                }
-                if isinstance(body.get("custom_id"), str):
-                    refund["custom_id"] = body["custom_id"]
-                self.refunds[refund_id] = {"refund": refund, "order": order["id"]}
-                order["refunds"].append(refund_id)
-                events = [self.event("PAYMENT.CAPTURE.REFUNDED", dict(refund), "refund")]
-                view = dict(refund) if full else {"id": refund_id, "status": "COMPLETED", "links": refund["links"]}
-                return 201, view, events
-
-            response, events = replayable(run)
-            send_all(events)
-            return response
-
-        # ------------------------------------------------------------------ webhooks
-        @app.get("/v1/notifications/webhooks/<webhook_id>")
-        def get_webhook(webhook_id):
-            with self.lock:
-                g.client = self._bearer()
-            if webhook_id != self.webhook_id or g.client != self.client_id:
-                raise ApiError(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Webhook not found")
-            return jsonify({"id": webhook_id, "url": self.webhook_url or "",
-                            "event_types": [{"name": "*", "description": "ALL"}]})
-
-        @app.post("/v1/notifications/verify-webhook-signature")
-        def verify():
-            with self.lock:
-                g.client = self._bearer()
-            if self.verify_outage:
-                return jsonify({"name": "INTERNAL_SERVICE_ERROR", "message": "An internal service error occurred."}), 503
-            data = request.get_json(force=True, silent=True)
-            fields = ("auth_algo", "cert_url", "transmission_id", "transmission_sig", "transmission_time", "webhook_id")
-            if not isinstance(data, dict) or any(not isinstance(data.get(f), str) for f in fields) \
-                    or not isinstance(data.get("webhook_event"), dict):
-                raise ApiError(400, "VALIDATION_ERROR", "MISSING_REQUIRED_PARAMETER", "Invalid request - see details")
-            with self.lock:
-                sent = self._transmissions.get(data["transmission_id"])
-                headers = sent["headers"] if sent else {}
-                genuine = (
-                    sent is not None
-                    and g.client == self.client_id
-                    and data["webhook_id"] == sent["webhook_id"]
-                    and data["webhook_event"] == sent["event"]
-                    and data["auth_algo"] == headers["PAYPAL-AUTH-ALGO"]
-                    and data["cert_url"] == headers["PAYPAL-CERT-URL"]
-                    and data["transmission_sig"] == headers["PAYPAL-TRANSMISSION-SIG"]
-                    and data["transmission_time"] == headers["PAYPAL-TRANSMISSION-TIME"]
-                )
-                result = "SUCCESS" if genuine else "FAILURE"
-                self.verifications.append({"transmission_id": data["transmission_id"], "result": result})
-            return jsonify({"verification_status": result})
-
-        # ------------------------------------------------------------------ the payer's pages
-        def payer_order():
-            with self.lock:
-                order = self.orders.get(request.args.get("token", ""))
-            if order is None:
-                return None, self._page("Unknown order", message="This checkout does not exist.", status=404)
-            if order["status"] != "PAYER_ACTION_REQUIRED":
-                return None, self._page("PayPal", order=order, message=f"This order is {order['status'].lower()}.", status=409)
-            return order, None
-
-        def approve(order, declines: bool, pending: bool = False):
-            with self.lock:
-                order["status"] = "APPROVED"
-                order["declines"] = declines
-                order["funding_pending"] = pending
-                order["payer"] = {"payer_id": _id(13), "email_address": "buyer@example.com",
-                                  "name": {"given_name": "Test", "surname": "Buyer"}}
-                view = self._order_view(order)
-                target = _with_query(order["context"]["return_url"], token=order["id"], PayerID=order["payer"]["payer_id"])
-            self.send_event(self.event("CHECKOUT.ORDER.APPROVED", view, "checkout-order"))
-            return redirect(target, code=303)
-
-        @app.get("/checkoutnow")
-        def approval_page():
-            order, problem = payer_order()
-            return problem or self._page("Pay with PayPal", order=order, form=True)
-
-        @app.post("/checkoutnow")
-        def approval_submit():
-            order, problem = payer_order()
-            if problem:
-                return problem
-            action = request.form.get("action")
-            if action == "approve":
-                return approve(order, declines=False)
-            if action == "decline":
-                return approve(order, declines=True)
-            if action == "bank":
-                return approve(order, declines=False, pending=True)
-            if action == "card":
-                with self.lock:
-                    self._awaiting_3ds.add(order["id"])
-                return redirect(f"{self.base_url()}/checkoutnow/3ds?token={order['id']}", code=303)
-            if action == "cancel":
-                return redirect(_with_query(order["context"]["cancel_url"], token=order["id"]), code=303)
-            return self._page("Pay with PayPal", order=order, form=True, error="Choose how to pay.", status=400)
-
-        @app.get("/checkoutnow/3ds")
-        def challenge_page():
-            order, problem = payer_order()
-            return problem or self._page("3-D Secure", order=order, challenge=True)
-
-        @app.post("/checkoutnow/3ds")
-        def challenge_submit():
-            order, problem = payer_order()
-            if problem:
-                return problem
-            with self.lock:
-                waiting = order["id"] in self._awaiting_3ds
-                self._awaiting_3ds.discard(order["id"])
-            if not waiting:
-                return redirect(f"{self.base_url()}/checkoutnow?token={order['id']}", code=303)
-            # a failed challenge leaves a card the issuer will decline
-            return approve(order, declines=request.form.get("code", "").strip() != THREE_DS_CODE)
-
-    def _page(self, title: str, status: int = 200, order: dict | None = None, **context) -> Response:
-        html = render_template_string(_PAGE, title=title, order=order, code=THREE_DS_CODE, **context)
-        return Response(html, status=status, mimetype="text/html")
+    def _order_page(self, title: str, order: dict | None = None, status: int = 200, **context) -> Response:
+        amount = order["unit"]["amount"] if order else None
+        return self.page(title, status=status, code=THREE_DS_CODE,
+                         merchant=(order["context"].get("brand_name") or "Merchant") if order else None,
+                         amount=f"{amount['value']} {amount['currency_code']}" if order else None, **context)
 
 
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }} · PayPal simulator</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}
-button{display:block;margin-top:.75rem;padding:.5rem 1rem}.error{color:#a00}.note{color:#666;font-size:.85rem}</style></head>
-<body><p class="note">PayPal simulator — sandbox; nobody is charged.</p><h1>{{ title }}</h1>
-{% if order %}<p>{{ order.context.brand_name or "Merchant" }} · <strong>{{ order.unit.amount.value }} {{ order.unit.amount.currency_code }}</strong></p>{% endif %}
-{% if message %}<p>{{ message }}</p>{% endif %}
-{% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
-{% if form %}<form method="post">
-<button name="action" value="approve">Pay with PayPal balance</button>
-<button name="action" value="card">Pay by card (3-D Secure)</button>
-<button name="action" value="decline">Pay with a funding source that will be declined</button>
-<button name="action" value="bank">Pay from a bank account (eCheck: pending until it clears)</button>
-<button name="action" value="cancel">Cancel and return to the merchant</button></form>{% endif %}
-{% if challenge %}<form method="post"><p>Your bank asks you to confirm. Test code: <code>{{ code }}</code></p>
-<input name="code" required><button type="submit">Confirm</button></form>{% endif %}
-</body></html>
-"""
+# ====================================================================== HTTP: API
+def _json_body() -> dict:
+    data = request.get_json(force=True, silent=True)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ApiError(400, "INVALID_REQUEST", "MALFORMED_REQUEST_JSON", "a JSON object is expected")
+    return data
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def _replayable(operation) -> Response:
+    """Run ``operation(full)`` under the lock as the calling app (``g.client``), replaying an earlier success
+    for the same PayPal-Request-Id; the webhooks it made go out once the lock is released."""
+    sim = current_simulator()
+    request_id = request.headers.get("PayPal-Request-Id")
+    full = "return=representation" in request.headers.get("Prefer", "")
+    events = []
+    with sim.lock:
+        g.client = sim._bearer()
+        slot = (g.client, request.path, request_id) if request_id else None
+        if slot and slot in sim._replay:
+            status, text = sim._replay[slot]
+            # "a successful response to an idempotent request returns 200 OK"
+            status = 200 if status == 201 else status
+        else:
+            status, body, events = operation(full)
+            text = json.dumps(body) if body is not None else ""
+            if slot:
+                sim._replay[slot] = (status, text)
+    for event in events:
+        sim.send_event(event)
+    return Response(text, status=status, mimetype="application/json" if text else None)
+
+
+@blueprint.post("/v1/oauth2/token")
+def token():
+    sim = current_simulator()
+    with sim.lock:
+        sim.token_requests.append(dict(request.headers))
+    auth = request.authorization
+    if auth is None or auth.type != "basic" or sim.accounts.get(auth.username) != auth.password:
+        return jsonify({"error": "invalid_client", "error_description": "Client Authentication failed"}), 401
+    if request.form.get("grant_type") != "client_credentials":
+        return jsonify({"error": "unsupported_grant_type", "error_description": "Grant Type is NULL"}), 400
+    access = "A21AA" + secrets.token_urlsafe(32)
+    with sim.lock:
+        sim.tokens[access] = auth.username
+    return jsonify({"scope": "https://uri.paypal.com/services/payments/payment", "access_token": access,
+                    "token_type": "Bearer", "app_id": "APP-80W284485P519543T", "expires_in": 32400,
+                    "nonce": _now() + secrets.token_hex(8)})
+
+
+@blueprint.post("/v2/checkout/orders")
+def create_order():
+    body = _json_body()
+    return _replayable(lambda full: current_simulator()._create_order(body, full))
+
+
+@blueprint.get("/v2/checkout/orders/<order_id>")
+def get_order(order_id):
+    sim = current_simulator()
+    with sim.lock:
+        g.client = sim._bearer()
+        return _json(200, sim._order_view(sim._order(order_id)))
+
+
+@blueprint.post("/v2/checkout/orders/<order_id>/<verb>")
+def complete_order(order_id, verb):
+    if verb not in ("capture", "authorize"):
+        raise ApiError(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "unknown action")
+    return _replayable(lambda full: current_simulator()._complete_order(order_id, verb, full))
+
+
+@blueprint.post("/v2/payments/authorizations/<auth_id>/<verb>")
+def authorization_action(auth_id, verb):
+    if verb not in ("capture", "void"):
+        raise ApiError(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "unknown action")
+    body = _json_body()
+    sim = current_simulator()
+    if verb == "void":
+        return _replayable(lambda full: sim._void(auth_id, full))
+    return _replayable(lambda full: sim._capture_authorization(auth_id, body, full))
+
+
+@blueprint.get("/v2/payments/captures/<capture_id>")
+def get_capture(capture_id):
+    sim = current_simulator()
+    with sim.lock:
+        g.client = sim._bearer()
+        return _json(200, sim._owned(sim.captures, capture_id, "capture")["capture"])
+
+
+@blueprint.post("/v2/payments/captures/<capture_id>/refund")
+def refund(capture_id):
+    body = _json_body()
+    return _replayable(lambda full: current_simulator()._refund_capture(capture_id, body, full))
+
+
+@blueprint.get("/v1/notifications/webhooks/<webhook_id>")
+def get_webhook(webhook_id):
+    sim = current_simulator()
+    with sim.lock:
+        g.client = sim._bearer()
+    if webhook_id != sim.webhook_id or g.client != sim.client_id:
+        raise ApiError(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Webhook not found")
+    return jsonify({"id": webhook_id, "url": sim.webhook_url or "",
+                    "event_types": [{"name": "*", "description": "ALL"}]})
+
+
+@blueprint.post("/v1/notifications/verify-webhook-signature")
+def verify():
+    sim = current_simulator()
+    with sim.lock:
+        g.client = sim._bearer()
+    if sim.verify_outage:
+        return jsonify({"name": "INTERNAL_SERVICE_ERROR", "message": "An internal service error occurred."}), 503
+    data = request.get_json(force=True, silent=True)
+    fields = ("auth_algo", "cert_url", "transmission_id", "transmission_sig", "transmission_time", "webhook_id")
+    if not isinstance(data, dict) or any(not isinstance(data.get(f), str) for f in fields) \
+            or not isinstance(data.get("webhook_event"), dict):
+        raise ApiError(400, "VALIDATION_ERROR", "MISSING_REQUIRED_PARAMETER", "Invalid request - see details")
+    with sim.lock:
+        result = "SUCCESS" if sim._genuine(data) else "FAILURE"
+        sim.verifications.append({"transmission_id": data["transmission_id"], "result": result})
+    return jsonify({"verification_status": result})
+
+
+# ====================================================================== HTTP: the payer's pages
+#: the payer's pages, about the order of ``?token=``, which must still await the payer
+_payer_page = HostedPages(
+    blueprint, "orders", query="token", status="PAYER_ACTION_REQUIRED",
+    conflict=lambda sim, order: sim._order_page("PayPal", order, message=f"This order is {order['status'].lower()}.",
+                                                status=409),
+    missing=lambda sim: sim._order_page("Unknown order", message="This checkout does not exist.", status=404),
+)
+
+
+@_payer_page.get("/checkoutnow")
+def approval_page(sim, order):
+    return sim._order_page("Pay with PayPal", order, choices=PAYER_CHOICES)
+
+
+@_payer_page.post("/checkoutnow")
+def approval_submit(sim, order):
+    action = request.form.get("action")
+    if action in ("approve", "decline", "bank"):
+        return redirect(sim._approve(order, declines=action == "decline", pending=action == "bank"), code=303)
+    if action == "card":
+        with sim.lock:
+            sim._awaiting_3ds.add(order["id"])
+        return redirect(f"{sim.base_url()}/checkoutnow/3ds?token={order['id']}", code=303)
+    if action == "cancel":
+        return redirect(_with_query(order["context"]["cancel_url"], token=order["id"]), code=303)
+    return sim._order_page("Pay with PayPal", order, choices=PAYER_CHOICES, error="Choose how to pay.", status=400)
+
+
+@_payer_page.get("/checkoutnow/3ds")
+def challenge_page(sim, order):
+    return sim._order_page("3-D Secure", order, challenge=True)
+
+
+@_payer_page.post("/checkoutnow/3ds")
+def challenge_submit(sim, order):
+    with sim.lock:
+        waiting = order["id"] in sim._awaiting_3ds
+        sim._awaiting_3ds.discard(order["id"])
+    if not waiting:
+        return redirect(f"{sim.base_url()}/checkoutnow?token={order['id']}", code=303)
+    # a failed challenge leaves a card the issuer will decline
+    declines = request.form.get("code", "").strip() != THREE_DS_CODE
+    return redirect(sim._approve(order, declines=declines), code=303)

@@ -18,10 +18,12 @@ import string
 import time
 from typing import Any
 
-from flask import Response, g, jsonify, redirect, render_template_string, request
+from flask import Blueprint, Response, jsonify, redirect, request
 from werkzeug.exceptions import HTTPException
 
-from . import DEFAULT_RETRY_DELAYS, Delivery, Notifier, ProviderSimulator
+from . import base
+from .base import HostedPages, ProviderSimulator, current_simulator
+from .notifier import DEFAULT_RETRY_DELAYS, Delivery, Notifier
 
 __all__ = ["PayPlugSimulator", "SimulatorConflict", "TEST_CARDS", "THREE_DS_CODE"]
 
@@ -84,56 +86,57 @@ class SimulatorConflict(Exception):
     """The payment already has an outcome (or is in no state for the requested step)."""
 
 
-class ApiError(Exception):
+class ApiError(base.ApiError):
     def __init__(self, status: int, message: str, details: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.details = details
 
+    def body(self) -> dict:
+        body = {"message": self.message, "object": "error"}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+blueprint = Blueprint("payplug", __name__)
+
 
 class PayPlugSimulator(ProviderSimulator):
     """PayPlug's API and hosted page. ``accounts`` maps secret keys to merchant names."""
 
-    name = "payplug"
+    name, brand = "payplug", "PayPlug"
+    blueprint = blueprint
+    default_accounts = DEFAULT_ACCOUNTS
+    api_paths = ("/v1/",)
+    test_cards = TEST_CARDS
+    state = {
+        "payments": dict,  # id -> payment object (the live data)
+        "refunds": dict,  # payment id -> refund objects, in creation order
+        "owners": dict,  # payment id -> (merchant, is_live)
+        "created_with": dict,  # payment id -> the creation request body, as received
+        "_awaiting_3ds": dict,  # payment id -> card details waiting for the challenge
+        "_force_3ds": dict,
+    }
 
     def __init__(self, accounts: dict | None = None, notifier: Notifier | None = None,
                  retry_delays=DEFAULT_RETRY_DELAYS, clock=None):
-        super().__init__(
-            accounts=DEFAULT_ACCOUNTS if accounts is None else accounts,
-            notifier=notifier,
-            retry_delays=retry_delays,
-        )
-        for key in self.accounts:
-            if not key.startswith(("sk_test_", "sk_live_")):
-                raise ValueError(f"a PayPlug secret key starts with sk_test_ or sk_live_: {key[:8]}…")
+        super().__init__(accounts, notifier, retry_delays)
         self.clock = clock or (lambda: int(time.time()))  # unix seconds; replaceable by tests
-        self.payments: dict[str, dict] = {}  # id -> payment object (the live data)
-        self.refunds: dict[str, list[dict]] = {}  # payment id -> refund objects, in creation order
-        self.owners: dict[str, tuple[str, bool]] = {}  # payment id -> (merchant, is_live)
-        # one entry per API call: {"method", "path", "payplug_version", "body" (parsed JSON or None), "status"}
-        self.requests: list[dict] = []
-        self.created_with: dict[str, dict] = {}  # payment id -> the creation request body, as received
-        self._awaiting_3ds: dict[str, dict] = {}  # payment id -> card details waiting for the challenge
-        self._force_3ds: dict[str, bool] = {}
-        self._routes()
+
+    def check_account(self, key: str, account: Any) -> None:
+        if not key.startswith(("sk_test_", "sk_live_")):
+            raise ValueError(f"a PayPlug secret key starts with sk_test_ or sk_live_: {key[:8]}…")
+
+    def call_details(self) -> dict:
+        return {"payplug_version": request.headers.get("PayPlug-Version"),
+                "body": request.get_json(force=True, silent=True) if request.content_length else None}
+
+    def account_lines(self) -> list[str]:
+        return ["secret keys: " + ", ".join(sorted(self.accounts))]
 
     # ================================================================== Python-side helpers
-    def reset(self) -> None:
-        with self.lock:
-            self.payments.clear()
-            self.refunds.clear()
-            self.owners.clear()
-            self.requests.clear()
-            self.created_with.clear()
-            self._awaiting_3ds.clear()
-            self._force_3ds.clear()
-
-    def describe(self) -> list[str]:
-        lines = ["secret keys: " + ", ".join(sorted(self.accounts))]
-        lines += [f"card {number}: {meaning}" for number, meaning in TEST_CARDS]
-        return lines
-
     def pay(self, payment_id: str, card: str = CARD_SUCCESS, *, expiry: str = "12/34", action: str = "pay",
             code: str | None = None) -> str:
         """Do what the hosted page does when the buyer submits it, without HTTP. Returns the outcome:
@@ -358,6 +361,22 @@ class PayPlugSimulator(ProviderSimulator):
         self._awaiting_3ds.pop(payment["id"], None)
         self._fail(payment, "aborted", "aborted_api")
 
+    def _update(self, payment: dict, body: Any) -> dict:
+        """PATCH: capture or abort the payment; returns it."""
+        if not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        captured = body.get("captured") is True
+        aborted = body.get("aborted") is True
+        if captured and aborted:
+            raise ApiError(400, "Send either captured or aborted, not both.")
+        if captured:
+            self._capture(payment)
+        elif aborted:
+            self._abort(payment)
+        else:
+            raise ApiError(400, "Nothing to update: send {\"captured\": true} or {\"aborted\": true}.")
+        return payment
+
     def _refund(self, payment: dict, body: Any) -> dict:
         if not isinstance(body, dict):
             raise ApiError(400, "The request body must be a JSON object.")
@@ -442,167 +461,6 @@ class PayPlugSimulator(ProviderSimulator):
             raise ApiError(400, "The request body must be valid JSON.")
         return data
 
-    def _routes(self) -> None:
-        app = self.app
-        app.json.sort_keys = False
-
-        @app.before_request
-        def log_request():
-            if request.path.startswith("/v1/"):
-                g.api_call = {
-                    "method": request.method,
-                    "path": request.path,
-                    "payplug_version": request.headers.get("PayPlug-Version"),
-                    "body": request.get_json(force=True, silent=True) if request.content_length else None,
-                    "status": None,
-                }
-                with self.lock:
-                    self.requests.append(g.api_call)
-
-        @app.after_request
-        def log_status(response):
-            entry = g.get("api_call")
-            if entry is not None:
-                entry["status"] = response.status_code
-            return response
-
-        @app.errorhandler(ApiError)
-        def api_error(error: ApiError):
-            body = {"message": error.message, "object": "error"}
-            if error.details:
-                body["details"] = error.details
-            return jsonify(body), error.status
-
-        @app.errorhandler(HTTPException)
-        def http_error(error: HTTPException):
-            if request.path.startswith("/v1/"):
-                return jsonify({"message": error.description, "object": "error"}), error.code
-            return error
-
-        @app.post("/v1/payments")
-        def create_payment():
-            merchant, is_live = self._authenticate()
-            payment = self._create_payment(merchant, is_live, self._json_body())
-            with self.lock:
-                return jsonify(payment), 201
-
-        @app.get("/v1/payments/<payment_id>")
-        def get_payment(payment_id):
-            with self.lock:
-                return jsonify(self._owned_payment(payment_id))
-
-        @app.patch("/v1/payments/<payment_id>")
-        def patch_payment(payment_id):
-            body = self._json_body()
-            with self.lock:
-                payment = self._owned_payment(payment_id)
-                if not isinstance(body, dict):
-                    raise ApiError(400, "The request body must be a JSON object.")
-                captured = body.get("captured") is True
-                aborted = body.get("aborted") is True
-                if captured and aborted:
-                    raise ApiError(400, "Send either captured or aborted, not both.")
-                if captured:
-                    self._capture(payment)
-                elif aborted:
-                    self._abort(payment)
-                else:
-                    raise ApiError(400, "Nothing to update: send {\"captured\": true} or {\"aborted\": true}.")
-                notification = self._notification_for(payment, payment)
-                answer = jsonify(payment)
-            self._send(notification)
-            return answer
-
-        @app.post("/v1/payments/<payment_id>/refunds")
-        def create_refund(payment_id):
-            body = self._json_body()
-            with self.lock:
-                payment = self._owned_payment(payment_id)
-                refund = self._refund(payment, body)
-                notification = self._notification_for(payment, refund)
-                answer = jsonify(refund)
-            self._send(notification)
-            return answer, 201
-
-        @app.get("/v1/payments/<payment_id>/refunds")
-        def list_refunds(payment_id):
-            with self.lock:
-                self._owned_payment(payment_id)
-                return jsonify({"object": "list", "data": list(self.refunds[payment_id])})
-
-        @app.get("/v1/payments/<payment_id>/refunds/<refund_id>")
-        def get_refund(payment_id, refund_id):
-            with self.lock:
-                self._owned_payment(payment_id)
-                for refund in self.refunds[payment_id]:
-                    if refund["id"] == refund_id:
-                        return jsonify(refund)
-            raise ApiError(404, "The resource you requested could not be found.")
-
-        # ============================================================== HTTP: hosted page
-        @app.get("/pay/<payment_id>")
-        def hosted_page(payment_id):
-            with self.lock:
-                payment = self.payments.get(payment_id)
-                if payment is None:
-                    return self._page("Unknown payment", message="This payment does not exist.", status=404)
-                if self._outcome(payment):
-                    return self._outcome_page(payment)
-                return self._form_page(payment)
-
-        @app.post("/pay/<payment_id>")
-        def hosted_submit(payment_id):
-            with self.lock:
-                payment = self.payments.get(payment_id)
-                if payment is None:
-                    return self._page("Unknown payment", message="This payment does not exist.", status=404)
-                if self._outcome(payment):
-                    return self._outcome_page(payment, status=409)
-            action = request.form.get("action", "pay")
-            try:
-                outcome, notification = self._submit_card(
-                    payment_id, request.form.get("card_number", ""), request.form.get("expiry", ""), action
-                )
-            except SimulatorConflict:
-                with self.lock:
-                    return self._outcome_page(self.payments[payment_id], status=409)
-            except ValueError as exc:
-                with self.lock:
-                    return self._form_page(payment, error=str(exc), status=400)
-            self._send(notification)
-            if outcome == "3ds_required":
-                return redirect(f"{self.base_url()}/pay/{payment_id}/3ds", code=303)
-            return redirect(self._exit_url(payment, outcome), code=303)
-
-        @app.get("/pay/<payment_id>/3ds")
-        def three_ds_page(payment_id):
-            with self.lock:
-                payment = self.payments.get(payment_id)
-                if payment is None:
-                    return self._page("Unknown payment", message="This payment does not exist.", status=404)
-                if self._outcome(payment):
-                    return self._outcome_page(payment)
-                if payment_id not in self._awaiting_3ds:
-                    return redirect(f"{self.base_url()}/pay/{payment_id}", code=303)
-                return self._page("3-D Secure", payment=payment, challenge=True, code=THREE_DS_CODE)
-
-        @app.post("/pay/<payment_id>/3ds")
-        def three_ds_submit(payment_id):
-            with self.lock:
-                payment = self.payments.get(payment_id)
-                if payment is None:
-                    return self._page("Unknown payment", message="This payment does not exist.", status=404)
-            try:
-                outcome, notification = self._answer_3ds(payment_id, request.form.get("code", ""))
-            except SimulatorConflict:
-                with self.lock:
-                    if self._outcome(payment):
-                        return self._outcome_page(payment, status=409)
-                    return self._page("3-D Secure", payment=payment, status=409,
-                                      message="No 3-D Secure challenge is waiting for this payment.")
-            self._send(notification)
-            return redirect(self._exit_url(payment, outcome), code=303)
-
     # ================================================================== pages
     @staticmethod
     def _exit_url(payment: dict, outcome: str) -> str:
@@ -611,11 +469,14 @@ class PayPlugSimulator(ProviderSimulator):
             return hosted["cancel_url"]
         return hosted["return_url"]
 
-    def _merchant(self, payment: dict) -> str:
-        return self.owners.get(payment["id"], ("", False))[0]
+    def _payment_page(self, title: str, payment: dict, status: int = 200, **context):
+        merchant = self.owners.get(payment["id"], ("", False))[0]
+        detail = payment["id"] + ("" if payment["is_live"] else " · test mode")
+        return self.page(title, status=status, merchant=merchant, amount=format_euros(payment["amount"]),
+                         detail=detail, **context)
 
     def _form_page(self, payment: dict, error: str | None = None, status: int = 200):
-        return self._page("Payment", payment=payment, form=True, error=error, status=status)
+        return self._payment_page("Payment", payment, form=True, error=error, status=status)
 
     def _outcome_page(self, payment: dict, status: int = 200):
         outcome = self._outcome(payment)
@@ -625,75 +486,127 @@ class PayPlugSimulator(ProviderSimulator):
             message = "This payment is authorized."
         else:
             message = f"This payment failed: {payment['failure']['message']}"
-        return self._page("Payment", payment=payment, message=message, outcome=outcome,
-                          back=self._exit_url(payment, outcome), status=status)
-
-    def _page(self, title: str, status: int = 200, payment: dict | None = None, **context) -> Response:
-        html = render_template_string(
-            _PAGE,
-            title=title,
-            payment=payment,
-            merchant=self._merchant(payment) if payment else None,
-            amount=format_euros(payment["amount"]) if payment else None,
-            cards=TEST_CARDS,
-            **context,
-        )
-        return Response(html, status=status, mimetype="text/html")
+        return self._payment_page("Payment", payment, message=message, failed=outcome not in ("paid", "authorized"),
+                                  back=self._exit_url(payment, outcome), status=status)
 
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }} · PayPlug simulator</title>
-<style>
-  body { font-family: system-ui, sans-serif; max-width: 32rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-  .box { border: 1px solid #ccc; border-radius: 8px; padding: 1rem 1.25rem; }
-  .amount { font-size: 1.6rem; font-weight: bold; }
-  label { display: block; margin-top: .75rem; }
-  input { width: 100%; padding: .4rem; font-size: 1rem; box-sizing: border-box; }
-  button { margin-top: 1rem; padding: .5rem 1rem; font-size: 1rem; }
-  .error { color: #a00; }
-  table { border-collapse: collapse; margin-top: 1.5rem; font-size: .9rem; }
-  td { padding: .2rem .5rem; border-top: 1px solid #eee; }
-  code { font-size: .95rem; }
-  .note { color: #666; font-size: .85rem; }
-</style>
-</head>
-<body>
-<p class="note">PayPlug simulator — no real card is charged.</p>
-<main class="box">
-<h1>{{ title }}</h1>
-{% if payment %}
-  <p>{{ merchant }}</p>
-  <p class="amount">{{ amount }}</p>
-  <p class="note">{{ payment.id }}{% if not payment.is_live %} · test mode{% endif %}</p>
-{% endif %}
-{% if message %}<p{% if outcome and outcome not in ("paid", "authorized") %} class="error"{% endif %}>{{ message }}</p>{% endif %}
-{% if back %}<p><a href="{{ back }}">Back to the shop</a></p>{% endif %}
-{% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
-{% if form %}
-<form method="post">
-  <label>Card number <input name="card_number" inputmode="numeric" autocomplete="cc-number" required></label>
-  <label>Expiry (MM/YY) <input name="expiry" placeholder="MM/YY" autocomplete="cc-exp" required></label>
-  <label>CVC <input name="cvc" inputmode="numeric" autocomplete="cc-csc"></label>
-  <button name="action" value="pay">Pay {{ amount }}</button>
-  <button name="action" value="cancel" formnovalidate>Cancel</button>
-</form>
-<table>
-  <caption>Test cards (any future expiry, any CVC)</caption>
-  {% for number, meaning in cards %}<tr><td><code>{{ number }}</code></td><td>{{ meaning }}</td></tr>{% endfor %}
-</table>
-{% endif %}
-{% if challenge %}
-<form method="post">
-  <p>Your bank asks you to confirm this payment. The test code is <code>{{ code }}</code>.</p>
-  <label>Code <input name="code" inputmode="numeric" autocomplete="one-time-code" required></label>
-  <button type="submit">Confirm</button>
-</form>
-{% endif %}
-</main>
-</body>
-</html>
-"""
+# ====================================================================== HTTP: API
+@blueprint.app_errorhandler(HTTPException)
+def http_error(error: HTTPException):
+    if request.path.startswith("/v1/"):
+        return jsonify({"message": error.description, "object": "error"}), error.code
+    return error
+
+
+@blueprint.post("/v1/payments")
+def create_payment():
+    sim = current_simulator()
+    merchant, is_live = sim._authenticate()
+    payment = sim._create_payment(merchant, is_live, sim._json_body())
+    with sim.lock:
+        return jsonify(payment), 201
+
+
+@blueprint.get("/v1/payments/<payment_id>")
+def get_payment(payment_id):
+    sim = current_simulator()
+    with sim.lock:
+        return jsonify(sim._owned_payment(payment_id))
+
+
+def _change_payment(payment_id: str, change) -> Response:
+    """Apply ``change(payment, body) -> resource`` to an owned payment under the lock; the resource is
+    the answer and the notification, which goes out once the lock is released."""
+    sim = current_simulator()
+    body = sim._json_body()
+    with sim.lock:
+        payment = sim._owned_payment(payment_id)
+        resource = change(payment, body)
+        notification = sim._notification_for(payment, resource)
+        answer = jsonify(resource)
+    sim._send(notification)
+    return answer
+
+
+@blueprint.patch("/v1/payments/<payment_id>")
+def patch_payment(payment_id):
+    return _change_payment(payment_id, current_simulator()._update)
+
+
+@blueprint.post("/v1/payments/<payment_id>/refunds")
+def create_refund(payment_id):
+    return _change_payment(payment_id, current_simulator()._refund), 201
+
+
+@blueprint.get("/v1/payments/<payment_id>/refunds")
+def list_refunds(payment_id):
+    sim = current_simulator()
+    with sim.lock:
+        sim._owned_payment(payment_id)
+        return jsonify({"object": "list", "data": list(sim.refunds[payment_id])})
+
+
+@blueprint.get("/v1/payments/<payment_id>/refunds/<refund_id>")
+def get_refund(payment_id, refund_id):
+    sim = current_simulator()
+    with sim.lock:
+        sim._owned_payment(payment_id)
+        for refund in sim.refunds[payment_id]:
+            if refund["id"] == refund_id:
+                return jsonify(refund)
+    raise ApiError(404, "The resource you requested could not be found.")
+
+
+# ====================================================================== HTTP: hosted page
+_known_payment = HostedPages(blueprint, "payments", missing=lambda sim: sim.page(
+    "Unknown payment", message="This payment does not exist.", status=404))
+
+
+@_known_payment.get("/pay/<payment_id>")
+def hosted_page(sim, payment):
+    with sim.lock:
+        return sim._outcome_page(payment) if sim._outcome(payment) else sim._form_page(payment)
+
+
+@_known_payment.post("/pay/<payment_id>")
+def hosted_submit(sim, payment):
+    with sim.lock:
+        if sim._outcome(payment):
+            return sim._outcome_page(payment, status=409)
+    try:
+        outcome, notification = sim._submit_card(payment["id"], request.form.get("card_number", ""),
+                                                  request.form.get("expiry", ""), request.form.get("action", "pay"))
+    except SimulatorConflict:
+        with sim.lock:
+            return sim._outcome_page(payment, status=409)
+    except ValueError as exc:
+        with sim.lock:
+            return sim._form_page(payment, error=str(exc), status=400)
+    sim._send(notification)
+    if outcome == "3ds_required":
+        return redirect(f"{sim.base_url()}/pay/{payment['id']}/3ds", code=303)
+    return redirect(sim._exit_url(payment, outcome), code=303)
+
+
+@_known_payment.get("/pay/<payment_id>/3ds")
+def three_ds_page(sim, payment):
+    with sim.lock:
+        if sim._outcome(payment):
+            return sim._outcome_page(payment)
+        if payment["id"] not in sim._awaiting_3ds:
+            return redirect(f"{sim.base_url()}/pay/{payment['id']}", code=303)
+        return sim._payment_page("3-D Secure", payment, challenge=True, code=THREE_DS_CODE)
+
+
+@_known_payment.post("/pay/<payment_id>/3ds")
+def three_ds_submit(sim, payment):
+    try:
+        outcome, notification = sim._answer_3ds(payment["id"], request.form.get("code", ""))
+    except SimulatorConflict:
+        with sim.lock:
+            if sim._outcome(payment):
+                return sim._outcome_page(payment, status=409)
+            return sim._payment_page("3-D Secure", payment, status=409,
+                                     message="No 3-D Secure challenge is waiting for this payment.")
+    sim._send(notification)
+    return redirect(sim._exit_url(payment, outcome), code=303)

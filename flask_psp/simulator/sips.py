@@ -38,10 +38,12 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, jsonify, redirect, render_template_string, request
+from flask import Blueprint, Response, jsonify, redirect, request
 from iso4217 import Currency
 
-from . import DEFAULT_RETRY_DELAYS, Delivery, Notifier, ProviderSimulator
+from . import base
+from .base import HostedPages, ProviderSimulator, current_simulator
+from .notifier import Delivery
 
 __all__ = ["SipsSimulator", "SIMULATION_MERCHANT", "TEST_CARDS", "THREE_DS_CODE"]
 
@@ -76,8 +78,10 @@ ERROR_TEXT = {
 }
 
 
-class SipsError(Exception):
+class SipsError(base.ApiError):
     """A payment request Sips refuses before any payment page: its error page is shown."""
+
+    status = 400
 
     def __init__(self, code: str, detail: str):
         super().__init__(detail)
@@ -138,37 +142,37 @@ def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
+blueprint = Blueprint("sips", __name__)
+
+
 class SipsSimulator(ProviderSimulator):
     """``accounts``: ``{merchantId: {"secret_key": …, "key_version": "1", "name": …}}``."""
 
-    name = "sips"
+    name, brand = "sips", "Worldline Sips"
+    blueprint = blueprint
+    default_accounts = DEFAULT_ACCOUNTS
+    test_cards = TEST_CARDS
+    sort_json_keys = True  # the Office JSON answers list their fields in alphabetical order
+    state = {
+        "transactions": dict,  # (merchantId, transactionReference) -> transaction
+        "sessions": dict,  # payment page session -> (merchantId, transactionReference)
+        "init_requests": list,  # each accepted or refused /paymentInit, for tests to inspect
+        "office_requests": list,
+    }
 
-    def __init__(self, accounts: dict | None = None, notifier: Notifier | None = None,
-                 retry_delays=DEFAULT_RETRY_DELAYS):
-        super().__init__(accounts=DEFAULT_ACCOUNTS if accounts is None else accounts, notifier=notifier,
-                         retry_delays=retry_delays)
-        for merchant, account in self.accounts.items():
-            if not str(merchant).isdigit() or not account.get("secret_key") or not str(account.get("key_version", "")).isdigit():
-                raise ValueError(f"a Sips account needs a numeric merchantId, a secret_key and a numeric key_version: {merchant}")
-        self.transactions: dict[tuple[str, str], dict] = {}
-        self.sessions: dict[str, tuple[str, str]] = {}
-        self.init_requests: list[dict] = []  # each accepted or refused /paymentInit, for tests to inspect
-        self.office_requests: list[dict] = []
-        self._routes()
+    def check_account(self, merchant: str, account: Any) -> None:
+        if not str(merchant).isdigit() or not account.get("secret_key") or not str(account.get("key_version", "")).isdigit():
+            raise ValueError(f"a Sips account needs a numeric merchantId, a secret_key and a numeric key_version: {merchant}")
+
+    def account_lines(self) -> list[str]:
+        return [f"merchant {m}: secret key {a['secret_key']}, key version {a['key_version']}"
+                for m, a in self.accounts.items()]
+
+    def error_answer(self, error: SipsError) -> Response:
+        return self._error_page(error, status=400)
+
 
     # ================================================================== Python-side helpers
-    def reset(self) -> None:
-        with self.lock:
-            self.transactions.clear()
-            self.sessions.clear()
-            self.init_requests.clear()
-            self.office_requests.clear()
-
-    def describe(self) -> list[str]:
-        lines = [f"merchant {m}: secret key {a['secret_key']}, key version {a['key_version']}"
-                 for m, a in self.accounts.items()]
-        return lines + [f"card {number}: {meaning}" for number, meaning in TEST_CARDS]
-
     def transaction(self, reference: str, merchant_id: str | None = None) -> dict:
         with self.lock:
             for (merchant, ref), tx in self.transactions.items():
@@ -412,89 +416,25 @@ class SipsSimulator(ProviderSimulator):
                 "newAmount": new_amount, "authorisationId": f"{secrets.randbelow(10**6):06d}",
             })
 
-    # ================================================================== HTTP
-    def _routes(self) -> None:
-        app = self.app
-
-        @app.errorhandler(SipsError)
-        def sips_error(error: SipsError):
-            return self._page("Error", status=400, error=error)
-
-        @app.post("/paymentInit")
-        def payment_init():
-            tx = self._init(request.form)
-            if tx["response"] is not None:
-                return self._receipt(tx)
-            return self._payment_page(tx)
-
-        @app.get("/paymentpage/<session>")
-        def payment_page(session):
-            tx = self._by_session(session)
-            if tx is None:
-                return self._page("Error", status=404, error=SipsError("12", "Unknown or expired payment session"))
-            if tx["response"] is not None:
-                return self._receipt(tx)
-            if tx["status"] == "AWAITING_3DS":
-                return redirect(f"{self.base_url()}/paymentpage/{session}/3ds", code=303)
-            return self._payment_page(tx)
-
-        @app.post("/paymentpage/<session>")
-        def payment_submit(session):
-            tx = self._by_session(session)
-            if tx is None:
-                return self._page("Error", status=404, error=SipsError("12", "Unknown or expired payment session"))
-            with self.lock:
-                if tx["status"] != "PAYMENT_PAGE":
-                    return self._receipt(tx, status=409) if tx["response"] else self._payment_page(tx, status=409)
-                if request.form.get("action") == "cancel":
-                    finish = ("17", None, None)
-                else:
-                    number = "".join((request.form.get("card_number") or "").split())
-                    if not number.isdigit() or not 12 <= len(number) <= 19:
-                        return self._payment_page(tx, error="The card number must be 12 to 19 digits.", status=400)
-                    tx["card"] = number
-                    if self._needs_challenge(tx, number):
-                        tx["status"] = "AWAITING_3DS"
-                        return redirect(f"{self.base_url()}/paymentpage/{session}/3ds", code=303)
-                    finish = ("00", "00", "NOT_PARTICIPATING") if number == CARD_SUCCESS else ("05", "05", None)
-            self._finish(tx, *finish)
-            return self._receipt(tx)
-
-        @app.get("/paymentpage/<session>/3ds")
-        def challenge_page(session):
-            tx = self._by_session(session)
-            if tx is None or tx["status"] != "AWAITING_3DS":
-                return self._page("Error", status=404, error=SipsError("12", "No 3-D Secure challenge is waiting"))
-            return self._page("3-D Secure", tx=tx, challenge=True, code=THREE_DS_CODE)
-
-        @app.post("/paymentpage/<session>/3ds")
-        def challenge_submit(session):
-            tx = self._by_session(session)
-            with self.lock:
-                if tx is None or tx["status"] != "AWAITING_3DS":
-                    return self._page("Error", status=409, error=SipsError("12", "No 3-D Secure challenge is waiting"))
-                tx["status"] = "PAYMENT_PAGE"
-            if (request.form.get("code") or "").strip() == THREE_DS_CODE:
-                self._finish(tx, "00", "00", "SUCCESS")
-            else:
-                self._finish(tx, "05", "05", "FAILURE")
-            return self._receipt(tx)
-
-        for operation in ("validate", "cancel", "refund"):
-            app.add_url_rule(
-                f"/rs-services/v2/cashManagement/{operation}", f"office_{operation}",
-                (lambda op: lambda: jsonify(self._office(op, request.get_json(force=True, silent=True))))(operation),
-                methods=["POST"],
-            )
-
-        @app.post("/rs-services/v2/diagnostic/getTransactionData")
-        def diagnostic():
-            return jsonify(self._office("getTransactionData", request.get_json(force=True, silent=True)))
 
     # ================================================================== pages
+    def _error_page(self, error: SipsError, status: int) -> Response:
+        label = ERROR_TEXT.get(error.code, "Error")
+        return self.page("Error", status=status, detail=error.detail,
+                         error=f"Error during the processing of the payment request: responseCode={error.code} — {label}")
+
+    def _tx_page(self, title: str, tx: dict, status: int = 200, **context) -> Response:
+        template = tx["request"].get("templateName")
+        return self.page(
+            title, status=status, note=self.page_note + (f" Page template: {template}." if template else ""),
+            merchant=self.accounts.get(tx["merchant_id"], {}).get("name"),
+            amount=_minor_to_text(tx["amount"], tx["currency"]) if tx["amount"] else None,
+            detail=f"transactionReference {tx['reference']}", **context,
+        )
+
     def _payment_page(self, tx: dict, error: str | None = None, status: int = 200) -> Response:
-        return self._page("Payment", tx=tx, form=True, error_text=error, status=status,
-                          action=f"{self.base_url()}/paymentpage/{tx['session']}")
+        return self._tx_page("Payment", tx, form=True, error=error, status=status,
+                             action=f"{self.base_url()}/paymentpage/{tx['session']}")
 
     def _receipt(self, tx: dict, status: int = 200) -> Response:
         code = tx["response_code"]
@@ -506,82 +446,97 @@ class SipsSimulator(ProviderSimulator):
             message = "The payment was refused (responseCode 34)."
         else:
             message = f"Your payment was refused (responseCode {code})."
-        return self._page("Payment receipt", tx=tx, message=message, outcome=code, status=status,
-                          back=tx["request"].get("normalReturnUrl"), fields=tx["response"])
-
-    def _page(self, title: str, status: int = 200, tx: dict | None = None, error: SipsError | None = None,
-              **context) -> Response:
-        merchant = self.accounts.get(tx["merchant_id"], {}).get("name") if tx else None
-        html = render_template_string(
-            _PAGE, title=title, tx=tx, merchant=merchant, error=error,
-            error_label=ERROR_TEXT.get(error.code, "Error") if error else None,
-            amount=_minor_to_text(tx["amount"], tx["currency"]) if tx and tx["amount"] else None,
-            template=tx["request"].get("templateName") if tx else None,
-            cards=TEST_CARDS, **context,
-        )
-        return Response(html, status=status, mimetype="text/html")
+        return self._tx_page("Payment receipt", tx, message=message, outcome=code, status=status, template=_RECEIPT,
+                             return_url=tx["request"].get("normalReturnUrl"), fields=tx["response"])
 
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }} · Worldline Sips simulator</title>
-<style>
-  body { font-family: system-ui, sans-serif; max-width: 34rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-  .box { border: 1px solid #bbb; border-radius: 6px; padding: 1rem 1.25rem; }
-  .amount { font-size: 1.6rem; font-weight: bold; }
-  label { display: block; margin-top: .75rem; }
-  input[type=text] { width: 100%; padding: .4rem; font-size: 1rem; box-sizing: border-box; }
-  button { margin-top: 1rem; padding: .5rem 1rem; font-size: 1rem; }
-  .error { color: #a00; }
-  .note { color: #666; font-size: .85rem; }
-  td { padding: .2rem .5rem; border-top: 1px solid #eee; }
-</style>
-</head>
-<body>
-<p class="note">Worldline Sips simulator — no real card is charged.{% if template %} Page template: {{ template }}.{% endif %}</p>
-<main class="box">
-<h1>{{ title }}</h1>
-{% if error %}
-  <p class="error" role="alert">Error during the processing of the payment request.</p>
-  <p class="error">responseCode={{ error.code }} — {{ error_label }}</p>
-  <p class="note">{{ error.detail }}</p>
-{% endif %}
-{% if tx %}
-  {% if merchant %}<p>{{ merchant }}</p>{% endif %}
-  {% if amount %}<p class="amount">{{ amount }}</p>{% endif %}
-  <p class="note">transactionReference {{ tx.reference }}</p>
-{% endif %}
-{% if message %}<p id="sips-outcome" data-response-code="{{ outcome }}"{% if outcome != "00" %} class="error"{% endif %}>{{ message }}</p>{% endif %}
-{% if error_text %}<p class="error" role="alert">{{ error_text }}</p>{% endif %}
-{% if form %}
-<form method="post" action="{{ action }}">
-  <label>Card number <input type="text" name="card_number" inputmode="numeric" autocomplete="cc-number"></label>
-  <label>Expiry (MM/YY) <input type="text" name="expiry" autocomplete="cc-exp"></label>
-  <label>Security code <input type="text" name="cvc" inputmode="numeric" autocomplete="cc-csc"></label>
-  <button name="action" value="pay">Pay {{ amount }}</button>
-  <button name="action" value="cancel">Cancel and return to the shop</button>
-</form>
-<table><caption>Test cards (any expiry, any code)</caption>
-{% for number, meaning in cards %}<tr><td><code>{{ number }}</code></td><td>{{ meaning }}</td></tr>{% endfor %}
-</table>
-{% endif %}
-{% if challenge %}
-<form method="post">
-  <p>Your bank asks you to confirm this payment. The test code is <code>{{ code }}</code>.</p>
-  <label>Code <input type="text" name="code" inputmode="numeric" autocomplete="one-time-code"></label>
-  <button type="submit">Confirm</button>
-</form>
-{% endif %}
-{% if fields %}
-<form id="sips-response" method="post" action="{{ back }}">
+#: the receipt: the outcome, and the form that carries the sealed response back to the shop
+_RECEIPT = """{% extends "layout.html" %}
+{% block message %}{% if message %}<p id="sips-outcome" data-response-code="{{ outcome }}"{% if outcome != "00" %} class="error"{% endif %}>{{ message }}</p>{% endif %}{% endblock %}
+{% block extra %}{% if fields %}
+<form id="sips-response" method="post" action="{{ return_url }}">
   {% for name, value in fields.items() %}<input type="hidden" name="{{ name }}" value="{{ value }}">{% endfor %}
   <button type="submit">Return to the shop</button>
 </form>
-{% endif %}
-</main>
-</body>
-</html>
+{% endif %}{% endblock %}
 """
+
+_NO_CHALLENGE = SipsError("12", "No 3-D Secure challenge is waiting")
+
+
+def _no_challenge(sim, tx=None):
+    """No such session, or no 3-D Secure challenge waits on it: 404 to look at, 409 to answer."""
+    return sim._error_page(_NO_CHALLENGE, status=404 if request.method == "GET" else 409)
+
+
+#: the pages of the payment session in the URL
+_paypage = HostedPages(blueprint, SipsSimulator._by_session, missing=lambda sim: sim._error_page(
+    SipsError("12", "Unknown or expired payment session"), status=404))
+_challenges = HostedPages(blueprint, SipsSimulator._by_session, status="AWAITING_3DS", conflict=_no_challenge,
+                          missing=_no_challenge)
+
+
+# ====================================================================== HTTP: Paypage
+@blueprint.post("/paymentInit")
+def payment_init():
+    sim = current_simulator()
+    tx = sim._init(request.form)
+    return sim._receipt(tx) if tx["response"] is not None else sim._payment_page(tx)
+
+
+@_paypage.get("/paymentpage/<session>")
+def payment_page(sim, tx):
+    if tx["response"] is not None:
+        return sim._receipt(tx)
+    if tx["status"] == "AWAITING_3DS":
+        return redirect(f"{sim.base_url()}/paymentpage/{tx['session']}/3ds", code=303)
+    return sim._payment_page(tx)
+
+
+@_paypage.post("/paymentpage/<session>")
+def payment_submit(sim, tx):
+    with sim.lock:
+        if tx["status"] != "PAYMENT_PAGE":
+            return sim._receipt(tx, status=409) if tx["response"] else sim._payment_page(tx, status=409)
+        if request.form.get("action") == "cancel":
+            finish = ("17", None, None)
+        else:
+            number = "".join((request.form.get("card_number") or "").split())
+            if not number.isdigit() or not 12 <= len(number) <= 19:
+                return sim._payment_page(tx, error="The card number must be 12 to 19 digits.", status=400)
+            tx["card"] = number
+            if sim._needs_challenge(tx, number):
+                tx["status"] = "AWAITING_3DS"
+                return redirect(f"{sim.base_url()}/paymentpage/{tx['session']}/3ds", code=303)
+            finish = ("00", "00", "NOT_PARTICIPATING") if number == CARD_SUCCESS else ("05", "05", None)
+    sim._finish(tx, *finish)
+    return sim._receipt(tx)
+
+
+@_challenges.get("/paymentpage/<session>/3ds")
+def challenge_page(sim, tx):
+    return sim._tx_page("3-D Secure", tx, challenge=True, code=THREE_DS_CODE)
+
+
+@_challenges.post("/paymentpage/<session>/3ds")
+def challenge_submit(sim, tx):
+    with sim.lock:
+        if tx["status"] != "AWAITING_3DS":  # answered meanwhile
+            return _no_challenge(sim)
+        tx["status"] = "PAYMENT_PAGE"
+    if (request.form.get("code") or "").strip() == THREE_DS_CODE:
+        sim._finish(tx, "00", "00", "SUCCESS")
+    else:
+        sim._finish(tx, "05", "05", "FAILURE")
+    return sim._receipt(tx)
+
+
+# ====================================================================== HTTP: Office JSON
+@blueprint.post("/rs-services/v2/cashManagement/<any(validate, cancel, refund):operation>")
+def office(operation):
+    return jsonify(current_simulator()._office(operation, request.get_json(force=True, silent=True)))
+
+
+@blueprint.post("/rs-services/v2/diagnostic/getTransactionData")
+def diagnostic():
+    return jsonify(current_simulator()._office("getTransactionData", request.get_json(force=True, silent=True)))

@@ -81,7 +81,7 @@ def paid_order(panel):
     answer = buyer.choose(ref)
     assert answer.status_code == 303, answer.text
     buyer.pay_on_payplug(answer.headers["Location"])
-    panel.sim.notifier.wait_idle(timeout=10)
+    assert panel.sim.notifier.wait_idle(timeout=10)
     return ref
 
 

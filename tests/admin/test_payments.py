@@ -19,7 +19,7 @@ def pay(panel, sku="MUG-01", code=None):
     answer = buyer.choose(ref)
     assert answer.status_code == 303, answer.text
     buyer.pay_on_payplug(answer.headers["Location"], code=code)
-    panel.sim.notifier.wait_idle(timeout=10)
+    assert panel.sim.notifier.wait_idle(timeout=10)
     return ref, panel.shop.payments(ref)[0]
 
 

@@ -40,7 +40,8 @@ class CeleryShop:
         self.prefix = prefix
         self.queue = queue
         self.workdir = workdir
-        self.redis = redis.Redis.from_url(REDIS_URL)
+        # the BLPOP waits below last up to 60 s; redis-py 8 reads with a 5 s socket timeout by default
+        self.redis = redis.Redis.from_url(REDIS_URL, socket_timeout=75)
         self.celery_app = Celery("psp-test-shop", broker=REDIS_URL, backend=REDIS_URL)
         self.celery_app.conf.update(task_default_queue=queue, broker_connection_retry_on_startup=True,
                                     result_expires=300)

@@ -29,7 +29,7 @@ def test_buyer_pays_and_the_notifications_mark_the_order_paid_once(make_shop, si
     buyer = shop.buyer()
     ref, page_url = go_to_hipay(shop, buyer, sku="PEN-04", quantity=2)
     assert page_url.startswith(sim.url + "/payment/web/pay/")
-    call = sim.api_calls[-1]
+    call = sim.requests[-1]
     assert call["path"] == "/v1/hpayment" and call["accept"] == "application/json"
     sent = call["form"]
     payment = only_payment(shop, ref)
@@ -45,7 +45,7 @@ def test_buyer_pays_and_the_notifications_mark_the_order_paid_once(make_shop, si
     back = requests.get(redirect, timeout=10)  # no cookie needed
     # the redirect proves nothing; the shop asks HiPay, whose answer to that authenticated call does
     assert back.status_code == 200 and 'data-status="paid"' in back.text
-    assert (sim.api_calls[-1]["path"], sim.api_calls[-1]["args"]) == ("/v1/transaction", {"orderid": payment["token"]})
+    assert (sim.requests[-1]["path"], sim.requests[-1]["args"]) == ("/v1/transaction", {"orderid": payment["token"]})
     (proof,) = [e for e in shop.events() if e["source"] == "return"]
     assert proof["outcome"] == "applied" and proof["verified"] is True
     assert shop.order(ref)["status"] == "paid" and heard == [ref]
@@ -95,7 +95,7 @@ def test_three_d_secure_challenge(make_shop, sim, code, status):
     shop = make_shop(psp_providers=hipay_settings(sim, three_ds="always"))
     buyer = shop.buyer()
     ref, page_url = go_to_hipay(shop, buyer)
-    assert sim.api_calls[-1]["form"]["authentication_indicator"] == "2"
+    assert sim.requests[-1]["form"]["authentication_indicator"] == "2"
     redirect = pay_on_hipay(buyer, page_url, card=CARD_OK, code=code)
     assert all_delivered(sim)
     assert only_payment(shop, ref)["status"] == status
@@ -233,7 +233,7 @@ def test_the_page_settings_reach_hipays_hosted_page(make_shop, sim):
                          "owner@example.com", ["en", "fr"]) == []
     buyer = shop.buyer()
     ref, page_url = go_to_hipay(shop, buyer)
-    sent = sim.api_calls[-1]["form"]
+    sent = sim.requests[-1]["form"]
     assert (sent["theme_code"], sent["merchant_display_name"]) == ("th_atelier", "Atelier Lumière")
     page = buyer.http.get(page_url, timeout=10)
     assert "Atelier Lumière" in page.text and "Theme: th_atelier" in page.text

@@ -27,13 +27,13 @@ def merchant(shop, verb, token, *args):
 
 
 def maintenance_calls(sim):
-    return [c for c in sim.api_calls if c["path"].startswith("/v1/maintenance/")]
+    return [c for c in sim.requests if c["path"].startswith("/v1/maintenance/")]
 
 
 def test_manual_capture_waits_for_the_captured_notification(make_shop, sim):
     shop = make_shop(psp_providers=hipay_settings(sim, capture="manual"))
     ref, payment = paid_with_hipay(shop, sim)
-    assert sim.api_calls[0]["form"]["operation"] == "Authorization"
+    assert sim.requests[0]["form"]["operation"] == "Authorization"
     assert payment["status"] == "authorized" and payment["authorized_amount"] == 1450
     assert shop.order(ref)["status"] == "paid"
 

@@ -48,7 +48,7 @@ def test_two_partial_refunds_awaiting_hipay_add_up(make_shop, sim):
         with pytest.raises(ValueError, match="a refund of 20.00 EUR is already awaiting HiPay Enterprise's"):
             psp.refund(psp.payment(payment["token"]), 2000)  # the second click: not sent again
         assert psp.payment(payment["token"]).refundable_amount == 5500
-    maintenance = [c["form"] for c in sim.api_calls if c["path"].startswith("/v1/maintenance/")]
+    maintenance = [c["form"] for c in sim.requests if c["path"].startswith("/v1/maintenance/")]
     assert maintenance == [{"operation": "refund", "amount": "10.00"}, {"operation": "refund", "amount": "20.00"}]
     page = payment_page(merchant(shop), payment)
     assert awaiting(page) == ["refund of €10.00 requested — awaiting HiPay Enterprise",

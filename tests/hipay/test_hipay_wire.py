@@ -22,6 +22,7 @@ from flask_psp.providers.hipay import HiPayProvider, body_signature, redirect_ha
 @pytest.mark.parametrize("algorithm, expected", [
     ("sha1", "9cf701f5d7519f1aeabe69a2857ee85fefbf31a3"),
     ("sha256", "9664430560899c4a1eeff059f4244265d783bdba077c525943ec1438db04b8bc"),
+    ("sha512", "dca1c8cd59e00362d6c1516596e5cc514778f7d88a2fcbedf4feae035333dddc3e86175d7df65616857571d3ce75b994fe3abc43048bfca248cdb198c521e7a0"),
 ])
 def test_public_redirect_hash_vectors(algorithm, expected):
     # hipay/hipay-fullservice-sdk-php SignatureTest (PROVIDERS.md)

@@ -69,6 +69,18 @@ def _redis():
     return redis.Redis.from_url(current_app.config["JOBS_REDIS_URL"])
 
 
+BARRIER_WAIT = 60  # seconds a side of the start barrier waits for the other
+
+
+def barrier_redis(url: str):
+    """A Redis client for the start barrier's BLPOP waits. redis-py 8 reads with a 5 s socket timeout by
+    default, shorter than the wait: a process slow to start (a loaded machine) ended the test with a
+    TimeoutError instead of being waited for."""
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=BARRIER_WAIT + 15)
+
+
 class Orders:
     def get(self, ref):
         order = db.session.get(ShopOrder, ref)
@@ -119,11 +131,9 @@ def create_app(config: dict | None = None) -> Flask:
             db.create_all()
     if settings.get("JOBS_BARRIER"):
         # several processes started by one test: each says it is ready, then waits for the word
-        import redis
-
-        connection = redis.Redis.from_url(settings["JOBS_REDIS_URL"], socket_timeout=None)
+        connection = barrier_redis(settings["JOBS_REDIS_URL"])
         connection.rpush(f"{settings['JOBS_BARRIER']}:ready", os.getpid())
-        if connection.blpop(f"{settings['JOBS_BARRIER']}:go", timeout=60) is None:
+        if connection.blpop(f"{settings['JOBS_BARRIER']}:go", timeout=BARRIER_WAIT) is None:
             raise RuntimeError("the test never said go")
     return app
 
@@ -233,16 +243,16 @@ class Shop:
     def run_jobs_processes(self, count: int, *args, **extra_config) -> list[subprocess.CompletedProcess]:
         """``count`` processes of ``flask psp run-jobs ARGS`` released at the same moment (a Redis
         barrier: each says it is ready, the test says go once all are)."""
-        import redis
         import uuid
 
         barrier = f"psp-test:{uuid.uuid4().hex}"
-        connection = redis.Redis.from_url(REDIS_URL, socket_timeout=None)
+        connection = barrier_redis(REDIS_URL)
         processes = [self.run_jobs_process(*args, JOBS_BARRIER=barrier, JOBS_REDIS_URL=REDIS_URL, **extra_config)
                      for _ in range(count)]
         try:
             for _ in range(count):
-                assert connection.blpop(f"{barrier}:ready", timeout=60) is not None, "a run-jobs process did not start"
+                assert connection.blpop(f"{barrier}:ready", timeout=BARRIER_WAIT) is not None, \
+                    "a run-jobs process did not start"
             connection.rpush(f"{barrier}:go", *["go"] * count)
             finished = []
             for process in processes:
@@ -283,7 +293,7 @@ def payplug_sim():
     yield simulator
     notifier = simulator.notifier
     if not notifier.paused:
-        notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
+        assert notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
     notifier.close()
     (simulator.server or server).stop()  # a test may have stopped it and served it again
 
@@ -344,6 +354,7 @@ def run_at_once(count: int, work) -> list:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a worker thread did not finish in 120 s"
     if errors:
         raise errors[0]
     return results

@@ -42,7 +42,7 @@ def sim(request):
     server = simulator.serve()
     yield simulator
     simulator.notifier.paused = False
-    simulator.notifier.wait_until(lambda: all(d.done or d.attempts for d in simulator.notifier.deliveries), timeout=10)
+    assert simulator.notifier.wait_until(lambda: all(d.done or d.attempts for d in simulator.notifier.deliveries), timeout=10)
     server.stop()
     simulator.notifier.close()
 
@@ -83,7 +83,7 @@ def buyer_pays(shop, sim) -> str:
         sips.back_to_shop(sips.pay_on_sips(buyer, page).text)
     else:
         ref, page = hipay.go_to_hipay(shop, buyer)
-        assert sim.api_calls[0]["form"]["operation"] == "Authorization"
+        assert sim.requests[0]["form"]["operation"] == "Authorization"
         hipay.pay_on_hipay(buyer, page)
     assert sim.notifier.wait_until(lambda: all(d.done for d in sim.notifier.deliveries), timeout=10)
     return ref

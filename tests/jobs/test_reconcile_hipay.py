@@ -23,7 +23,7 @@ def hipay_sim():
     yield simulator
     notifier = simulator.notifier
     notifier.paused = False
-    notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
+    assert notifier.wait_until(lambda: all(d.done or d.attempts for d in notifier.deliveries), timeout=10)
     simulator.server.stop()  # the one serving now: a test may have stopped it and served it again
     notifier.close()
 
@@ -41,7 +41,7 @@ def paid_at_hipay(shop, sim, ref, card=CARD_OK) -> dict:
 
 
 def lookups(sim, payment) -> list[dict]:
-    return [c for c in sim.api_calls if c["method"] == "GET" and c["path"] == "/v1/transaction"
+    return [c for c in sim.requests if c["method"] == "GET" and c["path"] == "/v1/transaction"
             and c["args"] == {"orderid": payment["token"]}]
 
 

@@ -318,6 +318,8 @@ def test_second_submission_is_409_and_changes_nothing(http, simulator, receiver)
     payment = create(http, simulator, receiver)
     assert submit(http, payment, card="4000000000000002").status_code == 303
     wait_notified(simulator, receiver, payment["id"])
+    # the shop has the body before the simulator records its answer (notification.response_code)
+    assert simulator.notifier.wait_idle(timeout=5)
     before = fetch(http, simulator, payment["id"])
     again = submit(http, payment, card="4242424242424242")
     assert again.status_code == 409

@@ -31,7 +31,7 @@ def sim():
     server = simulator.serve()
     yield simulator
     simulator.notifier.paused = False
-    simulator.notifier.wait_idle(timeout=10)
+    assert simulator.notifier.wait_idle(timeout=10)
     server.stop()
     simulator.notifier.close()
 
