@@ -11,7 +11,8 @@
 
 Notifications are then verified (signature, seal, verify API or re-fetch: the PSP still gets its
 401/403/5xx when that fails), stored and acknowledged at once; a worker applies them through the
-same ledger as inline processing. The inbox is the source of truth: a worker that dies mid-task
+same ledger as inline processing. Notification e-mails are sent by the workers too: a task runs the
+``mail`` job as soon as a mail is written (and beat runs it for retries and digests). The inbox is the source of truth: a worker that dies mid-task
 leaves its row ``queued``, and the ``sweep`` job queues it again. ``init_celery`` also adds the
 scheduled jobs to the beat schedule (``celery -A shop beat``), each every ``PSP_JOBS_INTERVAL``.
 
@@ -49,6 +50,10 @@ class CeleryQueue:
     def enqueue(self, event_ids: list[int]) -> None:
         for event_id in event_ids:
             self.celery_app.send_task(APPLY_TASK, args=([event_id],), retry=True, retry_policy=PUBLISH_RETRY)
+
+    def send_mail(self) -> None:
+        """A worker sends the outbox's mails that are due (the ``mail`` job)."""
+        self.celery_app.send_task(JOB_TASK, args=("mail",), retry=True, retry_policy=PUBLISH_RETRY)
 
 
 def init_celery(celery_app, app: Flask, *, beat: bool = True) -> CeleryQueue:
