@@ -144,30 +144,28 @@ class Mailer:
                 if settings["addresses"]:
                     self._count_notice(session, subject, settings)
                 continue
-            data = dict(subject) if isinstance(subject, dict) else snapshot(subject)
-            if event == "chargeback" and not isinstance(subject, dict):
+            about_inbox = isinstance(subject, dict)
+            data = dict(subject) if about_inbox else snapshot(subject)
+            payment_id = data.get("payment_id") if about_inbox else data.get("id")
+            if event == "chargeback" and not about_inbox:
                 data["detail"] = subject.flag
-            if data.get("payment_id") and not data.get("order_ref"):
-                payment = session.get(Payment, data["payment_id"])
+            if about_inbox and payment_id and not data.get("order_ref"):
+                payment = session.get(Payment, payment_id)
                 if payment is not None:
                     data["order_ref"] = payment.order_ref
+            now = utcnow()
+            common = dict(provider=data.get("provider"), payment_id=payment_id, data={}, created_at=now)
             try:
                 mails = compose(self._locale(), event, data, settings, brand, self._locales())
-            except Exception as exc:  # noqa: BLE001 - a bug here must not undo a payment; the row says so
+            except Exception as exc:  # noqa: BLE001 - a bug here must not undo a payment: the panel shows it
                 log.exception("could not write the %s mail", event)
-                mails = [("error", ", ".join(settings["addresses"]), f"{event} ({data.get('order_ref')})", "")]
-                session.add(MailMessage(kind=event, provider=data.get("provider"), payment_id=data.get("id"),
-                                        recipients=mails[0][1], subject=mails[0][2][:255], body="", data={},
-                                        status="failed", last_error=f"could not compose: {exc}"[:255]))
+                session.add(MailMessage(kind=event, recipients=", ".join(settings["addresses"]),
+                                        subject=f"{event} ({data.get('order_ref')})"[:255], body="", status="failed",
+                                        last_error=f"could not compose: {type(exc).__name__}: {exc}"[:255], **common))
                 continue
-            now = utcnow()
             for kind, recipients, subject_line, body in mails:
-                session.add(MailMessage(
-                    kind=kind, provider=data.get("provider"),
-                    payment_id=data.get("id") if not isinstance(subject, dict) else data.get("payment_id"),
-                    recipients=recipients, subject=subject_line[:255], body=body, data={}, status="unsent",
-                    next_attempt_at=now, created_at=now, composed_at=now,
-                ))
+                session.add(MailMessage(kind=kind, recipients=recipients, subject=subject_line[:255], body=body,
+                                        status="unsent", next_attempt_at=now, composed_at=now, **common))
                 session.info[_WRITTEN] = True
 
     def _count_notice(self, session: Session, entry: dict, settings: dict) -> None:
