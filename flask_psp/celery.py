@@ -11,9 +11,10 @@
 
 Notifications are then verified (signature, seal, verify API or re-fetch: the PSP still gets its
 401/403/5xx when that fails), stored and acknowledged at once; a worker applies them through the
-same ledger as inline processing. Notification e-mails are sent by the workers too: a task runs the
-``mail`` job as soon as a mail is written (and beat runs it for retries and digests). The inbox is the source of truth: a worker that dies mid-task
-leaves its row ``queued``, and the ``sweep`` job queues it again. ``init_celery`` also adds the
+same ledger as inline processing. The inbox is the source of truth: a worker that dies mid-task
+leaves its row ``queued``, and the ``sweep`` job queues it again. Notification e-mails are sent by
+the workers too: a ``run_job("mail")`` task as soon as a mail is written, and beat for retries and
+digests. ``init_celery`` also adds the
 scheduled jobs to the beat schedule (``celery -A shop beat``), each every ``PSP_JOBS_INTERVAL``.
 
 Tasks (names to route them, e.g. ``task_routes = {"flask_psp.*": {"queue": "payments"}}``):
