@@ -77,7 +77,8 @@ def notification_queue() -> NotificationQueue | None:
 
 
 def jobs(enqueue=None) -> Jobs:
-    return Jobs(service(), job_settings(current_app.config), enqueue=enqueue)
+    return Jobs(service(), job_settings(current_app.config), enqueue=enqueue,
+                mailer=current_app.extensions["psp"].mailer)
 
 
 def run_jobs(names: Iterable[str] = JOB_NAMES, enqueue=None) -> list[JobReport]:

@@ -12,7 +12,9 @@
 Notifications are then verified (signature, seal, verify API or re-fetch: the PSP still gets its
 401/403/5xx when that fails), stored and acknowledged at once; a worker applies them through the
 same ledger as inline processing. The inbox is the source of truth: a worker that dies mid-task
-leaves its row ``queued``, and the ``sweep`` job queues it again. ``init_celery`` also adds the
+leaves its row ``queued``, and the ``sweep`` job queues it again. Notification e-mails are sent by
+the workers too: a ``run_job("mail")`` task as soon as a mail is written, and beat for retries and
+digests. ``init_celery`` also adds the
 scheduled jobs to the beat schedule (``celery -A shop beat``), each every ``PSP_JOBS_INTERVAL``.
 
 Tasks (names to route them, e.g. ``task_routes = {"flask_psp.*": {"queue": "payments"}}``):
@@ -49,6 +51,10 @@ class CeleryQueue:
     def enqueue(self, event_ids: list[int]) -> None:
         for event_id in event_ids:
             self.celery_app.send_task(APPLY_TASK, args=([event_id],), retry=True, retry_policy=PUBLISH_RETRY)
+
+    def send_mail(self) -> None:
+        """A worker sends the outbox's mails that are due (the ``mail`` job)."""
+        self.celery_app.send_task(JOB_TASK, args=("mail",), retry=True, retry_policy=PUBLISH_RETRY)
 
 
 def init_celery(celery_app, app: Flask, *, beat: bool = True) -> CeleryQueue:

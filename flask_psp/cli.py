@@ -106,13 +106,13 @@ def rotate_key():
 
 
 @psp_cli.command("run-jobs")
-@click.option("--job", "names", multiple=True, type=click.Choice(["sweep", "retry", "capture", "reconcile", "expire"]),
+@click.option("--job", "names", multiple=True, type=click.Choice(["sweep", "retry", "capture", "reconcile", "expire", "mail"]),
               help="run only this job (repeatable); default: all of them")
 def run_jobs(names):
     """Run the scheduled jobs once, for cron: re-queue or apply stuck notifications (sweep), retry
     failed post-processing (retry), take delayed captures that fell due (capture), check long
-    pending or authorized payments with the PSP (reconcile), expire abandoned ones (expire).
-    Safe to run from several machines at once."""
+    pending or authorized payments with the PSP (reconcile), expire abandoned ones (expire), send
+    the notification e-mails that are due (mail). Safe to run from several machines at once."""
     from .background import jobs
     from .jobs import JOB_NAMES
 

@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "PSP_ADMIN_LOGO_MAX_BYTES": 512 * 1024,
     # notification e-mails (no MAIL_SERVER: none are sent)
     "PSP_MAIL_TIMEOUT": 10,
+    # refused/unmatched notifications: at most one mail per provider this often, saying how many
+    "PSP_NOTICE_DIGEST_MINUTES": 15,
     "MAIL_SERVER": None,
     "MAIL_PORT": 25,
     "MAIL_USERNAME": None,

@@ -46,7 +46,7 @@ class _State:
         self.default_locale = app.config["PSP_DEFAULT_LOCALE"]
         from .mailer import Mailer, MailConfig
 
-        self.mailer = Mailer(MailConfig.from_config(app.config))
+        self.mailer = Mailer(MailConfig.from_config(app.config), app)
 
     def service(self) -> PaymentService:
         """A payment service for the current app, with its configured retry policy
@@ -54,9 +54,12 @@ class _State:
         schedules and gives up on failed post-processing alike."""
         from .background import retry_policy
 
-        return PaymentService(
+        service = PaymentService(
             self.db.session, self.orders, self.settings, signals.send, self.http, retry=retry_policy(current_app.config)
         )
+        if self.mailer.enabled:  # notification e-mails are outbox rows of the deciding transaction
+            service.ledger.write_notices = self.mailer.write_notices
+        return service
 
 
 class PSP:

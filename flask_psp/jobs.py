@@ -11,12 +11,14 @@ settings, HTTP session) and its :class:`JobSettings`.
   notifications) and corrected through the ledger;
 * ``expire`` — abandoned payments (created or pending for long) are checked with the PSP one
   last time when it can be asked, then expired through the ledger; open test-mode payments of a
-  provider that is live now are expired at once (a switch made in ``PSP_PROVIDERS``).
+  provider that is live now are expired at once (a switch made in ``PSP_PROVIDERS``);
+* ``mail`` — notification e-mails of the outbox that are due are sent (:mod:`flask_psp.mailer`),
+  retried with the same backoff as failed post-processing, then left ``failed`` for the admin panel.
 
 Any number of runs may overlap (two machines, cron and beat): a job first *claims* what it will
 work on in one statement — ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED LIMIT n)`` on
 PostgreSQL, the same statement under the database's single writer lock on SQLite — by moving the
-rows' ``held_until`` (payments) or ``next_attempt_at`` (inbox rows) past the present. Another run
+rows' ``held_until`` (payments) or ``next_attempt_at`` (inbox rows, mails) past the present. Another run
 does not see them until that hold ends, and every money move still goes through the ledger's row
 locks and dedupe keys, so a run that dies mid-way is simply taken up again later.
 """
@@ -26,22 +28,25 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from sqlalchemy import or_, select, update
 
 from .ledger import PostProcessingError, RetryPolicy
-from .models import Payment, PaymentEvent, utcnow
+from .models import MailMessage, Payment, PaymentEvent, utcnow
 from .payments import Check, PaymentService
 from .providers import provider_names
 from .providers.base import Event, EventKind, ProviderError, VerifiedMessage
 from .states import PaymentStatus
 
+if TYPE_CHECKING:
+    from .mailer import Mailer
+
 log = logging.getLogger("flask_psp.jobs")
 S = PaymentStatus
 
 #: in the order ``run`` runs them: news first, then what depends on payments being up to date
-JOB_NAMES = ("sweep", "retry", "capture", "reconcile", "expire")
+JOB_NAMES = ("sweep", "retry", "capture", "reconcile", "expire", "mail")
 
 
 @dataclass(frozen=True)
@@ -82,13 +87,16 @@ class Jobs:
         service: PaymentService,
         settings: JobSettings | None = None,
         enqueue: Callable[[list[int]], None] | None = None,
+        mailer: "Mailer | None" = None,
     ):
         """``enqueue``: hand inbox rows to background workers (the sweeper uses it); without it the
-        sweeper applies them itself."""
+        sweeper applies them itself. ``mailer``: what sends the outbox's mails (none: the ``mail``
+        job has nothing to do)."""
         self.service = service
         self.session = service.session
         self.settings = settings or JobSettings()
         self.enqueue = enqueue
+        self.mailer = mailer
 
     def run(self, names: Iterable[str] = JOB_NAMES, now: datetime | None = None) -> list[JobReport]:
         jobs = {
@@ -97,6 +105,7 @@ class Jobs:
             "capture": self.capture_due,
             "reconcile": self.reconcile,
             "expire": self.expire_abandoned,
+            "mail": self.send_mail,
         }
         reports = []
         for name in names:
@@ -191,6 +200,39 @@ class Jobs:
             outcomes = self.service.apply_queued(ids, expected=("error",))
             report.done += len(outcomes)
             report.left += len(ids) - len(outcomes)
+        return report
+
+    # ------------------------------------------------------------------ mail
+    def send_mail(self, now: datetime | None = None) -> JobReport:
+        """Unsent mails that are due: send them. When the server cannot be reached, the rest of
+        the batch is left for the first retry (it would fail alike, a timeout each)."""
+        now = now or utcnow()
+        report = JobReport("mail")
+        if self.mailer is None or not self.mailer.enabled:
+            return report
+        retry = self.settings.retry
+        conditions = [MailMessage.status == "unsent", MailMessage.next_attempt_at <= now]
+        until = now + self.settings.hold
+        for ids in self._batches(MailMessage, MailMessage.next_attempt_at, conditions, until, now):
+            report.claimed += len(ids)
+            for position, mail_id in enumerate(ids):
+                result = self.mailer.deliver(self.session, mail_id, now, retry.first_delay, retry.max_attempts)
+                if result == "sent":
+                    report.done += 1
+                    continue
+                report.left += 1
+                if result == "down":
+                    rest = ids[position + 1:]
+                    if rest:
+                        self.session.execute(
+                            update(MailMessage)
+                            .where(MailMessage.id.in_(rest), MailMessage.status == "unsent")
+                            .values(next_attempt_at=now + retry.first_delay)
+                            .execution_options(synchronize_session=False)
+                        )
+                        self.session.commit()
+                    report.left += len(rest)
+                    return report
         return report
 
     # ------------------------------------------------------------------ payments

@@ -49,6 +49,9 @@ S = PaymentStatus
 
 #: sends a signal of :mod:`flask_psp.signals` by name, about a payment or an inbox entry (a dict)
 SignalSender = Callable[[str, Any], None]
+#: given the session and the (signal name, payment or inbox entry) pairs an outcome will signal,
+#: inside the transaction that decided them, just before it commits (the mail outbox writes there)
+NoticeWriter = Callable[[Session, list[tuple[str, Any]]], None]
 
 _TARGET = {
     EventKind.PENDING: S.PENDING,
@@ -244,12 +247,14 @@ class Ledger:
         send_signal: SignalSender | None = None,
         retry: RetryPolicy | None = None,
         mode_in_force: ModeInForce | None = None,
+        write_notices: NoticeWriter | None = None,
     ):
         self.session = session
         self.orders = orders
         self.send_signal = send_signal or (lambda name, payment: None)
         self.retry = retry or RetryPolicy()
         self.mode_in_force = mode_in_force or (lambda provider: None)
+        self.write_notices = write_notices
 
     # ------------------------------------------------------------------ inbox
     @staticmethod
@@ -303,8 +308,10 @@ class Ledger:
         row.verification_error = detail[:255]
         row.outcome_detail = detail
         row.processed_at = utcnow()
+        decided = Outcome(outcome, detail=detail, signals=[("notification_problem", row)])
+        self._write_notices(decided)
         self.session.commit()
-        self._send_signals(Outcome(outcome, detail=detail, signals=[("notification_problem", row)]))
+        self._send_signals(decided)
 
     def apply_all(self, row: PaymentEvent, items: list[VerifiedMessage | RejectedItem]) -> list[Outcome]:
         """Apply the messages read from one inbox row: a single message is applied on the row
@@ -324,8 +331,9 @@ class Ledger:
             if isinstance(item, RejectedItem):
                 self._refuse_item(child, item)
                 self.session.add(child)
-                self.session.commit()
                 outcomes.append(Outcome("rejected", detail=item.reason, signals=[("notification_problem", child)]))
+                self._write_notices(outcomes[-1])
+                self.session.commit()
                 self._send_signals(outcomes[-1])
             else:
                 outcomes.append(self.apply(child, item))
@@ -379,10 +387,12 @@ class Ledger:
                 queued.append(child)
             children.append(child)
         self.session.add_all(children)
+        refused = [Outcome("rejected", signals=[("notification_problem", c)]) for c in children if c.outcome == "rejected"]
+        for outcome in refused:
+            self._write_notices(outcome)
         self.session.commit()
-        for child in children:
-            if child.outcome == "rejected":
-                self._send_signals(Outcome("rejected", signals=[("notification_problem", child)]))
+        for outcome in refused:
+            self._send_signals(outcome)
         return [child.id for child in queued]
 
     def lock_event(self, row_id: int) -> PaymentEvent | None:
@@ -427,6 +437,7 @@ class Ledger:
         try:
             for message in messages:
                 outcomes.append(self._apply(self._item_row(provider, message, source), message))
+                self._write_notices(outcomes[-1])
             self.session.commit()
         except Exception:  # noqa: BLE001 - the PSP acted: its answer must not be lost
             self.session.rollback()
@@ -448,6 +459,7 @@ class Ledger:
         as_received = None if stored_id is not None else _as_received(row)
         try:
             outcome = self._apply(row, message)
+            self._write_notices(outcome)
             session.commit()
         except _SameNewsStored:
             session.rollback()
@@ -461,6 +473,15 @@ class Ledger:
             raise PostProcessingError(detail) from exc
         self._send_signals(outcome)
         return outcome
+
+    def _write_notices(self, outcome: Outcome) -> None:
+        """Hand what the outcome will signal to ``write_notices``, in its transaction."""
+        if self.write_notices is None or not outcome.signals:
+            return
+        if any(isinstance(s, PaymentEvent) and s.id is None for _name, s in outcome.signals):
+            self.session.flush()  # the inbox rows' ids
+        self.write_notices(self.session, [(name, _inbox_entry(s) if isinstance(s, PaymentEvent) else s)
+                                          for name, s in outcome.signals])
 
     def _send_signals(self, outcome: Outcome) -> None:
         for name, subject in outcome.signals:

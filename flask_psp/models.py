@@ -289,4 +289,46 @@ class Asset(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class MailMessage(Base):
+    """The mail outbox: every notification e-mail, written by the transaction that decided it and
+    sent by a sender (the mail thread, a Celery worker, ``flask psp run-jobs --job mail``).
+
+    ``kind`` is the event (``paid``, ``refunded``…, ``receipt`` for the buyer's) or ``notice_digest``:
+    one row per provider collects refused and unmatched notifications (``notice_count``) until it is
+    sent; while it collects, its ``dedupe_key`` is ``notice:<provider>:open``."""
+
+    __tablename__ = "psp_mail"
+    __table_args__ = (
+        # the senders' claim: unsent rows falling due
+        Index("ix_psp_mail_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_psp_mail_kind_provider_id", "kind", "provider", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str | None] = mapped_column(String(32))
+    payment_id: Mapped[int | None] = mapped_column(Integer)
+    #: comma-separated addresses
+    recipients: Mapped[str] = mapped_column(Text, default="")
+    #: empty until composed (a digest is composed when it is sent)
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    #: what composing needs (a digest: its first notice, the merchant's locale)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    notice_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: unsent | sent | failed
+    status: Mapped[str] = mapped_column(String(8), default="unsent")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: unsent: when a sender may take it (a sender holding it moves it on); None once sent or failed
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    composed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    def __repr__(self) -> str:
+        return f"<MailMessage {self.id} {self.kind} {self.status}>"
+
+
 ALL_TABLES = tuple(metadata.sorted_tables)

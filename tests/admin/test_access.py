@@ -31,12 +31,14 @@ EXPECTED = {
     "psp.admin_provider": READERS,
     "psp.admin_page": READERS,
     "psp.admin_notifications": READERS,
+    "psp.admin_mail": READERS,
     "psp.admin_accounting": READERS,
     "psp.admin_audit": READERS,
     "psp.admin_provider_save": MANAGERS,
     "psp.admin_provider_test": MANAGERS,
     "psp.admin_page_save": MANAGERS,
     "psp.admin_notifications_save": MANAGERS,
+    "psp.admin_mail_retry": MANAGERS,
     "psp.admin_payment_action": MANAGERS,
     "psp.admin_event_process": MANAGERS,
     "psp.admin_accounting_save": ACCOUNTANTS,
@@ -72,7 +74,7 @@ def route_params(panel, ref):
             "event_id": panel.query(lambda s: s.scalar(select(PaymentEvent.id).where(PaymentEvent.source == "notify"))),
             "name": "payplug",
             "user_id": panel.query(lambda s: s.scalar(select(AdminUser.id).where(AdminUser.email == "viewer@example.com"))),
-            "key": "0" * 64, "action": "cancel"}
+            "key": "0" * 64, "action": "cancel", "mail_id": 999999}
 
 
 def paid_order(panel):

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from datetime import timedelta
 
@@ -22,6 +23,7 @@ from celery import Celery
 from flask_psp.celery import APPLY_TASK, JOB_TASK, init_celery
 from flask_psp.jobs import JOB_NAMES
 from flask_psp.models import PaymentEvent
+from tests.admin.test_mail import smtp  # noqa: F401  (the fixture)
 from tests.jobs.support import REDIS_URL, ROOT, Heard, db, later, make_jobs_shop, payplug_sim  # noqa: F401
 
 
@@ -235,3 +237,36 @@ def test_proof_stays_inline_refused_or_unprovable_notifications_are_not_queued(c
     assert sorted(e["outcome"] for e in shop.events(source="notify")) == ["error", "rejected"]
     assert cs.queued_messages() == 0
     assert shop.payment(payment["token"])["status"] == "pending"
+
+
+def test_a_worker_sends_the_payment_mail(celery_shop, payplug_sim, smtp):  # noqa: F811
+    """With PSP_TASK_QUEUE = "celery" the worker that applies the notification writes the mail and
+    a worker sends it: the shop's own process sends nothing."""
+    from flask_psp.models import MailMessage, PageSettings
+
+    cs = celery_shop(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp.port, MAIL_DEFAULT_SENDER="shop@example.com")
+    shop = cs.shop
+    with shop.ctx():
+        db.session.add(PageSettings(messages={}, provider_look={},
+                                    notifications={"addresses": ["ops@example.com"], "events": ["paid"]}))
+        db.session.commit()
+    cs.start_worker()
+    payment = shop.start("C-7")
+    shop.paid_at_psp(payment)
+    assert delivered(payplug_sim)
+    assert cs.wait_for("order_paid") == "C-7"
+    assert smtp.wait_for(1, timeout=60)
+    assert smtp.subjects() == ["Payment received for order C-7"]
+    assert shop.app.extensions["psp"].mailer.sent == 0  # sent by the worker
+
+    def recorded():
+        with shop.ctx():
+            return [(m.status, m.attempts) for m in db.session.scalars(sa.select(MailMessage))]
+
+    # the server said OK before the worker wrote it down: wait for the worker's record
+    pause = threading.Event()
+    for _ in range(600):
+        if recorded() == [("sent", 1)]:
+            break
+        pause.wait(0.05)
+    assert recorded() == [("sent", 1)]

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from flask import Response, abort, current_app, redirect, request, url_for
 
-from ... import accounting
+from ... import accounting, mailer
 from ... import admin_core as core
 from ...access import ROLES, Permission
 from ...i18n import gettext as _
@@ -63,6 +63,25 @@ def notifications_save():
         return notifications(problems=problems, status=400)
     say(_("Notification settings saved."))
     return redirect(url_for("psp.admin_notifications"), code=303)
+
+
+@admin_route("/mail", Permission.VIEW_SETTINGS, endpoint="admin_mail")
+def mail_outbox():
+    outbox = mailer.outbox_rows(db_session())
+    return page("psp/admin/mail.html", title=_("Mail outbox"), mail_server=state().mailer.config.server, **outbox)
+
+
+@admin_route("/mail/<int:mail_id>/retry", Permission.EDIT_NOTIFICATIONS, methods=("POST",), endpoint="admin_mail_retry")
+def mail_retry(mail_id: int):
+    row = mailer.send_again(db_session(), mail_id)
+    if row is None:
+        db_session().rollback()
+        abort(404)
+    core.audit(db_session(), actor(), "mail.retry", f"mail {mail_id}", {"kind": row.kind}, commit=False)
+    db_session().commit()
+    state().mailer.written(db_session())
+    say(_("The mail will be sent again."))
+    return redirect(url_for("psp.admin_mail"), code=303)
 
 
 # ------------------------------------------------------------------ accounting
