@@ -13,6 +13,11 @@ from decimal import Decimal, InvalidOperation
 from iso4217 import Currency
 
 
+#: amounts are stored as 64-bit integers: an amount of this many digits (in minor units) or more
+#: cannot be one
+MAX_DIGITS = 18
+
+
 class UnknownCurrency(ValueError):
     pass
 
@@ -64,6 +69,11 @@ def from_decimal_string(value: str, currency: str) -> int:
         number = Decimal(str(value).strip())
     except InvalidOperation:
         raise ValueError(f"not a decimal amount: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"not a finite amount: {value!r}")
+    # checked before scaling, so that "1e999999999" never becomes a huge integer
+    if number and number.adjusted() + exponent(currency) >= MAX_DIGITS:
+        raise ValueError(f"{value!r} is larger than any amount a payment can hold")
     scaled = number.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{value!r} has more decimals than {currency} allows")

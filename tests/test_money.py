@@ -24,6 +24,18 @@ def test_too_many_decimals_are_refused():
         from_decimal_string("1.5", "JPY")
 
 
+@pytest.mark.parametrize("text", ["Infinity", "-Infinity", "NaN", "sNaN", "1e400", "1e999999999",
+                                  "1000000000000000000", "99999999999999999.99"])
+def test_amounts_no_payment_can_hold_are_refused(text):
+    with pytest.raises(ValueError):
+        from_decimal_string(text, "EUR")
+
+
+def test_the_largest_amount_a_payment_can_hold_is_read():
+    assert from_decimal_string("9999999999999999.99", "EUR") == 999999999999999999
+    assert from_decimal_string("0", "EUR") == 0 and from_decimal_string("0e5", "EUR") == 0
+
+
 def test_floats_are_refused():
     with pytest.raises(TypeError):
         to_decimal_string(10.99, "EUR")

@@ -84,3 +84,19 @@ def test_no_signed_notification_below_the_amount_pays(make_shop, sim, heard):
         assert shop.order(ref)["status"] == "pending" and ref not in heard
 
     check()
+
+
+def test_a_signed_amount_no_payment_can_hold_is_a_400_kept_as_invalid(make_shop, sim, heard):
+    """``Infinity`` or ``1e400`` in a signed notification: unreadable news (400, in the inbox), not a
+    500 or a 503 the PSP would retry for ever, and the payment does not move."""
+    shop = make_shop(psp_providers=hipay_settings(sim))
+    ref, _page = go_to_hipay(shop, shop.buyer())
+    token = only_payment(shop, ref)["token"]
+    for number, amount in enumerate(["Infinity", "1e400", "NaN"]):
+        answer = notify(shop, {"status": "118", "transaction_reference": f"80000000009{number}", "currency": "EUR",
+                               "captured_amount": amount, "authorized_amount": amount, "order[id]": token,
+                               "test": "true"})
+        assert answer.status_code == 400, (amount, answer.status_code)
+    assert [e["outcome"] for e in notifications(shop)] == ["invalid"] * 3
+    assert only_payment(shop, ref)["status"] == "pending"
+    assert shop.order(ref)["status"] == "pending" and heard == []
