@@ -587,11 +587,14 @@ def own_asset_url(url: str, assets_prefix: str) -> str | None:
     if not path.startswith("/"):
         return None
     segments: list[str] = []
-    for segment in path.split("/")[1:]:
-        if segment == "..":
-            if segments:
+    given = path.split("/")[1:]
+    for index, segment in enumerate(given):
+        if segment in (".", ".."):
+            if segment == ".." and segments:
                 segments.pop()
-        elif segment != ".":
+            if index == len(given) - 1:
+                segments.append("")  # RFC 3986: a final dot segment leaves a trailing slash
+        else:
             segments.append(segment)
     normalised = "/" + "/".join(segments)
     if not normalised.startswith(assets_prefix) or not _ASSET_KEY.fullmatch(normalised[len(assets_prefix):]):
