@@ -87,10 +87,7 @@ def test_a_manager_cannot_send_the_live_key_to_another_host(make_panel, listener
     sim = panel.sim
     owner = configure_payplug(panel, sim.url, **{"cred-live-secret_key": "sk_live_simulator",
                                                  "cred-live-endpoint": sim.url})
-    assert 'data-owner-only="1"' not in owner.get("/providers/payplug").text
     manager = panel.admin("manager")
-    page = manager.get("/providers/payplug").text
-    assert 'data-owner-only="1"' in page and "Only the owner can change the endpoint" in page
 
     # the repro: the live endpoint pointed at a stranger's host, the secret left blank
     answer = manager.post("/providers/payplug", payplug_form(**{"cred-test-endpoint": sim.url,
@@ -109,7 +106,10 @@ def test_a_manager_cannot_send_the_live_key_to_another_host(make_panel, listener
     assert who == "manager@example.com"
     assert details["endpoints"] == {"live": {"old": sim.url, "new": listener.url}}
     assert "sk_live_simulator" not in json.dumps(details)
-    # the manager can still do the rest of the form: secrets, limits, mode
+    # the form says so; the manager can still do the rest of it: secrets, limits, mode
+    assert 'data-owner-only="1"' not in owner.get("/providers/payplug").text
+    page = manager.get("/providers/payplug").text
+    assert 'data-owner-only="1"' in page and "Only the owner can change the endpoint" in page
     assert manager.post("/providers/payplug", payplug_form(**{"cred-test-endpoint": sim.url,
                                                               "cred-live-endpoint": sim.url,
                                                               "max_amount": "500"})).status_code == 303
@@ -134,13 +134,13 @@ def test_an_endpoint_change_forgets_the_secrets_typed_for_the_old_host(panel, li
             form[f"cred-test-{secret}"] = ""
         moved = owner.post(f"/providers/{name}", form, allow_redirects=True)
         assert moved.status_code == 200
+        kind, message = flash(owner.post(f"/providers/{name}/test", {"mode": "test"}, allow_redirects=True))
+        assert listener.received == []  # no secret of the old host reached the new one
+        assert kind == "psp-error" and ("incomplete" in message or "no test credentials" in message), message
+
         assert "the saved test secrets were forgotten: type them again for the new host" in moved.text
         kept = stored(panel, name)["test"]
         assert kept["endpoint"] == listener.url and not set(SECRETS[name]) & set(kept)
-
-        kind, message = flash(owner.post(f"/providers/{name}/test", {"mode": "test"}, allow_redirects=True))
-        assert kind == "psp-error" and ("incomplete" in message or "no test credentials" in message), message
-        assert listener.received == []  # no secret of the old host reached the new one
 
         first, moving = [details for _who, details in audit_entries(panel, "provider.update")]
         assert first["endpoints"] == {"test": {"old": None, "new": sim.url}} and "secrets_cleared" not in first
