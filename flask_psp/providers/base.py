@@ -415,11 +415,16 @@ class Provider:
 
 _HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _LOOPBACK_NAMES = {"localhost"}
+#: RFC 3986 characters, less "?" and "#" (an endpoint is a base URL)
+_NETLOC = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)(?::[0-9]{1,5})?")
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/\[\]%@!$&'()*+,;=]+")
 
 
 def endpoint_syntax_problem(url: str) -> str | None:
     """What makes ``url`` unusable as an endpoint override (a base URL: http(s), a host, an
     optional port and path; no user, query or fragment), or None."""
+    if not _URL_CHARACTERS.fullmatch(url):  # urlsplit drops tabs and newlines; no spaces or backslashes either
+        return "characters a URL does not hold"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a port out of range
@@ -429,6 +434,8 @@ def endpoint_syntax_problem(url: str) -> str | None:
         return "not an http(s) URL with a host"
     if parts.username is not None or parts.password is not None:
         return "a user name or password in the URL"
+    if not _NETLOC.fullmatch(parts.netloc):  # one host, read alike by urlsplit and by requests
+        return "not a host name or IP address"
     if parts.query or parts.fragment or "?" in url or "#" in url:
         return "a query string or fragment"
     return None

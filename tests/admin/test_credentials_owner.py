@@ -11,6 +11,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from flask_psp.simulator import create_simulator
@@ -239,3 +241,34 @@ def test_configured_endpoints_are_trusted_but_must_be_urls():
         broken = {**entry, "live": {**entry["live"], "endpoint": endpoint}}
         with pytest.raises(ConfigurationError, match=r"\['endpoint'\] must be a base URL"):
             validate_providers({"payplug": broken}, has_encryption_key=True)
+
+
+# ---------------------------------------------------------------------------- the check, against another URL parser
+HOST_PIECES = ["https://", "http://", "api.payplug.com", "api-m.paypal.com", "127.0.0.1", "localhost", "[::1]",
+               "evil.example", ".", "@", ":", ":443", ":8443", "/", "\\", "%2e", "%40", "?", "#", "\t", "\n", " ",
+               "user:pw@", "abc-shop-checkout-live.adyenpayments.com", "api.hipay.com", "x"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.lists(st.sampled_from(HOST_PIECES), min_size=1, max_size=7).map("".join),
+                 st.text(max_size=60)),
+       st.sampled_from(["adyen", "paypal", "payplug", "sips", "hipay"]), st.sampled_from(["test", "live"]))
+def test_an_accepted_endpoint_reaches_the_providers_own_host_as_requests_reads_it(url, name, mode):
+    """Whatever is typed, an endpoint the check accepts is, as urllib3 (under requests) parses it, a
+    provider's own host over https, or a loopback simulator in test mode."""
+    from urllib3.util import parse_url
+
+    from flask_psp.providers import get_provider_class
+    from flask_psp.providers.base import endpoint_problem, is_loopback_host
+
+    cls = get_provider_class(name)
+    credentials = {"live_endpoint_prefix": "abc-shop"}
+    if endpoint_problem(cls, mode, url, credentials) is not None:
+        return
+    parsed = parse_url(url)
+    host = (parsed.host or "").strip("[]").lower()
+    if mode == "test" and is_loopback_host(host):
+        assert parsed.scheme in ("http", "https")
+        return
+    assert parsed.scheme == "https" and parsed.port in (None, 443) and parsed.auth is None, url
+    assert host in cls.own_api_hosts(mode, credentials), url
