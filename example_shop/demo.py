@@ -56,7 +56,8 @@ def seed_providers(app, simulators: dict) -> None:
     for position, name in enumerate(PROVIDERS):
         form = {"enabled": "on", "mode": "test", "capture": "auto", "three_ds": "when_required",
                 "position": str(position), **simulator_credentials(name, simulators[name])}
-        problems = save_provider(session, state.settings, state.box, name, form, actor="make demo")
+        problems = save_provider(session, state.settings, state.box, name, form, actor="make demo",
+                                 may_change_endpoints=True)  # the demo sets itself up, as its owner
         if problems:
             raise SystemExit(f"demo: could not set up {name}: {'; '.join(map(str, problems))}")
 

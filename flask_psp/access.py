@@ -32,6 +32,7 @@ class Permission(str, enum.Enum):
     VIEW_SETTINGS = "view_settings"  # providers, page, notifications, accounting (read)
     VIEW_AUDIT = "view_audit"
     EDIT_PROVIDERS = "edit_providers"  # credentials, modes, test connection
+    EDIT_ENDPOINTS = "edit_endpoints"  # where a provider's secrets are sent: the owner only
     EDIT_PAGE = "edit_page"
     EDIT_NOTIFICATIONS = "edit_notifications"
     OPERATE = "operate"  # capture, refund, cancel, process again

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session, defer
@@ -35,6 +35,7 @@ from .providers.base import (
     Provider,
     ProviderConfig,
     ProviderError,
+    endpoint_problem,
 )
 from cryptography.fernet import InvalidToken
 
@@ -251,9 +252,21 @@ def provider_panels(session: Session, settings) -> list[ProviderPanel]:
     return sorted([p for p in panels if p], key=lambda p: (p.position, p.name))
 
 
-def _valid_endpoint(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query and not parts.fragment
+def _endpoint_message(cls: type[Provider], mode: str, credentials: Mapping[str, str], problem: str) -> str:
+    """Why an endpoint typed in the panel is refused, for the merchant (``problem`` comes from
+    :func:`~flask_psp.providers.base.endpoint_problem`)."""
+    if problem in ("not https", "not one of the provider's own hosts"):
+        hosts = ", ".join(sorted(cls.own_api_hosts(mode, credentials))) or ", ".join(
+            t.replace("{", "<").replace("}", ">") for t in cls.own_hosts.get(mode, ()))
+        if mode == "live":
+            return _("The live endpoint must be one of %(provider)s's own hosts over https (%(hosts)s). A proxy "
+                     "needs PSP_ALLOW_CUSTOM_ENDPOINTS = True in the application's configuration.",
+                     provider=cls.display_name, hosts=hosts)
+        return _("The test endpoint must be one of %(provider)s's test hosts over https (%(hosts)s) or a simulator "
+                 "on this machine (127.0.0.1, localhost). Another host needs PSP_ALLOW_CUSTOM_ENDPOINTS = True in "
+                 "the application's configuration.", provider=cls.display_name, hosts=hosts)
+    return _("The %(mode)s endpoint must be an http(s) URL without user, query string or fragment (%(problem)s).",
+             mode=_mode_label(mode), problem=problem)
 
 
 def _parse_limit(value: str, currency: str, label: str, problems: list[str]) -> int | None:
@@ -272,13 +285,30 @@ def _parse_limit(value: str, currency: str, label: str, problems: list[str]) -> 
 
 
 def save_provider(session: Session, settings, box: SecretBox, name: str, form: Mapping[str, str],
-                  actor: str) -> list[str]:
+                  actor: str, *, may_change_endpoints: bool = False, allow_custom_endpoints: bool = False,
+                  notices: list[str] | None = None) -> list[str]:
     """Apply the provider form. Returns problems (nothing is saved then) or [] once saved and audited.
 
     Form keys: ``enabled`` ("on"), ``mode``, ``capture`` (auto|manual|delayed), ``capture_delay_days``,
     ``three_ds``, ``min_amount``/``max_amount`` (decimal strings), ``currencies`` ("EUR,USD"),
     ``position``, ``cred-<mode>-<field>`` (a blank secret keeps the stored one), ``cred-<mode>-endpoint``,
     ``clear-<mode>`` ("on": forget that mode's credentials).
+
+    Endpoints decide where that mode's secrets are sent, so they stay with the owner:
+
+    * changing one needs ``may_change_endpoints`` (the owner's ``Permission.EDIT_ENDPOINTS``);
+      anyone else's attempt is refused (and audited) and nothing is saved;
+    * the new endpoint must be the provider's own host, or a simulator on loopback in test mode,
+      unless ``allow_custom_endpoints`` (``PSP_ALLOW_CUSTOM_ENDPOINTS``): see
+      :func:`~flask_psp.providers.base.endpoint_problem`;
+    * the change forgets that mode's stored secrets, except those typed in the same save: they
+      were given for the old host. ``notices`` (when given) receives a sentence saying so;
+    * the audit entry carries the old and the new endpoint (never a secret).
+
+    >>> save_provider(db.session, state.settings, state.box, "payplug",
+    ...               {"mode": "test", "cred-test-secret_key": "sk_test_…", "cred-test-endpoint": sim.url},
+    ...               "owner@example.com", may_change_endpoints=True)
+    []
     """
     cls = provider_class(name)
     if cls is None:
@@ -329,14 +359,20 @@ def save_provider(session: Session, settings, box: SecretBox, name: str, form: M
     known = {f.name for f in cls.credential_fields}
     new_creds: dict[str, dict[str, str]] = {}
     changed_fields: list[str] = []
+    endpoint_changes: dict[str, dict[str, str | None]] = {}  # mode -> {"old": …, "new": …}
+    secrets_cleared: dict[str, list[str]] = {}  # mode -> secret field names forgotten with the old endpoint
+    refused_endpoints: dict[str, dict[str, str | None]] = {}
     for block_mode in MODES:
         old = dict(stored.get(block_mode) or {})
         if form.get(f"clear-{block_mode}") in ("on", "1"):
             if old:
                 changed_fields.append(f"{block_mode}: cleared")
+            if old.get("endpoint"):
+                endpoint_changes[block_mode] = {"old": old["endpoint"], "new": None}
             new_creds[block_mode] = {}
             continue
         block = dict(old)
+        typed_secrets = {n for n in secret_names if (form.get(f"cred-{block_mode}-{n}") or "").strip()}
         for f in cls.credential_fields:
             key = f"cred-{block_mode}-{f.name}"
             if key not in form:
@@ -350,26 +386,45 @@ def save_provider(session: Session, settings, box: SecretBox, name: str, form: M
                 block[f.name] = value
             else:
                 block.pop(f.name, None)
+        forgotten: dict[str, str] = {}  # secrets dropped with the old endpoint: still checked as if kept
         endpoint_key = f"cred-{block_mode}-endpoint"
-        if endpoint_key in form:
-            endpoint = (form.get(endpoint_key) or "").strip().rstrip("/")
-            if endpoint and not _valid_endpoint(endpoint):
-                problems.append(_("The %(mode)s endpoint must be an http(s) URL without path parameters.", mode=block_mode))
-            if endpoint != (old.get("endpoint") or ""):
-                changed_fields.append(f"{block_mode}.endpoint")
-            if endpoint:
-                block["endpoint"] = endpoint
+        endpoint = (form.get(endpoint_key) or "").strip().rstrip("/") if endpoint_key in form else None
+        if endpoint is not None and endpoint != (old.get("endpoint") or ""):
+            change = {"old": old.get("endpoint") or None, "new": endpoint or None}
+            problem = endpoint_problem(cls, block_mode, endpoint, block, allow_custom=allow_custom_endpoints) \
+                if endpoint else None
+            if not may_change_endpoints:
+                refused_endpoints[block_mode] = change
+                problems.append(_("Only the owner can change the %(mode)s endpoint: it decides where the %(mode)s "
+                                  "secrets are sent.", mode=_mode_label(block_mode)))
+            elif problem:
+                problems.append(_endpoint_message(cls, block_mode, block, problem))
             else:
-                block.pop("endpoint", None)
+                changed_fields.append(f"{block_mode}.endpoint")
+                endpoint_changes[block_mode] = change
+                if endpoint:
+                    block["endpoint"] = endpoint
+                else:
+                    block.pop("endpoint", None)
+                forgotten = {n: block.pop(n) for n in sorted(secret_names - typed_secrets) if n in block}
+                if forgotten:
+                    secrets_cleared[block_mode] = sorted(forgotten)
         block = {k: v for k, v in block.items() if k in known or k == "endpoint"}
         creds = {k: v for k, v in block.items() if k != "endpoint"}
         if _filled(cls, creds):
-            for problem in cls.validate_credentials(creds, block_mode):
+            for problem in cls.validate_credentials({**creds, **forgotten}, block_mode):
                 problems.append(_("In the %(mode)s credentials: %(problem)s", mode=_mode_label(block_mode), problem=problem))
         new_creds[block_mode] = block
+    if refused_endpoints:
+        audit(session, actor, "provider.endpoint_refused", name, {"endpoints": refused_endpoints})
     if enabled:
         active = {k: v for k, v in new_creds.get(mode, {}).items() if k != "endpoint"}
-        if not _filled(cls, active) or cls.validate_credentials(active, mode):
+        if mode in secrets_cleared and (not _filled(cls, active) or cls.validate_credentials(active, mode)):
+            problems.append(
+                _("%(provider)s is enabled in %(mode)s mode: type its %(mode)s secrets again for the new endpoint "
+                  "(changing the endpoint forgets them).", provider=cls.display_name, mode=_mode_label(mode))
+            )
+        elif not _filled(cls, active) or cls.validate_credentials(active, mode):
             problems.append(
                 _("%(provider)s cannot be enabled in %(mode)s mode: its %(mode)s credentials are incomplete.",
                   provider=cls.display_name, mode=_mode_label(mode))
@@ -399,11 +454,19 @@ def save_provider(session: Session, settings, box: SecretBox, name: str, form: M
     }
     changes = {k: [before[k], after[k]] for k in after if before[k] != after[k]}
     # names of credential fields only, never their values
-    audit(session, actor, "provider.update", name,
-          {"settings": changes, "credentials_changed": sorted(set(changed_fields))}, commit=False)
+    details: dict[str, Any] = {"settings": changes, "credentials_changed": sorted(set(changed_fields))}
+    if endpoint_changes:
+        details["endpoints"] = endpoint_changes  # endpoints are not secrets: the log says where secrets go
+    if secrets_cleared:
+        details["secrets_cleared"] = secrets_cleared  # field names only
+    audit(session, actor, "provider.update", name, details, commit=False)
     if mode == "live":  # open test-mode payments can no longer pay orders: expired with the switch
         expire_test_payments(session, name, actor)
     session.commit()
+    if notices is not None:
+        for cleared_mode in secrets_cleared:
+            notices.append(_("The %(mode)s endpoint changed, so the saved %(mode)s secrets were forgotten: type them "
+                             "again for the new host.", mode=_mode_label(cleared_mode)))
     return []
 
 
@@ -505,6 +568,40 @@ def store_asset(session: Session, data: bytes, content_type: str) -> Asset:
     return asset
 
 
+_ASSET_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def own_asset_url(url: str, assets_prefix: str) -> str | None:
+    """``url`` as the path of one logo stored in the panel (``{assets_prefix}<sha256>``), read the
+    way a browser and the server read it — ``\\`` as ``/``, percent-escapes decoded (``%2e``),
+    dot segments resolved — or None when it names anything else (another page of this site).
+
+    >>> own_asset_url("/psp/admin/assets/%2e%2e/users", "/psp/admin/assets/") is None
+    True
+    """
+    unified = url.replace("\\", "/")
+    parts = urlsplit(unified)
+    if parts.scheme or parts.netloc or "?" in unified or "#" in unified:
+        return None
+    path = unquote(parts.path)
+    if not path.startswith("/"):
+        return None
+    segments: list[str] = []
+    given = path.split("/")[1:]
+    for index, segment in enumerate(given):
+        if segment in (".", ".."):
+            if segment == ".." and segments:
+                segments.pop()
+            if index == len(given) - 1:
+                segments.append("")  # RFC 3986: a final dot segment leaves a trailing slash
+        else:
+            segments.append(segment)
+    normalised = "/" + "/".join(segments)
+    if not normalised.startswith(assets_prefix) or not _ASSET_KEY.fullmatch(normalised[len(assets_prefix):]):
+        return None
+    return normalised
+
+
 def save_page(session: Session, form: Mapping[str, str], actor: str, locales: Iterable[str],
               logo: tuple[bytes, str] | None = None, logo_url_for=None, max_logo_bytes: int = 512 * 1024) -> list[str]:
     """Apply the page form. ``logo`` is an uploaded file's (bytes, filename); ``logo_url_for(key)``
@@ -533,9 +630,11 @@ def save_page(session: Session, form: Mapping[str, str], actor: str, locales: It
                 new_asset = (data, content_type)
     elif logo_url:
         parts = urlsplit(logo_url)
-        own = logo_url_for is not None and logo_url.startswith(logo_url_for(""))
-        if not own and (parts.scheme != "https" or not parts.hostname):
-            problems.append(_("The logo address must start with https://."))
+        own = own_asset_url(logo_url, logo_url_for("")) if logo_url_for is not None else None
+        if own:
+            logo_url = own
+        elif parts.scheme != "https" or not parts.hostname:
+            problems.append(_("The logo address must start with https://, or be a logo uploaded here."))
         if len(logo_url) > 512:
             problems.append(_("The logo address is too long."))
     messages: dict[str, dict[str, str]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .providers import get_provider_class, provider_names
+from .providers.base import endpoint_syntax_problem
 
 #: every key the plugin reads, with its default (documented in the README)
 DEFAULTS: dict[str, Any] = {
@@ -30,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "PSP_ADMIN_LOCKOUT_MAX_MINUTES": 24 * 60,
     "PSP_ADMIN_IDLE_MINUTES": 30,  # a built-in account's session unused this long is signed out (None: never)
     "PSP_ADMIN_LOGO_MAX_BYTES": 512 * 1024,
+    # endpoints typed in the admin panel: False = the provider's own hosts only (and loopback
+    # simulators in test mode); True also accepts proxies. PSP_PROVIDERS endpoints are never limited
+    "PSP_ALLOW_CUSTOM_ENDPOINTS": False,
     # notification e-mails (no MAIL_SERVER: none are sent)
     "PSP_MAIL_TIMEOUT": 10,
     # refused/unmatched notifications: at most one mail per provider this often, saying how many
@@ -116,6 +120,16 @@ def validate_providers(providers: Mapping[str, Any], *, has_encryption_key: bool
                     f"{where}[{block_mode!r}]: unknown field(s) {', '.join(sorted(extra))}; "
                     f"{name} takes {', '.join(sorted(fields))}"
                 )
+            # an endpoint here is trusted configuration (simulators, proxies: any host, http too);
+            # only its shape is checked. The admin panel's allow-list is for what is typed there.
+            endpoint = block.get("endpoint")
+            if endpoint is not None:
+                syntax = endpoint_syntax_problem(endpoint) if isinstance(endpoint, str) else "not a string"
+                if syntax:
+                    raise ConfigurationError(
+                        f"{where}[{block_mode!r}]['endpoint'] must be a base URL such as http://127.0.0.1:8101 "
+                        f"({syntax})"
+                    )
             problems = cls.validate_credentials(block, block_mode)
             if problems:
                 raise ConfigurationError(f"{where}[{block_mode!r}]: " + "; ".join(problems))

@@ -126,6 +126,12 @@ class AdyenProvider(Provider):
         CredentialField("hmac_key_previous", "Previous HMAC key, during a rotation (hex)", secret=True, required=False),
         CredentialField("hmac_key_previous_until", "Accept the previous HMAC key until (YYYY-MM-DD)", required=False),
     )
+    #: Checkout and Classic (pal) API hosts; live ones carry the merchant's prefix (the library's
+    #: ``ENDPOINT_CHECKOUT_LIVE_SUFFIX`` and ``ENDPOINT_PROTOCOL`` live URLs)
+    own_hosts = {
+        "test": ("checkout-test.adyen.com", "pal-test.adyen.com"),
+        "live": ("{live_endpoint_prefix}-checkout-live.adyenpayments.com", "{live_endpoint_prefix}-pal-live.adyenpayments.com"),
+    }
 
     def __init__(self, config, http=None):
         super().__init__(config, http)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 
@@ -291,6 +293,10 @@ class Provider:
     supports_capture: ClassVar[bool] = True
     supports_refund: ClassVar[bool] = True
     supports_cancel: ClassVar[bool] = True
+    #: the PSP's own API hosts, per mode. An endpoint typed in the admin panel must name one of
+    #: them over https (:func:`endpoint_problem`); "{field}" is filled from that mode's credentials
+    #: (Adyen's live hosts carry the merchant's ``live_endpoint_prefix``)
+    own_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"test": (), "live": ()}
 
     def __init__(self, config: ProviderConfig, http: requests.Session | None = None):
         self.config = config
@@ -347,6 +353,25 @@ class Provider:
     def test_connection(self) -> tuple[bool, str]:
         raise NotImplementedError
 
+    @classmethod
+    def own_api_hosts(cls, mode: str, credentials: Mapping[str, str]) -> set[str]:
+        """The hosts of :attr:`own_hosts` for ``mode``, filled from ``credentials``; a template whose
+        field is missing or not a host label names no host.
+
+        >>> sorted(AdyenProvider.own_api_hosts("live", {"live_endpoint_prefix": "abc-Shop"}))
+        ['abc-shop-checkout-live.adyenpayments.com', 'abc-shop-pal-live.adyenpayments.com']
+        """
+        hosts = set()
+        for template in cls.own_hosts.get(mode, ()):
+            values = {k: str(v).strip() for k, v in credentials.items()}
+            try:
+                host = template.format_map(values)
+            except (KeyError, ValueError):
+                continue
+            if all(_HOST_LABEL.fullmatch(label) for label in host.split(".")):
+                hosts.add(host.lower())
+        return hosts
+
     # --- helpers ----------------------------------------------------------------------------
     @classmethod
     def notification_mode(cls, inbound: InboundRequest) -> str | None:
@@ -386,6 +411,75 @@ class Provider:
 
     def hosted_page_hosts(self) -> set[str]:
         return set()
+
+
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_LOOPBACK_NAMES = {"localhost"}
+#: RFC 3986 characters, less "?" and "#" (an endpoint is a base URL)
+_NETLOC = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)(?::[0-9]{1,5})?")
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/\[\]%@!$&'()*+,;=]+")
+
+
+def endpoint_syntax_problem(url: str) -> str | None:
+    """What makes ``url`` unusable as an endpoint override (a base URL: http(s), a host, an
+    optional port and path; no user, query or fragment), or None."""
+    if not _URL_CHARACTERS.fullmatch(url):  # urlsplit drops tabs and newlines; no spaces or backslashes either
+        return "characters a URL does not hold"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        return "not a URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL with a host"
+    if parts.username is not None or parts.password is not None:
+        return "a user name or password in the URL"
+    if not _NETLOC.fullmatch(parts.netloc):  # one host, read alike by urlsplit and by requests
+        return "not a host name or IP address"
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return "a query string or fragment"
+    return None
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """``127.0.0.0/8``, ``::1`` or ``localhost``: this machine (where the simulators listen)."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def endpoint_problem(cls: type[Provider], mode: str, url: str, credentials: Mapping[str, str], *,
+                     allow_custom: bool = False) -> str | None:
+    """Why an endpoint typed in the admin panel may not carry ``mode``'s secrets, or None.
+
+    Live: one of the provider's own hosts (:attr:`Provider.own_hosts`) over https. Test: those, or
+    a simulator on this machine (loopback, http or https). ``allow_custom`` (the application's
+    ``PSP_ALLOW_CUSTOM_ENDPOINTS``, for proxies) accepts any host, over https in live mode unless it
+    is on this machine. Endpoints in ``PSP_PROVIDERS`` are trusted configuration and not checked here.
+
+    >>> endpoint_problem(PayPlugProvider, "live", "http://127.0.0.1:8499", {}) is not None
+    True
+    """
+    syntax = endpoint_syntax_problem(url)
+    if syntax:
+        return syntax
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if is_loopback_host(host) and (mode == "test" or allow_custom):
+        return None
+    if parts.scheme != "https":
+        return "not https"
+    if allow_custom:
+        return None
+    if host in cls.own_api_hosts(mode, credentials) and parts.port in (None, 443):
+        return None
+    return "not one of the provider's own hosts"
 
 
 def replace(obj, **changes):

@@ -53,6 +53,11 @@ GATEWAY_URLS = {
     "test": "https://stage-secure-gateway.hipay-tpp.com/rest",
     "live": "https://secure-gateway.hipay-tpp.com/rest",
 }
+#: the hosts of API_URLS and GATEWAY_URLS: an endpoint override names one base for both
+OWN_HOSTS = {
+    "test": ("stage-api.hipay.com", "stage-secure-gateway.hipay-tpp.com"),
+    "live": ("api.hipay.com", "secure-gateway.hipay-tpp.com"),
+}
 HASH_ALGORITHMS = ("sha256", "sha1", "sha512")
 SIGNATURE_HEADER = "X-Allopass-Signature"
 #: our marker on the five redirect URLs (HiPay adds its own parameters beside it)
@@ -169,6 +174,7 @@ class HiPayProvider(Provider):
         CredentialField("secret_passphrase", "Secret passphrase", secret=True),
         CredentialField("hash_algorithm", "Hash algorithm", required=False, choices=HASH_ALGORITHMS, default="sha256"),
     )
+    own_hosts = OWN_HOSTS
 
     # ------------------------------------------------------------------ settings
     @classmethod

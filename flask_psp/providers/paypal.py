@@ -47,6 +47,8 @@ from .base import (
 )
 
 API_URLS = {"test": "https://api-m.sandbox.paypal.com", "live": "https://api-m.paypal.com"}
+#: paypalrestsdk's own default endpoints are the older api.sandbox.paypal.com / api.paypal.com
+OWN_HOSTS = {"test": ("api-m.sandbox.paypal.com", "api.sandbox.paypal.com"), "live": ("api-m.paypal.com", "api.paypal.com")}
 TOKEN_PATH = "/v1/oauth2/token"
 VERIFY_PATH = "/v1/notifications/verify-webhook-signature"
 #: currencies PayPal accepts; HUF and TWD only in whole units (no decimals on the wire)
@@ -138,6 +140,7 @@ class PayPalProvider(Provider):
         CredentialField("client_secret", "Secret", secret=True),
         CredentialField("webhook_id", "Webhook ID"),
     )
+    own_hosts = OWN_HOSTS
     currencies = CURRENCIES
     return_needs_processing = True
 

@@ -40,6 +40,7 @@ class PayPlugProvider(Provider):
     name = "payplug"
     display_name = "PayPlug"
     credential_fields = (CredentialField("secret_key", "Secret key", secret=True),)
+    own_hosts = {"test": ("api.payplug.com",), "live": ("api.payplug.com",)}  # one host; the key says the mode
     currencies = frozenset({"EUR"})
     min_amount, max_amount = 99, 2_000_000
 

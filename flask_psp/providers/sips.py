@@ -68,6 +68,13 @@ OFFICE_URLS = {
     "test": "https://office-server.simu.sips-services.com",
     "live": "https://office-server.sips-services.com",
 }
+#: Paypage and Office hosts; test mode also accepts Worldline's TEST environment, where a merchant
+#: tries its own keys (worldline/sips-sdk-php ``SipsEnvironment``)
+OWN_HOSTS = {
+    "test": ("payment-webinit.simu.sips-services.com", "office-server.simu.sips-services.com",
+             "payment-webinit.test.sips-services.com", "office-server.test.sips-services.com"),
+    "live": ("payment-webinit.sips-services.com", "office-server.sips-services.com"),
+}
 INTERFACE_VERSION = "HP_2.31"
 OFFICE_INTERFACE_VERSION = "CR_WS_2.3"
 DIAGNOSTIC_INTERFACE_VERSION = "DR_WS_2.9"
@@ -205,6 +212,7 @@ class SipsProvider(Provider):
             "seal_algorithm", "Seal algorithm", required=False, choices=SEAL_ALGORITHMS, default=HMAC_SHA256
         ),
     )
+    own_hosts = OWN_HOSTS
     return_needs_processing = True
 
     # ------------------------------------------------------------------ settings

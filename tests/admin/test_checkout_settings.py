@@ -30,14 +30,14 @@ def simulators():
 
 
 def enable_all(panel, sims, positions, **settings):
-    manager = panel.admin("manager")
+    owner = panel.admin("owner")  # the endpoints (the simulators) are the owner's to set
     for name in NAMES:
         good, _wrongs = CONNECTIONS[name]
         form = {**BASE, "enabled": "on", "position": str(positions[name]), **settings.get(name, {}),
                 **creds("test", good(sims[name]), sims[name].url)}
-        answer = manager.post(f"/providers/{name}", form)
+        answer = owner.post(f"/providers/{name}", form)
         assert answer.status_code == 303, (name, answer.text)
-    return manager
+    return owner
 
 
 def offered(page_text):

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 import struct
 import zlib
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from .conftest import configure_payplug
 
@@ -134,3 +137,47 @@ def test_an_https_logo_address_is_used_as_given_and_escaped(panel):
     assert "<script>alert(1)" not in checkout
     plain = manager.post("/page", form(logo_url="http://cdn.example/logo.png"))
     assert plain.status_code == 400 and "must start with https://" in plain.text
+
+
+# ---------------------------------------------------------------------------- logo addresses on this site
+ASSETS = "/psp/admin/assets/"
+KEY = "0f" * 32
+
+
+def test_a_logo_address_on_this_site_names_an_uploaded_logo_once_normalised(panel):
+    manager = panel.admin("manager")
+    for sneaky in (ASSETS + "../users", ASSETS + "%2e%2e/%2e%2e/checkout/x", ASSETS + ".%2E/audit",
+                   ASSETS + KEY + "/../../users", ASSETS + "..\\users", ASSETS + KEY + "%2f..%2f..%2fusers"):
+        answer = manager.post("/page", form(logo_url=sneaky))
+        assert answer.status_code == 400, sneaky
+        assert "must start with https://, or be a logo uploaded here" in answer.text
+    assert manager.post("/page", form(), files={"logo": ("logo.png", tiny_png(), "image/png")}).status_code == 303
+    src = re.search(r'<img class="psp-logo" src="([^"]+)"', manager.get("/page").text).group(1)
+    roundabout = src.replace(ASSETS, ASSETS + "x/%2e%2e/./")
+    assert manager.post("/page", form(logo_url=roundabout)).status_code == 303
+    buyer = panel.shop.buyer()
+    checkout = buyer.http.get(f"{panel.url}/psp/checkout/{buyer.place_order()}", timeout=10).text
+    assert f'src="{src}"' in checkout and "%2e" not in checkout  # stored as the browser would load it
+
+
+def browser_path(url: str) -> str:
+    """The path a browser asks for when a page of the shop names ``url`` (``\\`` read as ``/``,
+    ``%2e`` as a dot in dot segments), as the server decodes it."""
+    unified = re.sub("%2e", ".", url.replace("\\", "/"), flags=re.IGNORECASE)
+    return unquote(urlsplit(urljoin("https://shop.example/psp/checkout/ORDER", unified)).path)
+
+
+PIECES = ["..", ".", "%2e", "%2E%2e", ".%2e", "%2f", "\\", "assets", "admin", "psp", "users", KEY, "", "x", "?v=1",
+          "#top", "/", "%00", "%252e"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.lists(st.sampled_from(PIECES), max_size=8).map(lambda parts: ASSETS + "/".join(parts)),
+                 st.text(max_size=80).map(lambda tail: ASSETS + tail), st.text(max_size=80)))
+def test_an_accepted_logo_address_is_exactly_the_asset_a_browser_would_load(url):
+    from flask_psp.admin_core import own_asset_url
+
+    accepted = own_asset_url(url, ASSETS)
+    if accepted is not None:
+        assert re.fullmatch(re.escape(ASSETS) + "[0-9a-f]{64}", accepted)
+        assert browser_path(url) == accepted, url

@@ -279,7 +279,7 @@ def test_process_again_applies_a_notification_that_could_not_be_verified(panel):
     owner = panel.admin("owner")
     # the notification arrives while our PayPlug endpoint points nowhere
     owner.post("/providers/payplug", {"enabled": "on", "mode": "test", "capture": "auto", "three_ds": "when_required",
-                                      "cred-test-endpoint": "http://127.0.0.1:9"})
+                                      "cred-test-secret_key": "sk_test_simulator", "cred-test-endpoint": "http://127.0.0.1:9"})
     import requests
 
     answer = requests.post(panel.shop.notify_url(), data=body, headers={"Content-Type": "application/json"}, timeout=10)
@@ -288,7 +288,7 @@ def test_process_again_applies_a_notification_that_could_not_be_verified(panel):
 
     row_id = panel.query(lambda s: s.scalar(select(PaymentEvent.id).where(PaymentEvent.outcome == "error")))
     owner.post("/providers/payplug", {"enabled": "on", "mode": "test", "capture": "auto", "three_ds": "when_required",
-                                      "cred-test-endpoint": panel.sim.url})
+                                      "cred-test-secret_key": "sk_test_simulator", "cred-test-endpoint": panel.sim.url})
     again = owner.post(f"/inbox/{row_id}/process", allow_redirects=True)
     assert "Processed again: applied" in again.text
     assert panel.shop.order(ref)["status"] == "paid"

@@ -85,7 +85,7 @@ def test_connection_against_the_simulator_in_plain_words(panel, name):
     sim = create_simulator(name)
     server = sim.serve()
     try:
-        manager = panel.admin("manager")
+        manager = panel.admin("owner")  # the endpoints below are the owner's to change
         saved = manager.post(f"/providers/{name}", {**BASE, "enabled": "on", **creds("test", good(sim), sim.url)})
         assert saved.status_code == 303, saved.text
         kind, message = flash(manager.post(f"/providers/{name}/test", {"mode": "test"}, allow_redirects=True))

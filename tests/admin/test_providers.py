@@ -56,7 +56,8 @@ def test_field_validation_and_no_enabling_with_incomplete_credentials(panel):
                                             "min_amount": "ten", "currencies": "EUR,XYZ",
                                             "cred-test-endpoint": "ftp://x"})
     assert bad.status_code == 400
-    for words in ("between 1 and 29", "Minimum amount must be an amount", "XYZ is not an ISO 4217", "endpoint must be"):
+    for words in ("between 1 and 29", "Minimum amount must be an amount", "XYZ is not an ISO 4217",
+                  "Only the owner can change the test endpoint"):
         assert words in bad.text, words
     not_accepted = owner.post("/providers/payplug", {**base, "currencies": "USD"})
     assert "does not accept USD" in not_accepted.text
@@ -74,7 +75,7 @@ def test_connection_test_says_what_is_wrong(panel):
     assert "PayPlug refused the secret key" in refused.text
     # nothing listening there
     owner.post("/providers/payplug", {"enabled": "on", "mode": "test", "capture": "auto", "three_ds": "when_required",
-                                      "cred-test-endpoint": "http://127.0.0.1:9"})
+                                      "cred-test-secret_key": "sk_test_simulator", "cred-test-endpoint": "http://127.0.0.1:9"})
     down = owner.post("/providers/payplug/test", {"mode": "test"}, allow_redirects=True)
     assert "could not be reached" in down.text
     # no live credentials yet

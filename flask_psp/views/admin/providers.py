@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import abort, redirect, request, url_for
+from flask import abort, current_app, redirect, request, url_for
 
 from ... import admin_core as core
 from ...access import Permission
 from ...i18n import gettext as _
 from ..common import public_base, state
-from .base import actor, admin_route, db_session, page, say
+from .base import actor, admin_route, current_principal, db_session, page, say
 
 
 def _panel_or_404(name: str):
@@ -31,18 +31,24 @@ def provider(name: str, problems=None, form=None, status=200):
     return page("psp/admin/provider.html", status, title=panel.display_name, panel=panel,
                 notify_url=f"{public_base()}/notify/{name}", problems=problems or [], form=form or {},
                 modes=core.MODES, capture_choices=core.CAPTURE_CHOICES, three_ds_choices=core.THREE_DS_CHOICES,
-                max_delay=core.MAX_DELAY_DAYS)
+                max_delay=core.MAX_DELAY_DAYS, custom_endpoints=current_app.config["PSP_ALLOW_CUSTOM_ENDPOINTS"])
 
 
 @admin_route("/providers/<name>", Permission.EDIT_PROVIDERS, methods=("POST",), endpoint="admin_provider_save")
 def provider_save(name: str):
     _panel_or_404(name)
     s = state()
-    problems = core.save_provider(db_session(), s.settings, s.box, name, request.form.to_dict(), actor())
+    notices: list[str] = []
+    problems = core.save_provider(db_session(), s.settings, s.box, name, request.form.to_dict(), actor(),
+                                  may_change_endpoints=current_principal().can(Permission.EDIT_ENDPOINTS),
+                                  allow_custom_endpoints=bool(current_app.config["PSP_ALLOW_CUSTOM_ENDPOINTS"]),
+                                  notices=notices)
     if problems:
         form = {k: v for k, v in request.form.items() if not k.startswith("cred-")}
         return provider(name, problems=problems, form=form, status=400)
     say(_("Settings saved."))
+    for notice in notices:
+        say(notice, "error")
     return redirect(url_for("psp.admin_provider", name=name), code=303)
 
 
