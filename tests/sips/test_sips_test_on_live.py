@@ -15,6 +15,7 @@ from flask_psp import signals
 from flask_psp.models import AuditEntry, PaymentEvent
 from flask_psp.providers.sips import compute_seal, encode_data
 from flask_psp.simulator.sips import DEFAULT_ACCOUNTS, SipsSimulator
+from tests.admin.test_mail import mail_config, smtp  # noqa: F401 - smtp is a fixture
 from tests.conftest import serving
 from tests.operations import merchant
 
@@ -169,3 +170,25 @@ def test_switching_sips_to_live_in_the_admin_panel_expires_its_open_test_payment
         session = shop.app.extensions["psp"].db.session
         row = session.scalars(sa.select(PaymentEvent).where(PaymentEvent.source == "notify")).one()
         assert row.outcome == "applied" and "test payment on a live shop" in row.outcome_detail
+
+
+def test_the_merchant_gets_a_mail_that_names_the_test_payment_on_a_live_shop(make_shop, sim, heard, smtp):
+    """The notice comes with the mismatches the merchant chose, under a subject of its own."""
+    from flask_psp.admin_core import save_notifications
+
+    key = Fernet.generate_key().decode()
+    shop = make_shop(psp_providers=configured(sim, "test"), PSP_ENCRYPTION_KEY=key)
+    ref, _page, _fields = go_to_sips(shop, shop.buyer())
+    payment = only_payment(shop, ref)
+    live = make_shop(psp_providers=configured(sim, "live"), PSP_ENCRYPTION_KEY=key, **mail_config(smtp.port))
+    with live.app.app_context():
+        session = live.app.extensions["psp"].db.session
+        assert save_notifications(session, {"addresses": "risk@example.com"}, ["amount_mismatch"], "test") == []
+
+    answer = requests.post(live.notify_url("sips"), data=sealed_with_the_public_key(payment), timeout=10)
+
+    assert answer.status_code == 200 and live.order(ref)["status"] == "pending" and heard == []
+    assert smtp.wait_for(1)
+    assert smtp.subjects() == [f"Test payment on a live shop: order {ref} was not marked paid"]
+    (recipients, message), = smtp.messages
+    assert recipients == ["risk@example.com"] and "test payment on a live shop" in message.get_content()
