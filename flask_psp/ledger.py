@@ -39,7 +39,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session
 
-from .models import Payment, PaymentEvent, utcnow
+from .models import Payment, PaymentEvent, lock_row, utcnow
 from .money import UnknownCurrency, to_decimal_string
 from .providers.base import OPERATIONS, Event, EventKind, RejectedItem, VerifiedMessage
 from .states import Move, PaymentStatus, classify
@@ -398,13 +398,7 @@ class Ledger:
     def lock_event(self, row_id: int) -> PaymentEvent | None:
         """Lock one inbox row (PostgreSQL: ``FOR UPDATE``; SQLite: the database's write lock) and
         read it afresh: two workers given the same row apply it one after the other."""
-        session = self.session
-        stmt = select(PaymentEvent).where(PaymentEvent.id == row_id)
-        if session.get_bind().dialect.name == "sqlite":
-            session.execute(update(PaymentEvent).where(PaymentEvent.id == row_id).values(id=PaymentEvent.id))
-        else:
-            stmt = stmt.with_for_update()
-        return session.scalars(stmt.execution_options(populate_existing=True)).first()
+        return lock_row(self.session, PaymentEvent, row_id)
 
     def apply_stored(self, row_id: int, expected: tuple[str, ...] = ("queued",)) -> Outcome | None:
         """Apply the news kept on an inbox row whose outcome is one of ``expected``; None when the

@@ -38,7 +38,7 @@ from typing import Any, Callable
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from .models import MailMessage, Payment, PageSettings, utcnow
+from .models import MailMessage, Payment, PageSettings, lock_row, utcnow
 
 log = logging.getLogger("flask_psp.mail")
 
@@ -331,12 +331,7 @@ class Mailer:
 
 
 def _lock_mail(session: Session, mail_id: int) -> MailMessage | None:
-    stmt = select(MailMessage).where(MailMessage.id == mail_id)
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(update(MailMessage).where(MailMessage.id == mail_id).values(id=MailMessage.id))
-    else:
-        stmt = stmt.with_for_update()
-    return session.scalars(stmt.execution_options(populate_existing=True)).first()
+    return lock_row(session, MailMessage, mail_id)
 
 
 def _read_settings(session: Session) -> tuple[dict, str]:

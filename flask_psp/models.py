@@ -22,6 +22,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
+    update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -43,6 +45,18 @@ def utcnow() -> datetime:
 def new_token() -> str:
     """Public id of a payment in URLs: 32 URL-safe characters, 192 bits of randomness."""
     return secrets.token_urlsafe(24)
+
+
+def lock_row(session, model: type, row_id: int):
+    """Lock one row by primary key and read it afresh (PostgreSQL: ``FOR UPDATE``; SQLite, which has
+    no row locks: the database's write lock, taken by a no-op UPDATE). Two workers handed the same
+    row work on it one after the other. Returns None when there is no such row."""
+    stmt = select(model).where(model.id == row_id)
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(model).where(model.id == row_id).values(id=model.id))
+    else:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt.execution_options(populate_existing=True)).first()
 
 
 class Base(DeclarativeBase):
