@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from sqlalchemy import or_, select, update
 
+from .events import Event, EventKind, VerifiedMessage
 from .ledger import PostProcessingError, RetryPolicy
 from .models import MailMessage, Payment, PaymentEvent, utcnow
 from .payments import Check, PaymentService
 from .providers import provider_names
-from .providers.base import Event, EventKind, ProviderError, VerifiedMessage
+from .providers.base import ProviderError
 from .states import PaymentStatus
 
 if TYPE_CHECKING:

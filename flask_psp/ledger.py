@@ -39,9 +39,9 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session
 
+from .events import OPERATIONS, Event, EventKind, RejectedItem, VerifiedMessage
 from .models import Payment, PaymentEvent, lock_row, utcnow
 from .money import UnknownCurrency, to_decimal_string
-from .providers.base import OPERATIONS, Event, EventKind, RejectedItem, VerifiedMessage
 from .states import Move, PaymentStatus, classify
 
 log = logging.getLogger("flask_psp.ledger")

@@ -16,6 +16,7 @@ import requests
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from .events import EventKind, VerifiedMessage
 from .ledger import Ledger, Outcome, PostProcessingError, RetryPolicy, SignalSender
 from .models import AuditEntry, Payment, PaymentEvent, utcnow
 from .money import to_decimal_string
@@ -24,7 +25,6 @@ from .providers import get_provider_class, provider_names
 from .providers.base import (
     CheckoutRequest,
     CheckoutStart,
-    EventKind,
     InboundRequest,
     MalformedNotification,
     NotAuthentic,
@@ -32,7 +32,6 @@ from .providers.base import (
     Provider,
     ProviderConfig,
     ProviderError,
-    VerifiedMessage,
 )
 from .secrets import safe_headers
 from .settings import ProviderSettingsSource, as_sent_to_psp, capture_policy
