@@ -1,9 +1,9 @@
-"""The core's vocabulary for news from a PSP: what a provider proves.
+"""The core's vocabulary for news from a PSP: what a provider proves, and what became of it.
 
 Pure Python: no Flask, no database, no provider. A provider module turns PSP traffic into
 :class:`VerifiedMessage` objects — facts whose authenticity it has proven (signature, seal, verify
 API, or re-fetch from the PSP) — each carrying neutral :class:`Event` objects; the ledger
-(:mod:`flask_psp.ledger`) applies them::
+(:mod:`flask_psp.ledger`) applies them and closes the inbox row with an :class:`InboxOutcome`::
 
     VerifiedMessage(provider="payplug", dedupe_key="payplug:pay_1:paid::0", mode="test",
                     event_type="notification:paid", payment_token=token,
@@ -92,3 +92,21 @@ class RejectedItem:
     event_type: str | None = None
     psp_reference: str | None = None
 
+
+class InboxOutcome(str, enum.Enum):
+    """What became of one inbox row (``PaymentEvent.outcome``): a str, so it compares equal to
+    the text stored (``InboxOutcome.APPLIED == "applied"``)."""
+
+    RECEIVED = "received"  # stored as it came, nothing decided yet
+    QUEUED = "queued"  # proven, kept for a background worker to apply
+    APPLIED = "applied"  # proven and applied to its payment (maybe changing nothing)
+    DUPLICATE = "duplicate"  # the same news was applied before
+    REJECTED = "rejected"  # its authenticity could not be proven: changed nothing
+    UNMATCHED = "unmatched"  # proven, but no payment has its reference
+    MISMATCH = "mismatch"  # proven, but its mode, amount, currency or reference differ: flagged
+    INVALID = "invalid"  # malformed or too large: changed nothing
+    #: proof unavailable now (the PSP retries), or applying it failed (the ``retry`` job tries again)
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value

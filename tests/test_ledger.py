@@ -231,6 +231,7 @@ def test_the_merchant_hears_of_mismatches_unmatched_news_and_chargebacks_after_c
     assert mismatch[2] == {"event_id": ids[0], "provider": "payplug", "mode": "test", "amount": 2400, "currency": "EUR",
                            "status": "mismatch", "detail": "amount 2400 differs from the payment's 2500",
                            "payment_id": payment.id}
+    assert type(mismatch[2]["status"]) is str  # plain values, as the signals' docstring promises
     assert unmatched[0] == "notification_problem" and unmatched[2]["status"] == "unmatched"
     assert unmatched[2]["event_id"] == ids[1] and unmatched[2]["payment_id"] is None and unmatched[3] == 2
     assert chargeback[0] == "chargeback" and chargeback[1].id == payment.id and chargeback[2] == "chargeback: fraud"
