@@ -21,7 +21,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    UniqueConstraint,
     select,
     update,
 )
