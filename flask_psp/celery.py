@@ -68,7 +68,7 @@ def init_celery(celery_app, app: Flask, *, beat: bool = True) -> CeleryQueue:
     def apply_notifications(event_ids: list[int]) -> list[str]:
         with app.app_context():
             outcomes = background.service().apply_queued([int(i) for i in event_ids])
-            return [outcome.outcome for outcome in outcomes]
+            return [outcome.outcome.value for outcome in outcomes]
 
     @celery_app.task(name=JOB_TASK)
     def run_job(name: str) -> dict[str, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -10,6 +9,8 @@ import requests
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import inspect
+
+from .providers.base import ProviderError
 
 psp_cli = AppGroup("psp", help="flask-psp: database, users, keys, simulators.")
 db_cli = AppGroup("db", help="The plugin's own schema migrations (version table psp_alembic_version).")
@@ -153,15 +154,12 @@ def simulate_notify(provider, payment_token, url):
     client = service.provider(payment.provider, payment.mode)
     if client is None or not client.config.endpoint:
         raise click.ClickException("PayPlug has no simulator endpoint configured for this payment's mode")
-    resource = requests.get(
-        f"{client.base_url}/v1/payments/{payment.psp_reference}",
-        headers={"Authorization": f"Bearer {client.credentials['secret_key']}"},
-        timeout=10,
-    )
-    if resource.status_code != 200:
-        raise click.ClickException(f"the simulator answered {resource.status_code}")
+    try:
+        body = client.notification_body(payment)
+    except ProviderError as exc:
+        raise click.ClickException(f"the simulator answered {exc.status}" if exc.status else exc.message) from None
     base = (current_app.config.get("PSP_PUBLIC_URL") or "http://127.0.0.1:5000").rstrip("/")
     url = url or f"{base}{current_app.config['PSP_URL_PREFIX']}/notify/{provider}"
-    answer = requests.post(url, data=json.dumps(resource.json()), headers={"Content-Type": "application/json"}, timeout=10)
+    answer = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10)
     click.echo(f"POST {url} -> {answer.status_code} {answer.text[:200]}")
     sys.exit(0 if answer.ok else 1)

@@ -44,6 +44,8 @@ class _State:
         self.http.psp_timeout = tuple(app.config["PSP_HTTP_TIMEOUT"])
         self.locales = tuple(app.config["PSP_LOCALES"])
         self.default_locale = app.config["PSP_DEFAULT_LOCALE"]
+        #: the host's CSRFProtect the buyer's return and the PSPs' notifications are exempt from
+        self.csrf_exempted_by = None
         from .mailer import Mailer, MailConfig
 
         self.mailer = Mailer(MailConfig.from_config(app.config), app)
@@ -132,7 +134,9 @@ class PSP:
 
         app.register_blueprint(blueprint, url_prefix=prefix)
         self._exempt_from_csrf(app)
-        app.before_request(lambda: self._exempt_from_csrf(app))
+        if "csrf" not in app.extensions:
+            # should the host set its CSRFProtect up after us, its check is registered after this
+            app.before_request(lambda: self._exempt_from_csrf(app))
 
         from .cli import psp_cli
 
@@ -159,15 +163,15 @@ class PSP:
 
     @staticmethod
     def _exempt_from_csrf(app: Flask) -> None:
-        """PSPs and cross-site returns carry no CSRF token: exempt those two views from a host's
-        CSRFProtect, whether it was set up before or after us."""
+        """PSPs and cross-site returns carry no CSRF token: exempt those two views from the host's
+        CSRFProtect with ``csrf.exempt``, once, whether it was set up before or after us."""
         csrf = app.extensions.get("csrf")
-        if csrf is None:
+        state = app.extensions["psp"]
+        if csrf is None or state.csrf_exempted_by is csrf:
             return
-        for view in ("psp.notify", "psp.return_"):
-            if view in app.view_functions:
-                name = f"{app.view_functions[view].__module__}.{app.view_functions[view].__name__}"
-                csrf._exempt_views.add(name)
+        for endpoint in ("psp.notify", "psp.return_"):
+            csrf.exempt(app.view_functions[endpoint])
+        state.csrf_exempted_by = csrf
 
     # ------------------------------------------------------------------ public API for shop code
     @staticmethod

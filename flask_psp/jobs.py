@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from sqlalchemy import or_, select, update
 
+from .events import Event, EventKind, InboxOutcome, VerifiedMessage
 from .ledger import PostProcessingError, RetryPolicy
 from .models import MailMessage, Payment, PaymentEvent, utcnow
 from .payments import Check, PaymentService
 from .providers import provider_names
-from .providers.base import Event, EventKind, ProviderError, VerifiedMessage
+from .providers.base import ProviderError
 from .states import PaymentStatus
 
 if TYPE_CHECKING:
@@ -173,7 +174,7 @@ class Jobs:
         """Queued rows still not applied: queue them again (or apply them here)."""
         now = now or utcnow()
         report = JobReport("sweep")
-        conditions = [PaymentEvent.outcome == "queued", PaymentEvent.next_attempt_at <= now]
+        conditions = [PaymentEvent.outcome == InboxOutcome.QUEUED, PaymentEvent.next_attempt_at <= now]
         until = now + self.settings.requeue_after
         for ids in self._batches(PaymentEvent, PaymentEvent.next_attempt_at, conditions, until, now):
             report.claimed += len(ids)
@@ -193,11 +194,11 @@ class Jobs:
         """Rows whose post-processing failed and whose next attempt is due: apply them again."""
         now = now or utcnow()
         report = JobReport("retry")
-        conditions = [PaymentEvent.outcome == "error", PaymentEvent.next_attempt_at <= now]
+        conditions = [PaymentEvent.outcome == InboxOutcome.ERROR, PaymentEvent.next_attempt_at <= now]
         until = now + self.settings.hold
         for ids in self._batches(PaymentEvent, PaymentEvent.next_attempt_at, conditions, until, now):
             report.claimed += len(ids)
-            outcomes = self.service.apply_queued(ids, expected=("error",))
+            outcomes = self.service.apply_queued(ids, expected=(InboxOutcome.ERROR,))
             report.done += len(outcomes)
             report.left += len(ids) - len(outcomes)
         return report

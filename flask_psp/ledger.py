@@ -39,9 +39,9 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session
 
+from .events import OPERATIONS, Event, EventKind, InboxOutcome, RejectedItem, VerifiedMessage
 from .models import Payment, PaymentEvent, lock_row, utcnow
 from .money import UnknownCurrency, to_decimal_string
-from .providers.base import OPERATIONS, Event, EventKind, RejectedItem, VerifiedMessage
 from .states import Move, PaymentStatus, classify
 
 log = logging.getLogger("flask_psp.ledger")
@@ -139,7 +139,7 @@ def _money(amount: int | None, currency: str) -> str:
 
 @dataclass
 class Outcome:
-    outcome: str  # applied | duplicate | unmatched | mismatch | rejected | error
+    outcome: InboxOutcome  # applied | duplicate | unmatched | mismatch | rejected | invalid | error
     payment: Payment | None = None
     detail: str | None = None
     changed: bool = False
@@ -187,9 +187,10 @@ def _set_columns(obj) -> dict[str, Any]:
 
 
 def _inbox_entry(row: PaymentEvent) -> dict[str, Any]:
-    """An inbox row as the signals about it carry it: plain values."""
+    """An inbox row as the signals about it carry it: plain values (the outcome as its text)."""
     return {"event_id": row.id, "provider": row.provider, "mode": row.mode, "amount": row.amount,
-            "currency": row.currency, "status": row.outcome, "detail": row.outcome_detail, "payment_id": row.payment_id}
+            "currency": row.currency, "status": str(row.outcome), "detail": row.outcome_detail,
+            "payment_id": row.payment_id}
 
 
 _RECEIVED_FIELDS = ("provider", "source", "received_at", "remote_addr", "headers", "body", "content_type", "parent_id")
@@ -300,10 +301,10 @@ class Ledger:
         row.parent_id = parent_id
         return row
 
-    def reject(self, row: PaymentEvent, outcome: str, detail: str) -> None:
-        """Close an inbox row that will not be applied (not authentic, malformed)."""
+    def reject(self, row: PaymentEvent, outcome: InboxOutcome, detail: str) -> None:
+        """Close an inbox row that will not be applied (``REJECTED``: not authentic; ``INVALID``: malformed)."""
         self.session.add(row)
-        row.verified = False if outcome == "rejected" else row.verified
+        row.verified = False if outcome == InboxOutcome.REJECTED else row.verified
         row.outcome = outcome
         row.verification_error = detail[:255]
         row.outcome_detail = detail
@@ -319,8 +320,8 @@ class Ledger:
         proof failed (:class:`RejectedItem`) a child row of its own, refused."""
         if len(items) == 1:
             if isinstance(items[0], RejectedItem):
-                self.reject(row, "rejected", items[0].reason)
-                return [Outcome("rejected", detail=items[0].reason)]
+                self.reject(row, InboxOutcome.REJECTED, items[0].reason)
+                return [Outcome(InboxOutcome.REJECTED, detail=items[0].reason)]
             return [self.apply(row, items[0])]
         self.session.add(row)
         self._open_batch(row, items)
@@ -331,7 +332,8 @@ class Ledger:
             if isinstance(item, RejectedItem):
                 self._refuse_item(child, item)
                 self.session.add(child)
-                outcomes.append(Outcome("rejected", detail=item.reason, signals=[("notification_problem", child)]))
+                outcomes.append(Outcome(InboxOutcome.REJECTED, detail=item.reason,
+                                        signals=[("notification_problem", child)]))
                 self._write_notices(outcomes[-1])
                 self.session.commit()
                 self._send_signals(outcomes[-1])
@@ -343,14 +345,14 @@ class Ledger:
     def _open_batch(row: PaymentEvent, items: list) -> None:
         refused = sum(isinstance(i, RejectedItem) for i in items)
         row.verified = True
-        row.outcome = "applied" if items else "invalid"
+        row.outcome = InboxOutcome.APPLIED if items else InboxOutcome.INVALID
         row.outcome_detail = f"batch of {len(items)} items" + (f", {refused} refused" if refused else "")
         row.processed_at = utcnow()
 
     @staticmethod
     def _refuse_item(row: PaymentEvent, item: RejectedItem) -> None:
         row.verified = False
-        row.outcome = "rejected"
+        row.outcome = InboxOutcome.REJECTED
         row.verification_error = item.reason[:255]
         row.outcome_detail = item.reason
         row.event_type = (item.event_type or "")[:64] or None
@@ -367,10 +369,10 @@ class Ledger:
         self.session.add(row)
         if len(items) == 1:
             if isinstance(items[0], RejectedItem):
-                self.reject(row, "rejected", items[0].reason)
+                self.reject(row, InboxOutcome.REJECTED, items[0].reason)
                 return []
             self._describe(row, items[0])
-            row.outcome, row.outcome_detail = "queued", None
+            row.outcome, row.outcome_detail = InboxOutcome.QUEUED, None
             row.next_attempt_at = requeue_at
             _commit_keeping_state(self.session)
             return [row.id]
@@ -382,12 +384,13 @@ class Ledger:
             if isinstance(item, RejectedItem):
                 self._refuse_item(child, item)
             else:
-                child.outcome, child.next_attempt_at = "queued", requeue_at
+                child.outcome, child.next_attempt_at = InboxOutcome.QUEUED, requeue_at
                 self._describe(child, item)
                 queued.append(child)
             children.append(child)
         self.session.add_all(children)
-        refused = [Outcome("rejected", signals=[("notification_problem", c)]) for c in children if c.outcome == "rejected"]
+        refused = [Outcome(InboxOutcome.REJECTED, signals=[("notification_problem", c)])
+                   for c in children if c.outcome == InboxOutcome.REJECTED]
         for outcome in refused:
             self._write_notices(outcome)
         self.session.commit()
@@ -400,7 +403,7 @@ class Ledger:
         read it afresh: two workers given the same row apply it one after the other."""
         return lock_row(self.session, PaymentEvent, row_id)
 
-    def apply_stored(self, row_id: int, expected: tuple[str, ...] = ("queued",)) -> Outcome | None:
+    def apply_stored(self, row_id: int, expected: tuple[InboxOutcome, ...] = (InboxOutcome.QUEUED,)) -> Outcome | None:
         """Apply the news kept on an inbox row whose outcome is one of ``expected``; None when the
         row is gone, holds no news or was dealt with meanwhile. Raises PostProcessingError like
         :meth:`apply`."""
@@ -457,13 +460,13 @@ class Ledger:
             session.commit()
         except _SameNewsStored:
             session.rollback()
-            outcome = Outcome("duplicate", detail="already applied by a concurrent delivery")
+            outcome = Outcome(InboxOutcome.DUPLICATE, detail="already applied by a concurrent delivery")
             self._close(stored_id, as_received, message, outcome)
         except Exception as exc:
             session.rollback()
             detail = f"{type(exc).__name__}: {exc}"
             log.exception("applying %s news %s failed", message.provider, message.dedupe_key)
-            self._close(stored_id, as_received, message, Outcome("error", detail=detail))
+            self._close(stored_id, as_received, message, Outcome(InboxOutcome.ERROR, detail=detail))
             raise PostProcessingError(detail) from exc
         self._send_signals(outcome)
         return outcome
@@ -503,7 +506,7 @@ class Ledger:
         row.attempts = (row.attempts or 0) + 1
         row.processed_at = utcnow()
         row.next_attempt_at = None
-        if outcome.outcome == "error":
+        if outcome.outcome == InboxOutcome.ERROR:
             if row.attempts < self.retry.max_attempts:
                 row.next_attempt_at = utcnow() + self.retry.delay(row.attempts)
             else:
@@ -611,31 +614,32 @@ class Ledger:
         payment, payments = self._lock_payment_of(message)
         if payment is None:
             row.dedupe_key = message.dedupe_key
-            row.outcome, row.outcome_detail = "unmatched", "no payment has this reference"
-            return Outcome("unmatched", detail=row.outcome_detail, signals=[("notification_problem", row)]), []
+            row.outcome, row.outcome_detail = InboxOutcome.UNMATCHED, "no payment has this reference"
+            signals = [("notification_problem", row)]
+            return Outcome(InboxOutcome.UNMATCHED, detail=row.outcome_detail, signals=signals), []
 
         row.payment_id = payment.id
         with session.no_autoflush:
             earlier = session.scalar(_SAME_NEWS, {"dedupe_key": message.dedupe_key, "row_id": row.id or 0})
         if earlier is not None:
-            row.outcome, row.outcome_detail = "duplicate", f"same as event #{earlier}"
-            return Outcome("duplicate", payment, row.outcome_detail), payments
+            row.outcome, row.outcome_detail = InboxOutcome.DUPLICATE, f"same as event #{earlier}"
+            return Outcome(InboxOutcome.DUPLICATE, payment, row.outcome_detail), payments
         row.dedupe_key = message.dedupe_key
 
         problem = self._mismatch(payment, message)
         if problem:
             payment.flag = problem[:255]
-            row.outcome, row.outcome_detail = "mismatch", problem
+            row.outcome, row.outcome_detail = InboxOutcome.MISMATCH, problem
             log.warning("payment %s: %s", payment.id, problem)
-            return Outcome("mismatch", payment, problem, signals=[("amount_mismatch", row)]), payments
+            return Outcome(InboxOutcome.MISMATCH, payment, problem, signals=[("amount_mismatch", row)]), payments
 
-        outcome = Outcome("applied", payment)
+        outcome = Outcome(InboxOutcome.APPLIED, payment)
         for event in message.events:
             self._apply_event(payment, payments, event, outcome)
         self._drop_moot_requests(payment, outcome)
         if message.psp_reference and not payment.psp_reference:
             payment.psp_reference = message.psp_reference
-        row.outcome = "applied"
+        row.outcome = InboxOutcome.APPLIED
         row.outcome_detail = f"status {payment.status}" + ("" if outcome.changed else " (no change)")
         if outcome.held_back:
             row.outcome_detail += f"; {TEST_ON_LIVE}: the order was not marked paid"

@@ -21,12 +21,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    UniqueConstraint,
     select,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from .events import InboxOutcome
 from .states import PaymentStatus
 
 NAMING = {
@@ -178,8 +178,8 @@ class PaymentEvent(Base):
     verification_error: Mapped[str | None] = mapped_column(String(255))
     #: unique among events that were applied: the same PSP news twice is a duplicate
     dedupe_key: Mapped[str | None] = mapped_column(String(191), unique=True)
-    #: received | queued | applied | duplicate | rejected | unmatched | mismatch | invalid | error
-    outcome: Mapped[str] = mapped_column(String(16), default="received")
+    #: what became of it: an :class:`~flask_psp.events.InboxOutcome` (received, queued, applied…)
+    outcome: Mapped[str] = mapped_column(String(16), default=InboxOutcome.RECEIVED.value)
     outcome_detail: Mapped[str | None] = mapped_column(Text)
     event_type: Mapped[str | None] = mapped_column(String(64))
     psp_reference: Mapped[str | None] = mapped_column(String(128))

@@ -16,6 +16,7 @@ import requests
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from .events import EventKind, InboxOutcome, VerifiedMessage
 from .ledger import Ledger, Outcome, PostProcessingError, RetryPolicy, SignalSender
 from .models import AuditEntry, Payment, PaymentEvent, utcnow
 from .money import to_decimal_string
@@ -24,7 +25,6 @@ from .providers import get_provider_class, provider_names
 from .providers.base import (
     CheckoutRequest,
     CheckoutStart,
-    EventKind,
     InboundRequest,
     MalformedNotification,
     NotAuthentic,
@@ -32,7 +32,6 @@ from .providers.base import (
     Provider,
     ProviderConfig,
     ProviderError,
-    VerifiedMessage,
 )
 from .secrets import safe_headers
 from .settings import ProviderSettingsSource, as_sent_to_psp, capture_policy
@@ -329,14 +328,14 @@ class PaymentService:
             provider = self.notification_provider(provider_name, inbound)
             messages = provider.verify_notification(inbound)
         except MalformedNotification as exc:
-            self.ledger.reject(row, "invalid", str(exc))
+            self.ledger.reject(row, InboxOutcome.INVALID, str(exc))
             return NotificationAnswer(400, f"malformed notification: {exc}", {}, [])
         except NotAuthentic as exc:
-            self.ledger.reject(row, "rejected", str(exc))
+            self.ledger.reject(row, InboxOutcome.REJECTED, str(exc))
             log.warning("%s notification %s refused: %s", provider_name, row.id, exc)
             return NotificationAnswer(403, "not authentic", {}, [])
         except ProofUnavailable as exc:
-            row.outcome, row.outcome_detail = "error", f"could not verify now: {exc}"
+            row.outcome, row.outcome_detail = InboxOutcome.ERROR, f"could not verify now: {exc}"
             self.session.add(row)
             self.session.commit()
             return NotificationAnswer(503, "cannot verify now, retry later", {"Retry-After": "60"}, [])
@@ -365,7 +364,9 @@ class PaymentService:
         body, status, headers = provider.notification_answer()
         return NotificationAnswer(status, body, headers, outcomes)
 
-    def apply_queued(self, event_ids: list[int], expected: tuple[str, ...] = ("queued",)) -> list[Outcome]:
+    def apply_queued(
+        self, event_ids: list[int], expected: tuple[InboxOutcome, ...] = (InboxOutcome.QUEUED,)
+    ) -> list[Outcome]:
         """Apply inbox rows kept for later (a worker's task, the sweeper, the retry job). A row
         whose post-processing fails is left to the retry job: the inbox says why."""
         outcomes = []

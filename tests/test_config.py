@@ -1,8 +1,10 @@
-"""init_app refuses bad configuration with a message that says what to fix."""
+"""init_app refuses bad configuration with a message that says what to fix, and fits into the host
+app whatever order its extensions are set up in."""
 
 import pytest
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 
 from flask_psp import PSP, ConfigurationError, OrderInfo
 
@@ -70,3 +72,31 @@ def test_defaults_are_documented_values():
 def test_url_prefix_is_honoured():
     app = make({"PSP_URL_PREFIX": "/pay"})
     assert app.url_map.bind("x").match("/pay/checkout/A1")[0] == "psp.checkout"
+
+
+def host_with_csrf(database_url, csrf_first):
+    app = Flask(__name__)
+    app.config.update(TESTING=True, SECRET_KEY="x", SQLALCHEMY_DATABASE_URI=database_url)
+    db = SQLAlchemy(app)
+    if csrf_first:
+        CSRFProtect(app)
+    PSP(app, db=db, orders=Orders())
+    if not csrf_first:
+        CSRFProtect(app)
+    with app.app_context():
+        db.create_all()
+    return app
+
+
+@pytest.mark.parametrize("csrf_first", [True, False], ids=["csrf-first", "psp-first"])
+def test_notifications_and_returns_pass_a_host_csrf_protect_set_up_in_either_order(database_url, csrf_first):
+    """The host's CSRFProtect guards the shop's forms and the checkout's, never the PSPs'
+    notifications nor the buyer's cross-site way back."""
+    client = host_with_csrf(database_url, csrf_first).test_client()
+    for _ in range(2):  # and again, once the exemption is made
+        notified = client.post("/psp/notify/payplug", data=b"not json", content_type="application/json")
+        assert notified.status_code == 400 and b"malformed notification" in notified.data
+        back = client.post("/psp/return/no-such-payment-token", data={"PayerID": "X"})
+        assert back.status_code == 404
+        chosen = client.post("/psp/checkout/ORD-1", data={"provider": "payplug"})
+        assert chosen.status_code == 400 and b"CSRF token is missing" in chosen.data

@@ -197,7 +197,6 @@ def test_deeply_nested_json_is_a_400_kept_as_invalid_and_shown_in_the_admin(make
 def test_the_admin_shows_any_stored_body_even_one_stored_before_the_limits(make_shop, sim):
     """Rows already in the inbox from before these limits: a nested body sent to HiPay (the page
     was a permanent 500), and a 6 MB body (a page of that size)."""
-    from flask_psp.access import Principal
     from flask_psp.ledger import Ledger
 
     shop = make_shop(psp_providers=every_provider(sim),

@@ -10,10 +10,9 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from flask_psp import signals
+from flask_psp.events import Event, EventKind as K, VerifiedMessage
 from flask_psp.ledger import Ledger, PostProcessingError
 from flask_psp.models import Payment, PaymentEvent
-from flask_psp.providers.base import Event, EventKind as K, VerifiedMessage
-from tests.conftest import ON_POSTGRES
 
 
 @pytest.fixture
@@ -231,6 +230,7 @@ def test_the_merchant_hears_of_mismatches_unmatched_news_and_chargebacks_after_c
     assert mismatch[2] == {"event_id": ids[0], "provider": "payplug", "mode": "test", "amount": 2400, "currency": "EUR",
                            "status": "mismatch", "detail": "amount 2400 differs from the payment's 2500",
                            "payment_id": payment.id}
+    assert type(mismatch[2]["status"]) is str  # plain values, as the signals' docstring promises
     assert unmatched[0] == "notification_problem" and unmatched[2]["status"] == "unmatched"
     assert unmatched[2]["event_id"] == ids[1] and unmatched[2]["payment_id"] is None and unmatched[3] == 2
     assert chargeback[0] == "chargeback" and chargeback[1].id == payment.id and chargeback[2] == "chargeback: fraud"
@@ -268,7 +268,7 @@ def test_manual_capture_marks_the_order_at_authorization_only_once(shop, orders,
 def test_a_second_payment_of_a_paid_order_is_flagged_for_refund(shop, orders, heard):
     app, db, Order = shop
     new_order(db, Order)
-    first = new_payment(db, psp_reference="pay_1")
+    new_payment(db, psp_reference="pay_1")
     second = new_payment(db, psp_reference="pay_2")
     apply(db, orders, message("p1", paid()))
     apply(db, orders, message("p2", paid(), psp_reference="pay_2"))
@@ -416,7 +416,7 @@ def test_a_stored_request_keeps_what_it_asked_for():
 def test_a_forged_batch_item_queued_for_the_workers_is_kept_refused(shop, orders):
     from datetime import datetime
 
-    from flask_psp.providers.base import RejectedItem
+    from flask_psp.events import RejectedItem
 
     app, db, Order = shop
     new_order(db, Order)

@@ -14,9 +14,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from flask_psp import signals
+from flask_psp.events import Event, EventKind as K, VerifiedMessage
 from flask_psp.ledger import Ledger
 from flask_psp.models import Payment
-from flask_psp.providers.base import Event, EventKind as K, VerifiedMessage
 
 AMOUNT = 2500
 

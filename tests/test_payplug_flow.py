@@ -455,3 +455,13 @@ def test_cli_fires_a_notification_by_hand(make_shop, sim):
     assert result.exit_code == 0, result.output
     assert "-> 200" in result.output
     assert shop.order(ref)["status"] == "paid"
+
+
+def test_cli_says_plainly_when_the_simulator_does_not_know_the_payment(make_shop, sim):
+    shop = make_shop()
+    ref, _ = start_payment(shop, shop.buyer())
+    sim.reset()  # the simulator forgot every payment
+    token = shop.payments(ref)[0]["token"]
+    result = shop.app.test_cli_runner().invoke(args=["psp", "simulate", "notify", "payplug", "--", token])
+    assert result.exit_code == 1 and "Error: the simulator answered 404" in result.output, result.output
+    assert shop.order(ref)["status"] == "pending"

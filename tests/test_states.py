@@ -2,6 +2,7 @@ import itertools
 
 import pytest
 
+from flask_psp.events import InboxOutcome
 from flask_psp.states import Move, PaymentStatus as S, allowed_targets, can_move, classify
 
 FORWARD = [
@@ -55,3 +56,11 @@ def test_every_pair_is_classified_consistently_with_can_move():
 
 def test_statuses_are_strings_for_json_and_templates():
     assert S("paid") is S.PAID and str(S.PAID) == "paid"
+
+
+def test_every_status_and_inbox_outcome_the_core_stores_has_a_word_in_the_panel():
+    from flask_psp.views.admin.labels import LABELS
+
+    assert set(LABELS["status"]) == {status.value for status in S}
+    assert set(LABELS["outcome"]) == {outcome.value for outcome in InboxOutcome}
+    assert InboxOutcome.MISMATCH == "mismatch" and f"{InboxOutcome.MISMATCH}" == str(InboxOutcome.MISMATCH) == "mismatch"

@@ -1,22 +1,24 @@
-"""What every provider module implements, and the neutral shapes they speak in.
+"""What every provider module implements, and the shapes they speak in besides the core's own.
 
-A provider turns PSP traffic into :class:`VerifiedMessage` objects — facts whose authenticity it
-has proven (signature, seal, verify API, or re-fetch from the PSP) — and the ledger applies them.
-Providers never touch the database and render no pages.
+A provider turns PSP traffic into :class:`~flask_psp.events.VerifiedMessage` objects — facts whose
+authenticity it has proven (signature, seal, verify API, or re-fetch from the PSP) — and the ledger
+applies them. That vocabulary lives in :mod:`flask_psp.events` (the core imports no provider); it is
+re-exported here for the provider modules. Providers never touch the database and render no pages.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 import requests
+
+# the core's vocabulary, re-exported for the provider modules
+from ..events import OPERATIONS, Event, EventKind, RejectedItem, VerifiedMessage  # noqa: F401
 
 #: seconds: (connect, read) for every outgoing call to a PSP, unless the HTTP session handed to the
 #: provider says otherwise in its ``psp_timeout`` attribute (the extension sets it from PSP_HTTP_TIMEOUT)
@@ -44,82 +46,6 @@ class ProofUnavailable(Exception):
 
 class MalformedNotification(Exception):
     """The body cannot be parsed at all (4xx; the inbox keeps it)."""
-
-
-class EventKind(str, enum.Enum):
-    PENDING = "pending"
-    AUTHORIZED = "authorized"
-    CAPTURED = "captured"  # money taken; ``captured_total`` says how much in all
-    #: the PSP approved the payment and took or reserved the money as the payment asked when it
-    #: was started (Adyen's AUTHORISATION): the ledger reads the payment's own capture policy —
-    #: captured under "auto", authorized under "manual" and "delayed" — never today's settings
-    APPROVED = "approved"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    REFUNDED = "refunded"  # ``refunded_total`` (absolute) or ``refund_delta`` (one refund)
-    CAPTURE_FAILED = "capture_failed"
-    REFUND_FAILED = "refund_failed"
-    CANCEL_FAILED = "cancel_failed"
-    CHARGEBACK = "chargeback"
-    #: the PSP took a capture, refund or cancellation (``operation``, ``operation_amount``) but
-    #: only acknowledged it: the outcome comes later by notification. Moves no money; the payment
-    #: shows it as awaiting the PSP until the matching outcome (or failure) arrives
-    REQUESTED = "requested"
-
-
-#: operations a REQUESTED event may name
-OPERATIONS = ("capture", "refund", "cancel")
-
-
-@dataclass
-class Event:
-    kind: EventKind
-    #: the amount of the whole payment as the PSP reports it, checked against ours when given
-    amount: int | None = None
-    currency: str | None = None
-    authorized_total: int | None = None
-    captured_total: int | None = None
-    refunded_total: int | None = None
-    refund_delta: int | None = None
-    reason: str | None = None
-    #: REQUESTED: "capture" | "refund" | "cancel", and the amount asked (None: all there is).
-    #: CAPTURED: set by the plugin itself (never by a provider's parsing) on the PSP's answer to a
-    #: capture the merchant asked for, whose amount it was: the one capture that may be partial
-    operation: str | None = None
-    operation_amount: int | None = None
-    #: the PSP's own reference of one capture, refund or cancellation (Adyen's modification
-    #: pspReference): ties a request to its outcome, and a refund to its later failure
-    operation_reference: str | None = None
-
-
-@dataclass
-class VerifiedMessage:
-    """One authentic piece of news about one payment. ``dedupe_key`` identifies the news itself:
-    receiving it twice must change nothing the second time."""
-
-    provider: str
-    dedupe_key: str
-    events: list[Event]
-    mode: str  # "test" | "live", as the PSP reports it
-    event_type: str  # the PSP's own name for what happened, for the inbox
-    psp_reference: str | None = None
-    #: how to find our payment: our public token when the PSP echoes it, else the PSP reference
-    payment_token: str | None = None
-    merchant_reference: str | None = None
-    raw: Any = None  # the PSP's data this message was read from, for the inbox of batch items
-
-
-@dataclass
-class RejectedItem:
-    """One item of a batch whose authenticity could not be proven while the others' was (a forged
-    item slipped into a genuine Adyen batch). It moves nothing; the inbox keeps it as refused."""
-
-    provider: str
-    reason: str
-    raw: Any = None
-    event_type: str | None = None
-    psp_reference: str | None = None
 
 
 @dataclass
@@ -402,8 +328,6 @@ class Provider:
 
     def allowed_redirect_hosts(self) -> set[str]:
         """Hosts the buyer may be sent to; the configured endpoint's host is always allowed."""
-        from urllib.parse import urlsplit
-
         hosts = set(self.hosted_page_hosts())
         if self.config.endpoint:
             hosts.add(urlsplit(self.config.endpoint).netloc)
@@ -481,10 +405,3 @@ def endpoint_problem(cls: type[Provider], mode: str, url: str, credentials: Mapp
         return None
     return "not one of the provider's own hosts"
 
-
-def replace(obj, **changes):
-    return dataclasses.replace(obj, **changes)
-
-
-Registry = dict[str, type[Provider]]
-Lookup = Callable[[str], Any]

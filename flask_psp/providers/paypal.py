@@ -25,7 +25,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from typing import Any, Mapping
+import threading
+from typing import Any, Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
 import paypalrestsdk
@@ -65,6 +66,7 @@ _TRANSMISSION_HEADERS = {
     "transmission_time": "paypal-transmission-time",
 }
 _NOT_APPROVED = ("CREATED", "SAVED", "PAYER_ACTION_REQUIRED")
+_T = TypeVar("_T")
 
 
 class PayPalAnswer(Exception):
@@ -90,18 +92,47 @@ class _Api(paypalrestsdk.Api):
     #: (token endpoint, client id, secret digest) -> (token_hash, token_request_at): a provider object
     #: is built per request, the token lives for hours (the SDK drops it when ``expires_in`` has passed)
     _shared_tokens: dict[tuple[str, str, str], tuple[dict, Any]] = {}
+    #: held while :attr:`_shared_tokens` is read or changed (threaded servers)
+    _shared_tokens_lock = threading.Lock()
 
     def __init__(self, transport, **kwargs):
         self._transport = transport
         super().__init__(**kwargs)
         self._token_key = (self.token_endpoint, self.client_id, hashlib.sha256(self.client_secret.encode()).hexdigest())
-        self.token_hash, self.token_request_at = self._shared_tokens.get(self._token_key, (None, None))
+        with self._shared_tokens_lock:
+            self.token_hash, self.token_request_at = self._shared_tokens.get(self._token_key, (None, None))
 
     def get_token_hash(self, *args, **kwargs):
+        held = self.token_hash
         token = super().get_token_hash(*args, **kwargs)
-        if self.token_hash:
-            self._shared_tokens[self._token_key] = (self.token_hash, self.token_request_at)
+        if self.token_hash and self.token_hash is not held:  # a new one: shared, never an older one
+            with self._shared_tokens_lock:
+                self._shared_tokens[self._token_key] = (self.token_hash, self.token_request_at)
         return token
+
+    def forget_token(self) -> None:
+        """PayPal refused the token this object holds (expired early, revoked): drop it from the
+        shared cache — or, when another object has renewed it there meanwhile, take that one."""
+        with self._shared_tokens_lock:
+            shared = self._shared_tokens.get(self._token_key)
+            if shared is not None and shared[0] is self.token_hash:
+                del self._shared_tokens[self._token_key]
+                shared = None
+        self.token_hash, self.token_request_at = shared or (None, None)
+
+    def with_fresh_token_on_401(self, call: Callable[[], _T]) -> _T:
+        """``call()``; when PayPal answers 401 to it (not to the token request itself), once more
+        with a new token. The SDK's own retry on 401 has no bound; this one retries once::
+
+            data = api.with_fresh_token_on_401(lambda: api.get(path, headers=headers))
+        """
+        try:
+            return call()
+        except PayPalAnswer as exc:
+            if exc.status != 401 or exc.token_call:
+                raise
+        self.forget_token()
+        return call()
 
     def headers(self, refresh_token=None, headers=None):
         # the SDK passes per-call headers on to the token request; they stay off it
@@ -185,22 +216,19 @@ class PayPalProvider(Provider):
         headers = {"Prefer": "return=representation"}
         if request_id:
             headers["PayPal-Request-Id"] = request_id
-        for attempt in (1, 2):
-            try:
-                if method == "GET":
-                    data = self._api.get(path, headers=headers)
-                else:
-                    data = self._api.post(path, body or {}, headers=headers)
-            except PayPalAnswer as exc:
-                if exc.status == 401 and not exc.token_call and attempt == 1:
-                    self._api.token_hash = None  # expired token: fetch a new one, once
-                    self._api._shared_tokens.pop(self._api._token_key, None)
-                    continue
-                if exc.token_call:
-                    raise self._error(exc) from None
-                raise
-            return data if isinstance(data, dict) else {}
-        raise AssertionError("unreachable")
+
+        def send():
+            if method == "GET":
+                return self._api.get(path, headers=headers)
+            return self._api.post(path, body or {}, headers=headers)
+
+        try:
+            data = self._api.with_fresh_token_on_401(send)
+        except PayPalAnswer as exc:
+            if exc.token_call:
+                raise self._error(exc) from None
+            raise
+        return data if isinstance(data, dict) else {}
 
     @staticmethod
     def _error(exc: PayPalAnswer) -> ProviderError:
@@ -421,20 +449,15 @@ class PayPalProvider(Provider):
         # the event goes back byte for byte: a re-serialised copy may not verify
         body = json.dumps(fields)[:-1] + ', "webhook_event": ' + inbound.body.decode("utf-8") + "}"
         url = self.base_url + VERIFY_PATH
-        for attempt in (1, 2):
-            try:
-                answer = self._api.http_call(url, "POST", data=body.encode("utf-8"), headers=self._api.headers())
-            except PayPalAnswer as exc:
-                if exc.status == 401 and not exc.token_call and attempt == 1:
-                    self._api.token_hash = None
-                    self._api._shared_tokens.pop(self._api._token_key, None)
-                    continue
-                if exc.token_call or exc.status in (401, 403, 429) or exc.status >= 500:
-                    raise ProofUnavailable(f"PayPal's verify API answered {exc.status}") from None
-                raise NotAuthentic(f"PayPal's verify API refused the event ({exc.status} {exc.issue or ''})".strip()) from None
-            except ProviderError as exc:
-                raise ProofUnavailable(exc.message) from None
-            break
+        try:
+            answer = self._api.with_fresh_token_on_401(
+                lambda: self._api.http_call(url, "POST", data=body.encode("utf-8"), headers=self._api.headers()))
+        except PayPalAnswer as exc:
+            if exc.token_call or exc.status in (401, 403, 429) or exc.status >= 500:
+                raise ProofUnavailable(f"PayPal's verify API answered {exc.status}") from None
+            raise NotAuthentic(f"PayPal's verify API refused the event ({exc.status} {exc.issue or ''})".strip()) from None
+        except ProviderError as exc:
+            raise ProofUnavailable(exc.message) from None
         status = answer.get("verification_status") if isinstance(answer, dict) else None
         if status != "SUCCESS":
             raise NotAuthentic(f"PayPal's verify API says {status or 'nothing'}")

@@ -8,6 +8,7 @@ resource back from the API with the merchant's key and trust that copy alone.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping
 
 from .base import (
@@ -189,6 +190,12 @@ class PayPlugProvider(Provider):
     def _fetch_payment(self, payment_id: str) -> dict[str, Any]:
         status, data = self._call("GET", f"/v1/payments/{payment_id}")
         return self._expect(status, data, 200)
+
+    def notification_body(self, payment: Any) -> bytes:
+        """What PayPlug would notify about ``payment`` now: its payment object as the API gives it
+        (a notification is the resource itself, unsigned). ``flask psp simulate notify`` posts it to
+        the shop; raises ProviderError when PayPlug does not give it."""
+        return json.dumps(self._fetch_payment(payment.psp_reference)).encode("utf-8")
 
     def fetch(self, payment: Any) -> list[VerifiedMessage]:
         if not payment.psp_reference:

@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .. import background
+from ..events import InboxOutcome
 from ..providers import provider_names
 from ..providers.base import InboundRequest
 from ..secrets import safe_headers
@@ -76,7 +77,7 @@ def _too_large(provider: str, limit: int):
     try:
         row = ledger.receive(provider, "", headers=safe_headers(request.headers), content_type=_content_type(),
                              remote_addr=request.remote_addr)
-        ledger.reject(row, "invalid", detail)
+        ledger.reject(row, InboxOutcome.INVALID, detail)
     except SQLAlchemyError:
         log.exception("could not store the short row of a too large %s notification", provider)
         state().db.session.rollback()

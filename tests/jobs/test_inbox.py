@@ -10,8 +10,8 @@ import pytest
 
 from flask_psp import background
 from flask_psp.config import ConfigurationError
+from flask_psp.events import Event, EventKind, VerifiedMessage
 from flask_psp.ledger import decode_message, encode_message
-from flask_psp.providers.base import Event, EventKind, VerifiedMessage
 from tests.jobs.support import later, run_at_once
 
 

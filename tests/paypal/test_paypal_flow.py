@@ -417,6 +417,32 @@ def test_an_expired_token_is_renewed_once(sim):
     assert len(sim.token_requests) == 2
 
 
+def test_provider_objects_share_one_token_and_one_renewal(sim):
+    webhook = "/v1/notifications/webhooks/" + DEFAULT_WEBHOOK_ID
+    first = provider(sim)
+    first._request("GET", webhook)
+    second = provider(sim)  # a provider object per request: the token is shared
+    second._request("GET", webhook)
+    assert len(sim.token_requests) == 1
+    sim.tokens.clear()  # PayPal forgot the token
+    first._request("GET", webhook)  # renewed once…
+    second._request("GET", webhook)  # …and the other object takes the renewed one
+    assert len(sim.token_requests) == 2
+
+
+def test_an_expired_token_is_renewed_once_to_verify_a_webhook(paypal_shop, sim):
+    shop, ref, approval_url = _pending(paypal_shop, sim)
+    approve(shop.buyer(), approval_url)
+    assert sim.notifier.wait_idle(timeout=10)
+    (genuine,) = sim.events_of("PAYMENT.CAPTURE.COMPLETED")
+    requested = len(sim.token_requests)
+    sim.tokens.clear()
+    answer = deliver(shop, genuine)
+    assert answer.status_code == 200, answer.text
+    assert len(sim.token_requests) == requested + 1
+    assert sim.verifications[-1]["result"] == "SUCCESS"
+
+
 def test_test_connection(sim):
     assert provider(sim).test_connection()[0] is True
     ok, message = provider(sim, client_secret="nope").test_connection()
