@@ -46,7 +46,7 @@ def simulator_credentials(name: str, simulator) -> dict[str, str]:
 
 def seed_providers(app, simulators: dict) -> None:
     """Enable every simulated provider in test mode, once: later starts keep the merchant's changes."""
-    from flask_psp.admin_core import save_provider
+    from flask_psp.admin.providers import save_provider
     from flask_psp.models import ProviderSettings
 
     state = app.extensions["psp"]

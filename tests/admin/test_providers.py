@@ -147,7 +147,7 @@ def test_audit_records_credential_changes_without_values(panel):
 
 
 def test_every_provider_gets_a_page_built_from_its_credential_fields(panel):
-    from flask_psp.admin_core import available_provider_classes
+    from flask_psp.admin.providers import available_provider_classes
 
     owner = panel.admin("owner")
     listing = owner.get("/providers").text

@@ -225,7 +225,7 @@ def test_wrong_api_credentials_are_reported_and_the_buyer_can_choose_again(make_
 
 def test_the_page_settings_reach_hipays_hosted_page(make_shop, sim):
     from example_shop import db
-    from flask_psp.admin_core import save_page
+    from flask_psp.admin.page import save_page
 
     shop = make_shop(psp_providers=hipay_settings(sim))
     with shop.app.app_context():

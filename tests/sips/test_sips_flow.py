@@ -264,7 +264,7 @@ def test_checkout_answers_a_self_submitting_form_with_a_button_for_browsers_with
 
 def save_page_settings(shop, **fields):
     from example_shop import db
-    from flask_psp.admin_core import save_page
+    from flask_psp.admin.page import save_page
 
     with shop.app.app_context():
         assert save_page(db.session, fields, "owner@example.com", ["en", "fr"]) == []
