@@ -10,7 +10,8 @@ from ... import accounting, mailer
 from ...admin.audit import audit, audit_page
 from ...admin.inputs import parse_before
 from ...admin.notifications import NOTIFY_EVENTS, notification_settings, save_notifications
-from ...admin.page import MESSAGE_KEYS, look_fields, page_row, save_page
+from ...admin.forms import problems as form_problems
+from ...admin.page import MESSAGE_KEYS, look_fields, page_form, page_form_data, page_row, save_page
 from ...admin.providers import available_provider_classes, provider_class
 from ...admin.users import list_users, update_user
 from ...access import ROLES, Permission
@@ -27,24 +28,23 @@ def _logo_url_for(key: str) -> str:
 
 
 @admin_route("/page", Permission.VIEW_SETTINGS, endpoint="admin_page")
-def page_settings(problems=None, status=200):
+def page_settings(form=None, status=200):
     row = page_row(db_session())
-    form = request.form if problems else None
-    return page("psp/admin/page.html", status, title=_("Payment page"), row=row, problems=problems or [],
-                form=form, locales=state().locales, primary_color_safe=safe_color(row.primary_color), message_keys=MESSAGE_KEYS,
+    locales = state().locales
+    if form is None:
+        form = page_form(locales, **page_form_data(row, locales))
+    return page("psp/admin/page.html", status, title=_("Payment page"), row=row, problems=form_problems(form),
+                form=form, locales=locales, primary_color_safe=safe_color(row.primary_color), message_keys=MESSAGE_KEYS,
                 look_fields=look_fields(), max_logo_kb=current_app.config["PSP_ADMIN_LOGO_MAX_BYTES"] // 1024)
 
 
 @admin_route("/page", Permission.EDIT_PAGE, methods=("POST",), endpoint="admin_page_save")
 def page_save():
-    upload = request.files.get("logo")
-    logo = (upload.read(current_app.config["PSP_ADMIN_LOGO_MAX_BYTES"] + 1), upload.filename) if upload else None
-    problems = save_page(db_session(), request.form, actor(), state().locales, logo=logo,
-                              logo_url_for=_logo_url_for,
-                              max_logo_bytes=current_app.config["PSP_ADMIN_LOGO_MAX_BYTES"])
-    if problems:
+    form = page_form(state().locales)
+    if save_page(db_session(), form, actor(), state().locales, logo_url_for=_logo_url_for,
+                 max_logo_bytes=current_app.config["PSP_ADMIN_LOGO_MAX_BYTES"]):
         db_session().rollback()
-        return page_settings(problems=problems, status=400)
+        return page_settings(form, status=400)
     say(_("The payment page is updated."))
     return redirect(url_for("psp.admin_page"), code=303)
 
