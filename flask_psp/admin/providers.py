@@ -12,7 +12,11 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wtforms import StringField
+from wtforms.validators import ValidationError
+
 from ..i18n import gettext as _
+from ..i18n import lazy_gettext
 from ..models import ProviderSettings
 from ..money import is_currency, to_decimal_string
 from ..payments import expire_test_payments
@@ -20,6 +24,8 @@ from ..providers import get_provider_class, provider_names
 from ..providers.base import Provider, ProviderConfig, ProviderError, endpoint_problem
 from ..secrets import SecretBox, SecretsError, mask
 from .audit import audit
+from .forms import AdminForm, Checkbox, stripped
+from .forms import problems as form_problems
 from .inputs import bounded_amount
 
 log = logging.getLogger("flask_psp.admin")
@@ -172,27 +178,125 @@ def _endpoint_message(cls: type[Provider], mode: str, credentials: Mapping[str, 
              mode=_mode_label(mode), problem=problem)
 
 
-def _parse_limit(value: str, currency: str, label: str, problems: list[str]) -> int | None:
-    value = (value or "").strip().replace(",", ".")
-    if not value:
-        return None
-    try:
-        amount = bounded_amount(value, currency)
-    except ValueError:
-        problems.append(_("%(label)s must be an amount such as 10.00", label=label))
-        return None
-    if amount < 0:
-        problems.append(_("%(label)s cannot be negative", label=label))
-        return None
-    return amount
+def _one_of(choices: tuple[str, ...], message):
+    """Validator: the value is one of ``choices``; else ``message()`` (said in the merchant's language)."""
+
+    def check(form, field) -> None:
+        if field.data not in choices:
+            raise ValidationError(message())
+
+    return check
 
 
-def save_provider(session: Session, settings, box: SecretBox, name: str, form: Mapping[str, str],
-                  actor: str, *, may_change_endpoints: bool = False, allow_custom_endpoints: bool = False,
+def _capture_delay(form, field) -> None:
+    if form.capture.data == "delayed" and (not field.data.isdecimal() or not 1 <= int(field.data) <= MAX_DELAY_DAYS):
+        raise ValidationError(_("The capture delay is a number of days between 1 and %(max)s.", max=MAX_DELAY_DAYS))
+
+
+def _currencies(form, field) -> None:
+    cls = form.provider
+    for code in form.currency_codes():
+        if not is_currency(code):
+            field.errors.append(_("%(code)s is not an ISO 4217 currency code.", code=code))
+        elif cls.currencies is not None and code not in cls.currencies:
+            field.errors.append(_("%(provider)s does not accept %(code)s.", provider=cls.display_name, code=code))
+
+
+class LimitField(StringField):
+    """A minimum or maximum amount typed in the limits' currency (:func:`limit_currency`);
+    ``amount`` holds it in minor units once validated (None: no limit, or unreadable)."""
+
+    amount: int | None = None
+
+    def pre_validate(self, form) -> None:
+        self.amount = None
+        value = self.data.replace(",", ".")
+        if not value:
+            return
+        try:
+            amount = bounded_amount(value, limit_currency(form.provider, ",".join(form.currency_codes())))
+        except ValueError:
+            raise ValidationError(_("%(label)s must be an amount such as 10.00", label=self.label.text)) from None
+        if amount < 0:
+            raise ValidationError(_("%(label)s cannot be negative", label=self.label.text))
+        self.amount = amount
+
+
+def _above_minimum(form, field) -> None:
+    low, high = form.min_amount.amount, field.amount
+    if low is not None and high is not None and low > high:
+        raise ValidationError(_("The minimum amount is above the maximum amount."))
+
+
+def _position(form, field) -> None:
+    if not re.fullmatch(r"-?\d{1,4}", field.data):
+        raise ValidationError(_("Display order is a whole number."))
+
+
+class ProviderForm(AdminForm):
+    """The provider form's settings; :func:`provider_form` adds the provider's credential fields per
+    mode (``cred-<mode>-<field>``, ``cred-<mode>-endpoint``, ``clear-<mode>``). Validating it checks
+    the settings; the credentials, which depend on what is stored and on who saves, are checked by
+    :func:`save_provider`."""
+
+    provider: type[Provider]
+
+    enabled = Checkbox(true_values=("on", "1", "true", "y"))
+    mode = StringField(default="test", validators=[_one_of(MODES, lambda: _("Mode must be test or live."))])
+    capture = StringField(default="auto", validators=[
+        _one_of(CAPTURE_CHOICES, lambda: _("Choose automatic, manual or delayed capture."))])
+    capture_delay_days = StringField(filters=[stripped], validators=[_capture_delay])
+    three_ds = StringField(default="when_required", validators=[
+        _one_of(THREE_DS_CHOICES, lambda: _("Choose a 3-D Secure preference."))])
+    currencies = StringField(filters=[stripped], validators=[_currencies])
+    min_amount = LimitField(lazy_gettext("Minimum amount"), filters=[stripped])
+    max_amount = LimitField(lazy_gettext("Maximum amount"), filters=[stripped], validators=[_above_minimum])
+    position = StringField(filters=[lambda value: (value or "0").strip()], validators=[_position])
+
+    def currency_codes(self) -> list[str]:
+        return [c.strip().upper() for c in (self.currencies.data or "").split(",") if c.strip()]
+
+    def credential(self, mode: str, name: str) -> StringField:
+        """The field ``cred-<mode>-<name>`` (``name`` a credential field's, or "endpoint")."""
+        return self[f"cred-{mode}-{name}"]
+
+
+def provider_form(name: str, formdata: Mapping[str, str] | None = None, **data) -> ProviderForm | None:
+    """The form of provider ``name`` (None if unknown), bound to ``formdata`` (the request's form
+    when None) or showing ``data``::
+
+        form = provider_form("payplug", {"mode": "test", "cred-test-secret_key": "sk_test_…"})
+    """
+    cls = provider_class(name)
+    if cls is None:
+        return None
+
+    class OneProviderForm(ProviderForm):
+        provider = cls
+
+    for mode in MODES:
+        for credential in cls.credential_fields:
+            setattr(OneProviderForm, f"cred-{mode}-{credential.name}", StringField(filters=[stripped]))
+        setattr(OneProviderForm, f"cred-{mode}-endpoint", StringField(filters=[stripped, lambda v: v.rstrip("/")]))
+        setattr(OneProviderForm, f"clear-{mode}", Checkbox())
+    return OneProviderForm.bound(formdata, data=data or None)
+
+
+def panel_form_data(panel: ProviderPanel) -> dict[str, Any]:
+    """What the provider form shows for a provider's settings (credentials are shown from the panel)."""
+    return {"enabled": panel.enabled, "mode": panel.mode, "capture": panel.capture,
+            "capture_delay_days": panel.capture_delay_days or "", "three_ds": panel.three_ds,
+            "min_amount": panel.min_amount, "max_amount": panel.max_amount, "currencies": panel.currencies,
+            "position": panel.position}
+
+
+def save_provider(session: Session, settings, box: SecretBox, form: ProviderForm, actor: str, *,
+                  may_change_endpoints: bool = False, allow_custom_endpoints: bool = False,
                   notices: list[str] | None = None) -> list[str]:
-    """Apply the provider form. Returns problems (nothing is saved then) or [] once saved and audited.
+    """Validate and apply a provider's form (:func:`provider_form`). Returns problems (nothing is
+    saved then) or [] once saved and audited.
 
-    Form keys: ``enabled`` ("on"), ``mode``, ``capture`` (auto|manual|delayed), ``capture_delay_days``,
+    Form fields: ``enabled`` ("on"), ``mode``, ``capture`` (auto|manual|delayed), ``capture_delay_days``,
     ``three_ds``, ``min_amount``/``max_amount`` (decimal strings), ``currencies`` ("EUR,USD"),
     ``position``, ``cred-<mode>-<field>`` (a blank secret keeps the stored one), ``cred-<mode>-endpoint``,
     ``clear-<mode>`` ("on": forget that mode's credentials).
@@ -208,55 +312,25 @@ def save_provider(session: Session, settings, box: SecretBox, name: str, form: M
       were given for the old host. ``notices`` (when given) receives a sentence saying so;
     * the audit entry carries the old and the new endpoint (never a secret).
 
-    >>> save_provider(db.session, state.settings, state.box, "payplug",
-    ...               {"mode": "test", "cred-test-secret_key": "sk_test_…", "cred-test-endpoint": sim.url},
-    ...               "owner@example.com", may_change_endpoints=True)
+    >>> form = provider_form("payplug", {"mode": "test", "cred-test-secret_key": "sk_test_…",
+    ...                                  "cred-test-endpoint": sim.url})
+    >>> save_provider(db.session, state.settings, state.box, form, "owner@example.com", may_change_endpoints=True)
     []
     """
-    cls = provider_class(name)
-    if cls is None:
-        return [_("Unknown provider.")]
+    cls, name = form.provider, form.provider.name
     if settings.is_config_managed(name):
         return [_("This provider is managed by the application's configuration (PSP_PROVIDERS) and cannot be changed here.")]
-    problems: list[str] = []
+    form.validate()
+    problems = form_problems(form)
     row = _row(session, name)
     stored = settings.stored_credentials(row) if row is not None else {}
-
-    enabled = form.get("enabled") in ("on", "1", "true", "y")
-    mode = form.get("mode", "test")
-    if mode not in MODES:
-        problems.append(_("Mode must be test or live."))
-        mode = "test"
-    capture = form.get("capture", "auto")
-    if capture not in CAPTURE_CHOICES:
-        problems.append(_("Choose automatic, manual or delayed capture."))
-        capture = "auto"
-    delay = 0
-    if capture == "delayed":
-        raw = (form.get("capture_delay_days") or "").strip()
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_DELAY_DAYS:
-            problems.append(_("The capture delay is a number of days between 1 and %(max)s.", max=MAX_DELAY_DAYS))
-        else:
-            delay = int(raw)
-    three_ds = form.get("three_ds", "when_required")
-    if three_ds not in THREE_DS_CHOICES:
-        problems.append(_("Choose a 3-D Secure preference."))
-        three_ds = "when_required"
-    currencies = [c.strip().upper() for c in (form.get("currencies") or "").split(",") if c.strip()]
-    for code in currencies:
-        if not is_currency(code):
-            problems.append(_("%(code)s is not an ISO 4217 currency code.", code=code))
-        elif cls.currencies is not None and code not in cls.currencies:
-            problems.append(_("%(provider)s does not accept %(code)s.", provider=cls.display_name, code=code))
-    currency = limit_currency(cls, ",".join(currencies))
-    low = _parse_limit(form.get("min_amount", ""), currency, _("Minimum amount"), problems)
-    high = _parse_limit(form.get("max_amount", ""), currency, _("Maximum amount"), problems)
-    if low is not None and high is not None and low > high:
-        problems.append(_("The minimum amount is above the maximum amount."))
-    position_raw = (form.get("position") or "0").strip()
-    if not re.fullmatch(r"-?\d{1,4}", position_raw):
-        problems.append(_("Display order is a whole number."))
-        position_raw = "0"
+    enabled = form.enabled.data
+    mode = form.mode.data if form.mode.data in MODES else "test"
+    capture = form.capture.data if form.capture.data in CAPTURE_CHOICES else "auto"
+    delay = int(form.capture_delay_days.data) if capture == "delayed" and not form.capture_delay_days.errors else 0
+    three_ds = form.three_ds.data if form.three_ds.data in THREE_DS_CHOICES else "when_required"
+    currencies = form.currency_codes()
+    low, high = form.min_amount.amount, form.max_amount.amount
 
     secret_names = {f.name for f in cls.credential_fields if f.secret}
     known = {f.name for f in cls.credential_fields}
@@ -267,7 +341,7 @@ def save_provider(session: Session, settings, box: SecretBox, name: str, form: M
     refused_endpoints: dict[str, dict[str, str | None]] = {}
     for block_mode in MODES:
         old = dict(stored.get(block_mode) or {})
-        if form.get(f"clear-{block_mode}") in ("on", "1"):
+        if form[f"clear-{block_mode}"].data:
             if old:
                 changed_fields.append(f"{block_mode}: cleared")
             if old.get("endpoint"):
@@ -275,12 +349,12 @@ def save_provider(session: Session, settings, box: SecretBox, name: str, form: M
             new_creds[block_mode] = {}
             continue
         block = dict(old)
-        typed_secrets = {n for n in secret_names if (form.get(f"cred-{block_mode}-{n}") or "").strip()}
+        typed_secrets = {n for n in secret_names if form.credential(block_mode, n).data}
         for f in cls.credential_fields:
-            key = f"cred-{block_mode}-{f.name}"
-            if key not in form:
+            sent = form.credential(block_mode, f.name)
+            if not sent.raw_data:
                 continue
-            value = (form.get(key) or "").strip()
+            value = sent.data
             if f.name in secret_names and not value:
                 continue  # blank secret: keep the stored one
             if value != (old.get(f.name) or ""):
@@ -290,8 +364,8 @@ def save_provider(session: Session, settings, box: SecretBox, name: str, form: M
             else:
                 block.pop(f.name, None)
         forgotten: dict[str, str] = {}  # secrets dropped with the old endpoint: still checked as if kept
-        endpoint_key = f"cred-{block_mode}-endpoint"
-        endpoint = (form.get(endpoint_key) or "").strip().rstrip("/") if endpoint_key in form else None
+        sent = form.credential(block_mode, "endpoint")
+        endpoint = sent.data if sent.raw_data else None
         if endpoint is not None and endpoint != (old.get("endpoint") or ""):
             change = {"old": old.get("endpoint") or None, "new": endpoint or None}
             problem = endpoint_problem(cls, block_mode, endpoint, block, allow_custom=allow_custom_endpoints) \
@@ -346,7 +420,7 @@ def save_provider(session: Session, settings, box: SecretBox, name: str, form: M
     row.enabled, row.mode, row.capture, row.capture_delay_days = enabled, mode, capture, delay
     row.three_ds, row.min_amount, row.max_amount = three_ds, low, high
     row.currencies = ",".join(currencies) or None
-    row.position = int(position_raw)
+    row.position = int(form.position.data)
     kept = {m: b for m, b in new_creds.items() if _filled(cls, {k: v for k, v in b.items() if k != "endpoint"})
             or b.get("endpoint")}
     row.credentials = box.encrypt(kept) if kept else None

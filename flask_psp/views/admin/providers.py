@@ -10,6 +10,8 @@ from ...admin.providers import (
     MAX_DELAY_DAYS,
     MODES,
     THREE_DS_CHOICES,
+    panel_form_data,
+    provider_form,
     provider_panel,
     provider_panels,
     save_provider,
@@ -38,8 +40,10 @@ def providers():
 @admin_route("/providers/<name>", Permission.VIEW_SETTINGS, endpoint="admin_provider")
 def provider(name: str, problems=None, form=None, status=200):
     panel = _panel_or_404(name)
+    if form is None:
+        form = provider_form(name, **panel_form_data(panel))
     return page("psp/admin/provider.html", status, title=panel.display_name, panel=panel,
-                notify_url=f"{public_base()}/notify/{name}", problems=problems or [], form=form or {},
+                notify_url=f"{public_base()}/notify/{name}", problems=problems or [], form=form,
                 modes=MODES, capture_choices=CAPTURE_CHOICES, three_ds_choices=THREE_DS_CHOICES,
                 max_delay=MAX_DELAY_DAYS, custom_endpoints=current_app.config["PSP_ALLOW_CUSTOM_ENDPOINTS"])
 
@@ -49,12 +53,12 @@ def provider_save(name: str):
     _panel_or_404(name)
     s = state()
     notices: list[str] = []
-    problems = save_provider(db_session(), s.settings, s.box, name, request.form.to_dict(), actor(),
-                                  may_change_endpoints=current_principal().can(Permission.EDIT_ENDPOINTS),
-                                  allow_custom_endpoints=bool(current_app.config["PSP_ALLOW_CUSTOM_ENDPOINTS"]),
-                                  notices=notices)
+    form = provider_form(name)
+    problems = save_provider(db_session(), s.settings, s.box, form, actor(),
+                             may_change_endpoints=current_principal().can(Permission.EDIT_ENDPOINTS),
+                             allow_custom_endpoints=bool(current_app.config["PSP_ALLOW_CUSTOM_ENDPOINTS"]),
+                             notices=notices)
     if problems:
-        form = {k: v for k, v in request.form.items() if not k.startswith("cred-")}
         return provider(name, problems=problems, form=form, status=400)
     say(_("Settings saved."))
     for notice in notices:
