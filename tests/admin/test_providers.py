@@ -132,6 +132,18 @@ def test_delayed_capture_is_saved_with_its_days(panel):
     assert 'value="delayed" checked' in owner.get("/providers/payplug").text
 
 
+def test_a_capture_delay_in_digits_other_than_ascii_is_a_400_with_the_delay_message(panel):
+    # "²".isdigit() is true but int("²") fails: the form answered a 500 and saved nothing
+    owner = panel.admin("owner")
+    base = {"mode": "test", "capture": "delayed", "three_ds": "when_required", "position": "0"}
+    for days in ("²", "3\u00b2", "\u2462"):
+        answer = owner.post("/providers/payplug", {**base, "capture_delay_days": days})
+        assert answer.status_code == 400, (days, answer.status_code)
+        assert "The capture delay is a number of days between 1 and 29." in answer.text
+    assert owner.post("/providers/payplug", {**base, "capture_delay_days": "\u0663"}).status_code == 303  # Arabic-Indic 3
+    assert stored_row(panel).capture_delay_days == 3
+
+
 def test_audit_records_credential_changes_without_values(panel):
     owner = configure_payplug(panel, panel.sim.url, key="sk_test_simulator")
     owner.post("/providers/payplug/test", {"mode": "test"})
