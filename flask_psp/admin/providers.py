@@ -251,7 +251,8 @@ class ProviderForm(AdminForm):
     currencies = StringField(filters=[stripped], validators=[_currencies])
     min_amount = LimitField(lazy_gettext("Minimum amount"), filters=[stripped])
     max_amount = LimitField(lazy_gettext("Maximum amount"), filters=[stripped], validators=[_above_minimum])
-    position = StringField(filters=[lambda value: (value or "0").strip()], validators=[_position])
+    position = StringField(filters=[lambda value: str(value if value not in (None, "") else "0").strip()],
+                           validators=[_position])
 
     def currency_codes(self) -> list[str]:
         return [c.strip().upper() for c in (self.currencies.data or "").split(",") if c.strip()]
