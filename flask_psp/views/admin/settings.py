@@ -19,7 +19,7 @@ from ...i18n import gettext as _
 from ...models import AdminUser
 from ...users import MIN_PASSWORD_LENGTH, create_user
 from ..common import safe_color, state
-from .base import actor, admin_route, db_session, page, say
+from .base import actor, admin_route, db_session, page, saved, say
 
 
 # ------------------------------------------------------------------ payment page
@@ -63,11 +63,7 @@ def notifications(problems=None, status=200):
 @admin_route("/notifications", Permission.EDIT_NOTIFICATIONS, methods=("POST",), endpoint="admin_notifications_save")
 def notifications_save():
     problems = save_notifications(db_session(), request.form, request.form.getlist("events"), actor())
-    if problems:
-        db_session().rollback()
-        return notifications(problems=problems, status=400)
-    say(_("Notification settings saved."))
-    return redirect(url_for("psp.admin_notifications"), code=303)
+    return saved(problems, notifications, _("Notification settings saved."), "psp.admin_notifications")
 
 
 @admin_route("/mail", Permission.VIEW_SETTINGS, endpoint="admin_mail")
@@ -104,11 +100,7 @@ def accounting_save(name: str):
     if provider_class(name) is None:
         abort(404)
     problems = accounting.save(db_session(), name, request.form, actor())
-    if problems:
-        db_session().rollback()
-        return accounting_page(problems=problems, status=400)
-    say(_("Accounting settings saved."))
-    return redirect(url_for("psp.admin_accounting"), code=303)
+    return saved(problems, accounting_page, _("Accounting settings saved."), "psp.admin_accounting")
 
 
 @admin_route("/accounting/export.csv", Permission.EXPORT, endpoint="admin_accounting_export")
@@ -172,8 +164,4 @@ def user_update(user_id: int):
     if user is None:
         abort(404)
     problems = update_user(db_session(), user, request.form, actor())
-    if problems:
-        db_session().rollback()
-        return users(problems=problems, status=400)
-    say(_("Account updated."))
-    return redirect(url_for("psp.admin_users"), code=303)
+    return saved(problems, users, _("Account updated."), "psp.admin_users")
