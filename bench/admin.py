@@ -108,7 +108,7 @@ class AdminClient:
 def captured_sql(app, args: dict) -> tuple[str, dict]:
     """The statement ``payments_page`` issues for these arguments, and its parameters."""
     from example_shop import db
-    from flask_psp import admin_core
+    from flask_psp.admin import payments as admin_payments
 
     seen = []
 
@@ -120,9 +120,9 @@ def captured_sql(app, args: dict) -> tuple[str, dict]:
         engine = db.engine
         sa.event.listen(engine, "before_cursor_execute", listen)
         try:
-            filters = admin_core.PaymentFilters.from_args(args)
+            filters = admin_payments.PaymentFilters.from_args(args)
             before = int(args["before"]) if args.get("before") else None
-            admin_core.payments_page(db.session, filters, before)
+            admin_payments.payments_page(db.session, filters, before)
         finally:
             sa.event.remove(engine, "before_cursor_execute", listen)
             db.session.remove()

@@ -46,7 +46,7 @@ def simulator_credentials(name: str, simulator) -> dict[str, str]:
 
 def seed_providers(app, simulators: dict) -> None:
     """Enable every simulated provider in test mode, once: later starts keep the merchant's changes."""
-    from flask_psp.admin_core import save_provider
+    from flask_psp.admin.providers import provider_form, save_provider
     from flask_psp.models import ProviderSettings
 
     state = app.extensions["psp"]
@@ -56,7 +56,7 @@ def seed_providers(app, simulators: dict) -> None:
     for position, name in enumerate(PROVIDERS):
         form = {"enabled": "on", "mode": "test", "capture": "auto", "three_ds": "when_required",
                 "position": str(position), **simulator_credentials(name, simulators[name])}
-        problems = save_provider(session, state.settings, state.box, name, form, actor="make demo",
+        problems = save_provider(session, state.settings, state.box, provider_form(name, form), actor="make demo",
                                  may_change_endpoints=True)  # the demo sets itself up, as its owner
         if problems:
             raise SystemExit(f"demo: could not set up {name}: {'; '.join(map(str, problems))}")

@@ -43,7 +43,7 @@ def settings_for(session: Session, provider: str) -> dict[str, str]:
 
 
 def save(session: Session, provider: str, form: Mapping[str, str], actor: str) -> list[str]:
-    from .admin_core import audit
+    from .admin.audit import audit
 
     values, problems = {}, []
     for key in FIELDS:

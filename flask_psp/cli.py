@@ -90,7 +90,7 @@ def rotate_key():
 
     To rotate: generate a key, put it first in PSP_ENCRYPTION_KEY with the old key(s) after it,
     restart, run this, then drop the old keys."""
-    from .admin_core import rotate_credentials
+    from .admin.providers import rotate_credentials
     from .secrets import SecretsError
 
     state = _state()

@@ -336,7 +336,7 @@ def _lock_mail(session: Session, mail_id: int) -> MailMessage | None:
 
 def _read_settings(session: Session) -> tuple[dict, str]:
     """The merchant's notification settings and brand, read (never written) in the caller's transaction."""
-    from .admin_core import notification_settings
+    from .admin.notifications import notification_settings
 
     row = session.scalar(select(PageSettings).order_by(PageSettings.id).limit(1))
     return notification_settings(row), (row.brand_name if row is not None else None) or ""

@@ -1,10 +1,12 @@
-"""Secrets at rest: Fernet encryption with key rotation, and masking for forms and logs."""
+"""Secrets at rest: Fernet encryption with key rotation, and masking for forms, logs and the inbox
+(the one place that decides what is shown of a secret)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import re
 from typing import Any, Iterable
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -60,6 +62,27 @@ def mask(value: str | None, keep: int = 4) -> str:
     if len(value) <= keep * 2:
         return "••••"
     return "••••" + value[-keep:]
+
+
+#: keys whose values are secrets wherever a stored body names them (JSON keys, form fields)
+SECRET_KEY_NAMES = re.compile(r"secret|passw|passphrase|api_?key|authori[sz]ation|hmac|signature|cvc|cvv|card_?number|iban",
+                              re.IGNORECASE)
+
+
+def is_secret_name(key: str) -> bool:
+    """``is_secret_name("client_secret")`` → True: its value is masked when shown."""
+    return bool(SECRET_KEY_NAMES.search(key))
+
+
+def mask_secrets(value: Any) -> Any:
+    """``value`` (parsed JSON) with the values of secret-looking keys masked, at any depth:
+    ``mask_secrets({"a": {"api_key": "k_1234567890"}}) == {"a": {"api_key": "••••7890"}}``."""
+    if isinstance(value, dict):
+        return {k: (mask(str(v)) if is_secret_name(str(k)) and v not in (None, "") else mask_secrets(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v) for v in value]
+    return value
 
 
 SECRET_HEADER_NAMES = frozenset({"authorization", "cookie", "x-api-key", "proxy-authorization"})

@@ -223,6 +223,12 @@ class Provider:
     #: them over https (:func:`endpoint_problem`); "{field}" is filled from that mode's credentials
     #: (Adyen's live hosts carry the merchant's ``live_endpoint_prefix``)
     own_hosts: ClassVar[Mapping[str, tuple[str, ...]]] = {"test": (), "live": ()}
+    #: how the one 3-D Secure policy (always | when_required | frictionless) reaches this PSP, as
+    #: the provider page shows it next to each choice (docs/PROVIDERS.md)
+    three_ds_mapping: ClassVar[Mapping[str, str]] = {}
+    #: the field of the admin panel's payment page that sets the look of this PSP's own page
+    #: (key stored in ``PageSettings.provider_look``, label), or None when the PSP's portal sets it
+    look_field: ClassVar[tuple[str, str] | None] = None
 
     def __init__(self, config: ProviderConfig, http: requests.Session | None = None):
         self.config = config

@@ -175,6 +175,9 @@ class HiPayProvider(Provider):
         CredentialField("hash_algorithm", "Hash algorithm", required=False, choices=HASH_ALGORITHMS, default="sha256"),
     )
     own_hosts = OWN_HOSTS
+    three_ds_mapping = {"always": "authentication_indicator=2", "when_required": "authentication_indicator=1",
+                        "frictionless": "authentication_indicator=1"}
+    look_field = ("hipay_theme_code", "HiPay theme code (theme_code)")
 
     # ------------------------------------------------------------------ settings
     @classmethod

@@ -172,6 +172,7 @@ class PayPalProvider(Provider):
         CredentialField("webhook_id", "Webhook ID"),
     )
     own_hosts = OWN_HOSTS
+    three_ds_mapping = {"always": "SCA_ALWAYS", "when_required": "SCA_WHEN_REQUIRED", "frictionless": "SCA_WHEN_REQUIRED"}
     currencies = CURRENCIES
     return_needs_processing = True
 

@@ -42,6 +42,8 @@ class PayPlugProvider(Provider):
     display_name = "PayPlug"
     credential_fields = (CredentialField("secret_key", "Secret key", secret=True),)
     own_hosts = {"test": ("api.payplug.com",), "live": ("api.payplug.com",)}  # one host; the key says the mode
+    three_ds_mapping = {"always": "force_3ds: true", "when_required": "(PayPlug decides)",
+                        "frictionless": "(PayPlug decides)"}
     currencies = frozenset({"EUR"})
     min_amount, max_amount = 99, 2_000_000
 

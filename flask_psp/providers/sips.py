@@ -213,6 +213,9 @@ class SipsProvider(Provider):
         ),
     )
     own_hosts = OWN_HOSTS
+    three_ds_mapping = {"always": "challengeMode3DS=CHALLENGE", "when_required": "challengeMode3DS=NO_PREFERENCE",
+                        "frictionless": "challengeMode3DS=NO_CHALLENGE"}
+    look_field = ("sips_template_name", "Sips template name (templateName)")
     return_needs_processing = True
 
     # ------------------------------------------------------------------ settings

@@ -9,7 +9,7 @@ from .conftest import configure_payplug
 
 
 def test_rotation_re_encrypts_stored_credentials_with_the_new_key(panel):
-    from flask_psp.admin_core import rotate_credentials
+    from flask_psp.admin.providers import rotate_credentials
     from flask_psp.models import ProviderSettings
     from flask_psp.secrets import SecretBox, SecretsError
 

@@ -175,7 +175,7 @@ PIECES = ["..", ".", "%2e", "%2E%2e", ".%2e", "%2f", "\\", "assets", "admin", "p
 @given(st.one_of(st.lists(st.sampled_from(PIECES), max_size=8).map(lambda parts: ASSETS + "/".join(parts)),
                  st.text(max_size=80).map(lambda tail: ASSETS + tail), st.text(max_size=80)))
 def test_an_accepted_logo_address_is_exactly_the_asset_a_browser_would_load(url):
-    from flask_psp.admin_core import own_asset_url
+    from flask_psp.admin.page import own_asset_url
 
     accepted = own_asset_url(url, ASSETS)
     if accepted is not None:

@@ -159,7 +159,7 @@ def test_the_payments_query_walks_an_index(panel):
     """The list's query is an index walk whatever the page: no full scan and sort of the table."""
     from sqlalchemy import text
 
-    from flask_psp.admin_core import PaymentFilters, payments_page
+    from flask_psp.admin.payments import PaymentFilters, payments_page
 
     insert_payments(panel, 2000)
 
@@ -210,7 +210,7 @@ def test_the_search_box_probes_indexes_only(panel):
     the whole table (which a million rows would make slow)."""
     from sqlalchemy import event, text
 
-    from flask_psp.admin_core import PaymentFilters, payments_page
+    from flask_psp.admin.payments import PaymentFilters, payments_page
 
     insert_payments(panel, 300)
 

@@ -129,7 +129,7 @@ def test_each_provider_validates_its_own_fields(panel, name):
 
 
 def test_secrets_of_every_provider_are_masked_to_their_last_four_characters(panel):
-    from flask_psp.admin_core import provider_class
+    from flask_psp.admin.providers import provider_class
 
     manager = panel.admin("manager")
     sims = {}
@@ -154,12 +154,13 @@ def test_secrets_of_every_provider_are_masked_to_their_last_four_characters(pane
 
 
 def test_every_credential_label_is_marked_for_translation(panel):
-    from flask_psp.admin_core import PROVIDER_LOOK_FIELDS, available_provider_classes, credential_labels
+    from flask_psp.admin.page import look_fields
+    from flask_psp.admin.providers import available_provider_classes, credential_labels
 
     with panel.app.test_request_context(headers={"Accept-Language": "en"}):
         marked = set(credential_labels())
     for name, cls in available_provider_classes():
         for field in cls.credential_fields:
-            assert field.label in marked, f"add _({field.label!r}) to admin_core.credential_labels ({name})"
-    for key, label in PROVIDER_LOOK_FIELDS.values():
-        assert label in marked, f"add _({label!r}) to admin_core.credential_labels"
+            assert field.label in marked, f"add _({field.label!r}) to admin.providers.credential_labels ({name})"
+    for key, label in look_fields().values():
+        assert label in marked, f"add _({label!r}) to admin.providers.credential_labels"

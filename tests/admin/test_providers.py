@@ -4,6 +4,7 @@ connection test against the simulator, notify URL, capture / 3-D Secure / limits
 from __future__ import annotations
 
 import json
+import re
 
 from sqlalchemy import select
 
@@ -132,6 +133,28 @@ def test_delayed_capture_is_saved_with_its_days(panel):
     assert 'value="delayed" checked' in owner.get("/providers/payplug").text
 
 
+def test_a_capture_delay_in_digits_other_than_ascii_is_a_400_with_the_delay_message(panel):
+    # "²".isdigit() is true but int("²") fails: the form answered a 500 and saved nothing
+    owner = panel.admin("owner")
+    base = {"mode": "test", "capture": "delayed", "three_ds": "when_required", "position": "0"}
+    for days in ("²", "3\u00b2", "\u2462"):
+        answer = owner.post("/providers/payplug", {**base, "capture_delay_days": days})
+        assert answer.status_code == 400, (days, answer.status_code)
+        assert "The capture delay is a number of days between 1 and 29." in answer.text
+    assert owner.post("/providers/payplug", {**base, "capture_delay_days": "\u0663"}).status_code == 303  # Arabic-Indic 3
+    assert stored_row(panel).capture_delay_days == 3
+
+
+def test_the_saved_settings_are_shown_back_on_the_provider_page(panel):
+    owner = configure_payplug(panel, panel.sim.url, position="3", capture="delayed", capture_delay_days="5",
+                              min_amount="1.50", max_amount="900", currencies="EUR")
+    page = owner.get("/providers/payplug").text
+    for name, value in (("position", "3"), ("capture_delay_days", "5"), ("min_amount", "1.50"),
+                        ("max_amount", "900.00"), ("currencies", "EUR")):
+        assert re.search(rf'<input[^>]*name="{name}"[^>]*value="{re.escape(value)}"', page), name
+    assert 'name="enabled" checked' in page and 'value="delayed" checked' in page
+
+
 def test_audit_records_credential_changes_without_values(panel):
     owner = configure_payplug(panel, panel.sim.url, key="sk_test_simulator")
     owner.post("/providers/payplug/test", {"mode": "test"})
@@ -147,7 +170,7 @@ def test_audit_records_credential_changes_without_values(panel):
 
 
 def test_every_provider_gets_a_page_built_from_its_credential_fields(panel):
-    from flask_psp.admin_core import available_provider_classes
+    from flask_psp.admin.providers import available_provider_classes
 
     owner = panel.admin("owner")
     listing = owner.get("/providers").text

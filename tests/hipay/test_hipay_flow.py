@@ -225,12 +225,12 @@ def test_wrong_api_credentials_are_reported_and_the_buyer_can_choose_again(make_
 
 def test_the_page_settings_reach_hipays_hosted_page(make_shop, sim):
     from example_shop import db
-    from flask_psp.admin_core import save_page
+    from flask_psp.admin.page import page_form, save_page
 
     shop = make_shop(psp_providers=hipay_settings(sim))
     with shop.app.app_context():
-        assert save_page(db.session, {"brand_name": "Atelier Lumière", "hipay_theme_code": "th_atelier"},
-                         "owner@example.com", ["en", "fr"]) == []
+        form = page_form(["en", "fr"], {"brand_name": "Atelier Lumière", "hipay_theme_code": "th_atelier"})
+        assert save_page(db.session, form, "owner@example.com", ["en", "fr"]) == []
     buyer = shop.buyer()
     ref, page_url = go_to_hipay(shop, buyer)
     sent = sim.requests[-1]["form"]

@@ -264,10 +264,10 @@ def test_checkout_answers_a_self_submitting_form_with_a_button_for_browsers_with
 
 def save_page_settings(shop, **fields):
     from example_shop import db
-    from flask_psp.admin_core import save_page
+    from flask_psp.admin.page import page_form, save_page
 
     with shop.app.app_context():
-        assert save_page(db.session, fields, "owner@example.com", ["en", "fr"]) == []
+        assert save_page(db.session, page_form(["en", "fr"], fields), "owner@example.com", ["en", "fr"]) == []
 
 
 def test_the_page_settings_choose_the_sips_template(make_shop, sim):

@@ -174,7 +174,7 @@ def test_switching_sips_to_live_in_the_admin_panel_expires_its_open_test_payment
 
 def test_the_merchant_gets_a_mail_that_names_the_test_payment_on_a_live_shop(make_shop, sim, heard, smtp):
     """The notice comes with the mismatches the merchant chose, under a subject of its own."""
-    from flask_psp.admin_core import save_notifications
+    from flask_psp.admin.notifications import save_notifications
 
     key = Fernet.generate_key().decode()
     shop = make_shop(psp_providers=configured(sim, "test"), PSP_ENCRYPTION_KEY=key)

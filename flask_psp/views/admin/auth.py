@@ -8,7 +8,7 @@ from flask import abort, current_app, make_response, redirect, request, session,
 from sqlalchemy import select
 
 from ...access import LoginRefused, Permission, Throttle, authenticate, sign_out_everywhere
-from ...admin_core import audit
+from ...admin.audit import audit
 from ...i18n import gettext as _
 from ...models import AdminUser, Asset
 from ...users import MIN_PASSWORD_LENGTH, set_password

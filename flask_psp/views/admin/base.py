@@ -175,6 +175,19 @@ def say(message: str, category: str = "ok") -> None:
     flash(message, f"psp-{category}")
 
 
+def saved(problems: list[str], again, message: str, endpoint: str, **values):
+    """The answer to a settings form once saved: its ``problems`` undo the transaction and show the
+    page again (``again(problems=problems, status=400)``); none: ``message`` and back to ``endpoint``.
+
+    ``return saved(save_notifications(...), notifications, _("Notification settings saved."), "psp.admin_notifications")``
+    """
+    if problems:
+        db_session().rollback()
+        return again(problems=problems, status=400)
+    say(message)
+    return redirect(url_for(endpoint, **values), code=303)
+
+
 def actor() -> str:
     principal = current_principal()
     return principal.name if principal else "?"

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from flask import abort, redirect, request, url_for
 
-from ... import admin_core as core
+from ...admin.dashboard import dashboard
+from ...admin.inbox import OUTCOMES, can_process_again, events_page, masked_body, process_again
+from ...admin.inputs import parse_before
+from ...admin.payments import PaymentFilters, operate, parse_amount, payment_timeline, payments_page
+from ...admin.providers import MODES, available_provider_classes, provider_class, provider_display_name
 from ...access import Permission
 from ...i18n import gettext as _
 from ...models import Payment, PaymentEvent
@@ -20,25 +24,25 @@ ACTIONS = ("capture", "refund", "cancel")
 def _before() -> int | None:
     """The page's ``before`` id; a broken one is answered 400 with a message."""
     try:
-        return core.parse_before(request.args.get("before"))
+        return parse_before(request.args.get("before"))
     except ValueError as exc:
         abort(400, str(exc))
 
 
 @admin_route("/", Permission.VIEW_PAYMENTS, endpoint="admin_home")
 def home():
-    return page("psp/admin/home.html", title=_("Overview"), stats=core.dashboard(db_session()),
+    return page("psp/admin/home.html", title=_("Overview"), stats=dashboard(db_session()),
                 statuses=[s.value for s in PaymentStatus])
 
 
 @admin_route("/payments", Permission.VIEW_PAYMENTS, endpoint="admin_payments")
 def payments():
-    filters = core.PaymentFilters.from_args(request.args)
-    rows, next_before, problems = core.payments_page(db_session(), filters, _before())
+    filters = PaymentFilters.from_args(request.args)
+    rows, next_before, problems = payments_page(db_session(), filters, _before())
     return page("psp/admin/payments.html", 400 if problems else 200, title=_("Payments"), rows=rows,
                 filters=filters, problems=problems,
                 next_before=next_before, statuses=[s.value for s in PaymentStatus],
-                providers=[n for n, _cls in core.available_provider_classes()], modes=core.MODES)
+                providers=[n for n, _cls in available_provider_classes()], modes=MODES)
 
 
 def _payment_or_404(payment_id: int) -> Payment:
@@ -51,10 +55,10 @@ def _payment_or_404(payment_id: int) -> Payment:
 @admin_route("/payments/<int:payment_id>", Permission.VIEW_PAYMENTS, endpoint="admin_payment")
 def payment_detail(payment_id: int, error: str | None = None, status: int = 200):
     payment = _payment_or_404(payment_id)
-    cls = core.provider_class(payment.provider)
+    cls = provider_class(payment.provider)
     return page("psp/admin/payment.html", status, title=_("Payment %(ref)s", ref=payment.order_ref),
-                payment=payment, events=core.payment_timeline(db_session(), payment), error=error,
-                provider_cls=cls, provider_name=core.provider_display_name(payment.provider),
+                payment=payment, events=payment_timeline(db_session(), payment), error=error,
+                provider_cls=cls, provider_name=provider_display_name(payment.provider),
                 decimal=lambda amount: to_decimal_string(amount, payment.currency))
 
 
@@ -67,7 +71,7 @@ def payment_action(payment_id: int, action: str):
     amount_text = (request.form.get("amount") or "").strip()
     if request.form.get("confirmed") != "1":
         try:
-            amount = core.parse_amount(amount_text, payment.currency) if action != "cancel" else None
+            amount = parse_amount(amount_text, payment.currency) if action != "cancel" else None
         except ValueError as exc:
             return payment_detail(payment_id, error=str(exc), status=400)
         if amount is None and action == "capture":
@@ -77,7 +81,7 @@ def payment_action(payment_id: int, action: str):
         return page("psp/admin/confirm.html", title=_("Please confirm"), payment=payment, action=action,
                     amount=amount, amount_text=to_decimal_string(amount, payment.currency) if amount else "")
     try:
-        message = core.operate(service(), db_session(), payment, action, amount_text, actor())
+        message = operate(service(), db_session(), payment, action, amount_text, actor())
     except ValueError as exc:
         return payment_detail(payment_id, error=str(exc), status=400)
     except ProviderError as exc:
@@ -91,10 +95,10 @@ def payment_action(payment_id: int, action: str):
 def inbox():
     outcome = request.args.get("outcome", "")
     provider = request.args.get("provider", "")
-    rows, next_before = core.events_page(db_session(), outcome, provider, _before())
+    rows, next_before = events_page(db_session(), outcome, provider, _before())
     return page("psp/admin/inbox.html", title=_("Inbox"), rows=rows, next_before=next_before, outcome=outcome,
-                provider=provider, outcomes=core.OUTCOMES,
-                providers=[n for n, _cls in core.available_provider_classes()])
+                provider=provider, outcomes=OUTCOMES,
+                providers=[n for n, _cls in available_provider_classes()])
 
 
 def _event_or_404(event_id: int) -> PaymentEvent:
@@ -108,12 +112,12 @@ def _event_or_404(event_id: int) -> PaymentEvent:
 def event_detail(event_id: int):
     row = _event_or_404(event_id)
     return page("psp/admin/event.html", title=_("Inbox entry #%(id)s", id=row.id), row=row,
-                body=core.masked_body(row), can_process=core.can_process_again(row))
+                body=masked_body(row), can_process=can_process_again(row))
 
 
 @admin_route("/inbox/<int:event_id>/process", Permission.OPERATE, methods=("POST",), endpoint="admin_event_process")
 def event_process(event_id: int):
     row = _event_or_404(event_id)
-    ok, message = core.process_again(service(), db_session(), row, actor())
+    ok, message = process_again(service(), db_session(), row, actor())
     say(message, "ok" if ok else "error")
     return redirect(url_for("psp.admin_event", event_id=event_id), code=303)

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from flask import abort, current_app, redirect, request, url_for
 
-from ... import admin_core as core
+from ...admin.audit import audit
+from ...admin.providers import (
+    CAPTURE_CHOICES,
+    MAX_DELAY_DAYS,
+    MODES,
+    THREE_DS_CHOICES,
+    panel_form_data,
+    provider_form,
+    provider_panel,
+    provider_panels,
+    save_provider,
+    test_connection,
+)
 from ...access import Permission
 from ...i18n import gettext as _
 from ..common import public_base, state
@@ -12,7 +24,7 @@ from .base import actor, admin_route, current_principal, db_session, page, say
 
 
 def _panel_or_404(name: str):
-    panel = core.provider_panel(db_session(), state().settings, name)
+    panel = provider_panel(db_session(), state().settings, name)
     if panel is None:
         abort(404)
     return panel
@@ -20,7 +32,7 @@ def _panel_or_404(name: str):
 
 @admin_route("/providers", Permission.VIEW_SETTINGS, endpoint="admin_providers")
 def providers():
-    panels = core.provider_panels(db_session(), state().settings)
+    panels = provider_panels(db_session(), state().settings)
     return page("psp/admin/providers.html", title=_("Payment providers"), panels=panels,
                 notify_base=public_base() + "/notify/")
 
@@ -28,10 +40,12 @@ def providers():
 @admin_route("/providers/<name>", Permission.VIEW_SETTINGS, endpoint="admin_provider")
 def provider(name: str, problems=None, form=None, status=200):
     panel = _panel_or_404(name)
+    if form is None:
+        form = provider_form(name, **panel_form_data(panel))
     return page("psp/admin/provider.html", status, title=panel.display_name, panel=panel,
-                notify_url=f"{public_base()}/notify/{name}", problems=problems or [], form=form or {},
-                modes=core.MODES, capture_choices=core.CAPTURE_CHOICES, three_ds_choices=core.THREE_DS_CHOICES,
-                max_delay=core.MAX_DELAY_DAYS, custom_endpoints=current_app.config["PSP_ALLOW_CUSTOM_ENDPOINTS"])
+                notify_url=f"{public_base()}/notify/{name}", problems=problems or [], form=form,
+                modes=MODES, capture_choices=CAPTURE_CHOICES, three_ds_choices=THREE_DS_CHOICES,
+                max_delay=MAX_DELAY_DAYS, custom_endpoints=current_app.config["PSP_ALLOW_CUSTOM_ENDPOINTS"])
 
 
 @admin_route("/providers/<name>", Permission.EDIT_PROVIDERS, methods=("POST",), endpoint="admin_provider_save")
@@ -39,12 +53,12 @@ def provider_save(name: str):
     _panel_or_404(name)
     s = state()
     notices: list[str] = []
-    problems = core.save_provider(db_session(), s.settings, s.box, name, request.form.to_dict(), actor(),
-                                  may_change_endpoints=current_principal().can(Permission.EDIT_ENDPOINTS),
-                                  allow_custom_endpoints=bool(current_app.config["PSP_ALLOW_CUSTOM_ENDPOINTS"]),
-                                  notices=notices)
+    form = provider_form(name)
+    problems = save_provider(db_session(), s.settings, s.box, form, actor(),
+                             may_change_endpoints=current_principal().can(Permission.EDIT_ENDPOINTS),
+                             allow_custom_endpoints=bool(current_app.config["PSP_ALLOW_CUSTOM_ENDPOINTS"]),
+                             notices=notices)
     if problems:
-        form = {k: v for k, v in request.form.items() if not k.startswith("cred-")}
         return provider(name, problems=problems, form=form, status=400)
     say(_("Settings saved."))
     for notice in notices:
@@ -56,7 +70,7 @@ def provider_save(name: str):
 def provider_test(name: str):
     _panel_or_404(name)
     mode = request.form.get("mode", "test")
-    ok, message = core.test_connection(db_session(), state().settings, state().http, name, mode)
-    core.audit(db_session(), actor(), "provider.test_connection", name, {"mode": mode, "ok": ok})
+    ok, message = test_connection(db_session(), state().settings, state().http, name, mode)
+    audit(db_session(), actor(), "provider.test_connection", name, {"mode": mode, "ok": ok})
     say(message, "ok" if ok else "error")
     return redirect(url_for("psp.admin_provider", name=name), code=303)
