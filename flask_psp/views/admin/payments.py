@@ -15,7 +15,7 @@ from ...models import Payment, PaymentEvent
 from ...money import to_decimal_string
 from ...providers.base import ProviderError
 from ...states import PaymentStatus
-from ..common import service
+from ..common import service, state
 from .base import actor, admin_route, db_session, page, say
 
 ACTIONS = ("capture", "refund", "cancel")
@@ -45,16 +45,9 @@ def payments():
                 providers=[n for n, _cls in available_provider_classes()], modes=MODES)
 
 
-def _payment_or_404(payment_id: int) -> Payment:
-    payment = db_session().get(Payment, payment_id)
-    if payment is None:
-        abort(404)
-    return payment
-
-
 @admin_route("/payments/<int:payment_id>", Permission.VIEW_PAYMENTS, endpoint="admin_payment")
 def payment_detail(payment_id: int, error: str | None = None, status: int = 200):
-    payment = _payment_or_404(payment_id)
+    payment = state().db.get_or_404(Payment, payment_id)
     cls = provider_class(payment.provider)
     return page("psp/admin/payment.html", status, title=_("Payment %(ref)s", ref=payment.order_ref),
                 payment=payment, events=payment_timeline(db_session(), payment), error=error,
@@ -67,7 +60,7 @@ def payment_detail(payment_id: int, error: str | None = None, status: int = 200)
 def payment_action(payment_id: int, action: str):
     if action not in ACTIONS:
         abort(404)
-    payment = _payment_or_404(payment_id)
+    payment = state().db.get_or_404(Payment, payment_id)
     amount_text = (request.form.get("amount") or "").strip()
     if request.form.get("confirmed") != "1":
         try:
@@ -101,23 +94,16 @@ def inbox():
                 providers=[n for n, _cls in available_provider_classes()])
 
 
-def _event_or_404(event_id: int) -> PaymentEvent:
-    row = db_session().get(PaymentEvent, event_id)
-    if row is None:
-        abort(404)
-    return row
-
-
 @admin_route("/inbox/<int:event_id>", Permission.VIEW_PAYMENTS, endpoint="admin_event")
 def event_detail(event_id: int):
-    row = _event_or_404(event_id)
+    row = state().db.get_or_404(PaymentEvent, event_id)
     return page("psp/admin/event.html", title=_("Inbox entry #%(id)s", id=row.id), row=row,
                 body=masked_body(row), can_process=can_process_again(row))
 
 
 @admin_route("/inbox/<int:event_id>/process", Permission.OPERATE, methods=("POST",), endpoint="admin_event_process")
 def event_process(event_id: int):
-    row = _event_or_404(event_id)
+    row = state().db.get_or_404(PaymentEvent, event_id)
     ok, message = process_again(service(), db_session(), row, actor())
     say(message, "ok" if ok else "error")
     return redirect(url_for("psp.admin_event", event_id=event_id), code=303)
