@@ -36,6 +36,24 @@ def database_url(tmp_path):
     yield PG_URL
 
 
+@pytest.fixture
+def shop_in_context(database_url):
+    """``(app, db, Order)``: the example shop with no provider, inside its app context (for the
+    ledger's tests, which drive the core directly)."""
+    from cryptography.fernet import Fernet
+
+    from example_shop import Order, create_app, db
+
+    app = create_app({
+        "TESTING": True, "SECRET_KEY": "t", "SQLALCHEMY_DATABASE_URI": database_url,
+        "PSP_ENCRYPTION_KEY": Fernet.generate_key().decode(), "PSP_PROVIDERS": {},
+    })
+    with app.app_context():
+        yield app, db, Order
+        db.session.remove()
+        db.engine.dispose()
+
+
 def serving(simulator):
     """Serve ``simulator`` for one test (a fixture body: ``yield from serving(...)``). At the end,
     first attempts of its notifications finish (the shop must not stop mid-request); retries are

@@ -7,7 +7,6 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from cryptography.fernet import Fernet
 
 from flask_psp import signals
 from flask_psp.events import Event, EventKind as K, VerifiedMessage
@@ -16,17 +15,8 @@ from flask_psp.models import Payment, PaymentEvent
 
 
 @pytest.fixture
-def shop(database_url):
-    from example_shop import Order, create_app, db
-
-    app = create_app({
-        "TESTING": True, "SECRET_KEY": "t", "SQLALCHEMY_DATABASE_URI": database_url,
-        "PSP_ENCRYPTION_KEY": Fernet.generate_key().decode(), "PSP_PROVIDERS": {},
-    })
-    with app.app_context():
-        yield app, db, Order
-        db.session.remove()
-        db.engine.dispose()
+def shop(shop_in_context):
+    return shop_in_context
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from cryptography.fernet import Fernet
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -22,17 +21,9 @@ AMOUNT = 2500
 
 
 @pytest.fixture
-def shop(database_url):
-    from example_shop import Order, create_app, db
-
-    app = create_app({
-        "TESTING": True, "SECRET_KEY": "t", "SQLALCHEMY_DATABASE_URI": database_url,
-        "PSP_ENCRYPTION_KEY": Fernet.generate_key().decode(), "PSP_PROVIDERS": {},
-    })
-    with app.app_context():
-        yield db, Order
-        db.session.remove()
-        db.engine.dispose()
+def shop(shop_in_context):
+    _app, db, Order = shop_in_context
+    return db, Order
 
 
 class Orders:
