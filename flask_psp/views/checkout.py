@@ -27,13 +27,16 @@ def _could_be_stored(text: str) -> bool:
     return 0 < len(text) <= _MAX_REF and text.isprintable()
 
 
+def _found_or_404(key: str, look_up):
+    """``look_up(key)``, or a 404 when it finds nothing or ``key`` could not be stored at all."""
+    found = look_up(key) if _could_be_stored(key) else None
+    if found is None:
+        abort(404)
+    return found
+
+
 def _order_or_404(order_ref: str):
-    if not _could_be_stored(order_ref):
-        abort(404)
-    order = current_app.extensions["psp"].orders.get(order_ref)
-    if order is None:
-        abort(404)
-    return order
+    return _found_or_404(order_ref, current_app.extensions["psp"].orders.get)
 
 
 @blueprint.route("/checkout/<order_ref>", methods=["GET", "POST"])
@@ -109,12 +112,7 @@ def _start(order, locale, provider_name):
 
 
 def _payment_or_404(token: str):
-    if not _could_be_stored(token):
-        abort(404)
-    payment = service().by_token(token)
-    if payment is None:
-        abort(404)
-    return payment
+    return _found_or_404(token, service().by_token)
 
 
 @blueprint.route("/return/<token>", methods=["GET", "POST"])
