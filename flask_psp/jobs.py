@@ -217,7 +217,7 @@ class Jobs:
         for ids in self._batches(MailMessage, MailMessage.next_attempt_at, conditions, until, now):
             report.claimed += len(ids)
             for position, mail_id in enumerate(ids):
-                result = self.mailer.deliver(self.session, mail_id, now, retry.first_delay, retry.max_attempts)
+                result = self.mailer.deliver(self.session, mail_id, now, retry)
                 if result == "sent":
                     report.done += 1
                     continue

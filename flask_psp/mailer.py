@@ -39,6 +39,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .models import MailMessage, Payment, PageSettings, lock_row, utcnow
+from .ledger import RetryPolicy
 
 log = logging.getLogger("flask_psp.mail")
 
@@ -215,10 +216,10 @@ class Mailer:
         return tuple(self.app.config.get("PSP_LOCALES") or ("en",)) if self.app is not None else ("en",)
 
     # ------------------------------------------------------------------ sending (the ``mail`` job)
-    def deliver(self, session: Session, mail_id: int, now: datetime, first_delay: timedelta,
-                max_attempts: int) -> str:
+    def deliver(self, session: Session, mail_id: int, now: datetime, retry: RetryPolicy) -> str:
         """Send one claimed row: ``sent``; ``retry`` (the message was refused, or the server could
-        not be reached: ``down``) with its next attempt set, or ``failed`` after ``max_attempts``;
+        not be reached: ``down``) with its next attempt set by ``retry``, or ``failed`` after its
+        ``max_attempts``;
         ``skipped`` when another sender dealt with it meanwhile. A digest still collecting is
         closed (new notices open the next one) and composed with its count. Commits."""
         row = _lock_mail(session, mail_id)
@@ -245,12 +246,12 @@ class Mailer:
             row = session.get(MailMessage, mail_id)
             row.attempts = (row.attempts or 0) + 1
             row.last_error = error
-            if row.attempts >= max_attempts:
+            if row.attempts >= retry.max_attempts:
                 row.status, row.next_attempt_at = "failed", None
                 log.error("gave up sending mail %s after %s attempts: %s", mail_id, row.attempts, error)
                 result = "failed"
             else:
-                row.next_attempt_at = now + first_delay * (2 ** (row.attempts - 1))
+                row.next_attempt_at = now + retry.delay(row.attempts)
                 result = "retry" if isinstance(exc, MESSAGE_ERRORS) else "down"
             session.commit()
             return result
