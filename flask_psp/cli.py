@@ -10,15 +10,12 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import inspect
 
+from .extension import current_state
 from .providers.base import ProviderError
 
 psp_cli = AppGroup("psp", help="flask-psp: database, users, keys, simulators.")
 db_cli = AppGroup("db", help="The plugin's own schema migrations (version table psp_alembic_version).")
 psp_cli.add_command(db_cli)
-
-
-def _state():
-    return current_app.extensions["psp"]
 
 
 @db_cli.command("upgrade")
@@ -27,7 +24,7 @@ def db_upgrade(revision):
     """Create or migrate the plugin's tables."""
     from . import migrations
 
-    engine = _state().db.engine
+    engine = current_state().db.engine
     if migrations.current(engine) is None and inspect(engine).has_table("psp_payment"):
         raise click.ClickException(
             "the psp_ tables exist but carry no migration version (made by db.create_all()?); "
@@ -42,8 +39,8 @@ def db_upgrade(revision):
 def db_downgrade(revision):
     from . import migrations
 
-    migrations.downgrade(_state().db.engine, revision)
-    click.echo(f"flask-psp schema at {migrations.current(_state().db.engine)}")
+    migrations.downgrade(current_state().db.engine, revision)
+    click.echo(f"flask-psp schema at {migrations.current(current_state().db.engine)}")
 
 
 @db_cli.command("stamp")
@@ -51,14 +48,14 @@ def db_downgrade(revision):
 def db_stamp(revision):
     from . import migrations
 
-    migrations.stamp(_state().db.engine, revision)
+    migrations.stamp(current_state().db.engine, revision)
 
 
 @db_cli.command("current")
 def db_current():
     from . import migrations
 
-    click.echo(migrations.current(_state().db.engine) or "none")
+    click.echo(migrations.current(current_state().db.engine) or "none")
 
 
 @psp_cli.command("create-user")
@@ -70,7 +67,7 @@ def create_user(email, role, password):
     from .users import create_user as create
 
     try:
-        create(_state().db.session, email, password, role)
+        create(current_state().db.session, email, password, role)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {role} {email}")
@@ -79,7 +76,7 @@ def create_user(email, role, password):
 @psp_cli.command("generate-key")
 def generate_key():
     """Print a new key for PSP_ENCRYPTION_KEY."""
-    from .secrets import generate_key as make
+    from .secret_box import generate_key as make
 
     click.echo(make())
 
@@ -91,9 +88,9 @@ def rotate_key():
     To rotate: generate a key, put it first in PSP_ENCRYPTION_KEY with the old key(s) after it,
     restart, run this, then drop the old keys."""
     from .admin.providers import rotate_credentials
-    from .secrets import SecretsError
+    from .secret_box import SecretsError
 
-    state = _state()
+    state = current_state()
     try:
         count = rotate_credentials(state.db.session, state.box)
     except SecretsError as exc:
@@ -114,10 +111,9 @@ def run_jobs(names):
     failed post-processing (retry), take delayed captures that fell due (capture), check long
     pending or authorized payments with the PSP (reconcile), expire abandoned ones (expire), send
     the notification e-mails that are due (mail). Safe to run from several machines at once."""
-    from .background import jobs
     from .jobs import JOB_NAMES
 
-    runner = jobs()
+    runner = current_state().jobs()
     failed = []
     for name in names or JOB_NAMES:
         try:
@@ -145,7 +141,7 @@ def simulate():
 def simulate_notify(provider, payment_token, url):
     """Send PAYMENT_TOKEN's current state as PROVIDER would notify it (PayPlug: the payment object
     read back from the configured endpoint). Put ``--`` before a token that starts with ``-``."""
-    service = _state().service()
+    service = current_state().service()
     payment = service.by_token(payment_token)
     if payment is None:
         raise click.ClickException(f"no payment with token {payment_token}")

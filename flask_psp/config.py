@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Mapping
 
+from .jobs import JobSettings
+from .ledger import RetryPolicy
 from .providers import get_provider_class, provider_names
 from .providers.base import endpoint_syntax_problem
 
@@ -46,7 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_USE_SSL": False,
     "MAIL_DEFAULT_SENDER": None,
     # background processing (None: notifications are applied inline; "celery": by Celery workers,
-    # with flask_psp.celery.init_celery(celery_app, app))
+    # with flask_psp.celery_tasks.init_celery(celery_app, app))
     "PSP_TASK_QUEUE": None,
     # scheduled jobs (flask psp run-jobs, Celery beat); durations in seconds (or timedelta)
     "PSP_JOBS_INTERVAL": 60,  # Celery beat: every job runs this often
@@ -145,3 +148,40 @@ def validate_providers(providers: Mapping[str, Any], *, has_encryption_key: bool
             **blocks,
         }
     return normalised
+
+
+# ------------------------------------------------------------------ durations and counts of the jobs
+def duration(config: Mapping[str, Any], key: str) -> timedelta:
+    value = config[key]
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = value
+    else:
+        raise ConfigurationError(f"{key} must be a number of seconds or a timedelta, not {value!r}")
+    if seconds <= 0:
+        raise ConfigurationError(f"{key} must be positive")
+    return timedelta(seconds=seconds)
+
+
+def whole(config: Mapping[str, Any], key: str) -> int:
+    value = config[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigurationError(f"{key} must be a whole number of at least 1, not {value!r}")
+    return value
+
+
+def retry_policy(config: Mapping[str, Any]) -> RetryPolicy:
+    return RetryPolicy(duration(config, "PSP_RETRY_FIRST_DELAY"), whole(config, "PSP_RETRY_MAX_ATTEMPTS"))
+
+
+def job_settings(config: Mapping[str, Any]) -> JobSettings:
+    return JobSettings(
+        batch_size=whole(config, "PSP_JOBS_BATCH"),
+        hold=duration(config, "PSP_JOBS_HOLD"),
+        requeue_after=duration(config, "PSP_REQUEUE_AFTER"),
+        reconcile_after=duration(config, "PSP_RECONCILE_AFTER"),
+        reconcile_every=duration(config, "PSP_RECONCILE_EVERY"),
+        expire_after=duration(config, "PSP_EXPIRE_AFTER"),
+        retry=retry_policy(config),
+    )

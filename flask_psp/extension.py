@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Iterable
 
 import requests
 from flask import Flask, current_app, g, request
 
 from . import signals
-from .config import DEFAULTS, ConfigurationError, validate_providers
+from .config import DEFAULTS, ConfigurationError, job_settings, retry_policy, validate_providers
 from .i18n import best_locale
 from .models import ALL_TABLES, Payment
-from .payments import PaymentService
-from .secrets import SecretBox, SecretsError, derive_dev_key
-from .settings import ProviderSettingsSource
+from .jobs import JOB_NAMES, JobReport, Jobs
+from .payments import NotificationQueue, PaymentService
+from .secret_box import SecretBox, SecretsError, derive_dev_key
+from .provider_settings import ProviderSettingsSource
 
 log = logging.getLogger("flask_psp")
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,6 +30,7 @@ def _shipped_dir(name: str) -> str:
 
 TEMPLATE_FOLDER = _shipped_dir("templates")
 STATIC_FOLDER = _shipped_dir("static")
+TASK_QUEUES = (None, "celery")
 
 
 class _State:
@@ -46,6 +48,8 @@ class _State:
         self.default_locale = app.config["PSP_DEFAULT_LOCALE"]
         #: the host's CSRFProtect the buyer's return and the PSPs' notifications are exempt from
         self.csrf_exempted_by = None
+        #: set by :func:`flask_psp.celery_tasks.init_celery` (``PSP_TASK_QUEUE = "celery"``)
+        self.task_queue: NotificationQueue | None = None
         from .mailer import Mailer, MailConfig
 
         self.mailer = Mailer(MailConfig.from_config(app.config), app)
@@ -54,14 +58,32 @@ class _State:
         """A payment service for the current app, with its configured retry policy
         (``PSP_RETRY_*``): every path — notifications, buyer returns, the admin panel, the jobs —
         schedules and gives up on failed post-processing alike."""
-        from .background import retry_policy
-
         service = PaymentService(
             self.db.session, self.orders, self.settings, signals.send, self.http, retry=retry_policy(current_app.config)
         )
         if self.mailer.enabled:  # notification e-mails are outbox rows of the deciding transaction
             service.ledger.write_notices = self.mailer.write_notices
         return service
+
+    def notification_queue(self) -> NotificationQueue | None:
+        """Where this app's notifications go once verified: None applies them inline."""
+        kind = current_app.config.get("PSP_TASK_QUEUE")
+        if kind not in TASK_QUEUES:
+            raise ConfigurationError(f"PSP_TASK_QUEUE must be None or 'celery', not {kind!r}")
+        if kind is None:
+            return None
+        if self.task_queue is None:
+            # misconfigured, but a proven notification must not be lost: applied inline meanwhile
+            log.error("PSP_TASK_QUEUE is 'celery' but flask_psp.celery_tasks.init_celery(celery_app, app) was not called")
+        return self.task_queue
+
+    def jobs(self, enqueue=None) -> Jobs:
+        """The scheduled jobs on this app's service, with the ``PSP_JOBS_*`` settings."""
+        return Jobs(self.service(), job_settings(current_app.config), enqueue=enqueue, mailer=self.mailer)
+
+    def run_jobs(self, names: Iterable[str] = JOB_NAMES, enqueue=None) -> list[JobReport]:
+        """Run the named jobs once (``flask psp run-jobs``, the beat tasks)."""
+        return self.jobs(enqueue).run(names)
 
 
 class PSP:
@@ -174,12 +196,8 @@ class PSP:
         state.csrf_exempted_by = csrf
 
     # ------------------------------------------------------------------ public API for shop code
-    @staticmethod
-    def _state() -> _State:
-        return current_app.extensions["psp"]
-
     def service(self) -> PaymentService:
-        return self._state().service()
+        return current_state().service()
 
     def payments_for(self, order_ref: str) -> list[Payment]:
         """Every payment attempt of an order, oldest first."""
@@ -203,13 +221,15 @@ class PSP:
         """Run the plugin's migrations on the app's database (``flask psp db upgrade``)."""
         from .migrations import upgrade
 
-        upgrade(self._state().db.engine, revision)
+        upgrade(current_state().db.engine, revision)
 
     def create_user(self, email: str, password: str, role: str = "owner"):
         from .users import create_user
 
-        return create_user(self._state().db.session, email, password, role)
+        return create_user(current_state().db.session, email, password, role)
 
 
-def state() -> Any:
+def current_state() -> _State:
+    """The current app's plugin state (``app.extensions["psp"]``): its service, jobs, mailer, settings.
+    The one way the views, the CLI and the Celery tasks reach them."""
     return current_app.extensions["psp"]

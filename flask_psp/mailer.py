@@ -269,9 +269,7 @@ class Mailer:
             return
         app = self.app
         if app is not None and app.config.get("PSP_TASK_QUEUE") == "celery":
-            from .background import QUEUE_EXTENSION
-
-            queue = app.extensions.get(QUEUE_EXTENSION)
+            queue = app.extensions["psp"].task_queue
             if queue is not None:
                 try:
                     queue.send_mail()
@@ -315,12 +313,10 @@ class Mailer:
 
     def _send_due(self) -> datetime | None:
         """Send what is due (the ``mail`` job), then say when the next unsent row falls due."""
-        from .background import run_jobs
-
         with self.app.app_context():
             session = self.app.extensions["psp"].db.session
             try:
-                run_jobs(["mail"])
+                self.app.extensions["psp"].run_jobs(["mail"])
                 return session.scalar(select(func.min(MailMessage.next_attempt_at)).where(MailMessage.status == "unsent"))
             finally:
                 session.remove()

@@ -33,8 +33,8 @@ from .providers.base import (
     ProviderConfig,
     ProviderError,
 )
-from .secrets import safe_headers
-from .settings import ProviderSettingsSource, as_sent_to_psp, capture_policy
+from .secret_box import safe_headers
+from .provider_settings import ProviderSettingsSource, as_sent_to_psp, capture_policy
 from .states import SETTLED, PaymentStatus
 
 log = logging.getLogger("flask_psp")
@@ -67,7 +67,7 @@ class Check(enum.Enum):
 
 
 class NotificationQueue(Protocol):
-    """Where verified notifications go to be applied by background workers (``flask_psp.celery``)."""
+    """Where verified notifications go to be applied by background workers (``flask_psp.celery_tasks``)."""
 
     #: a row still queued this long after it was stored is re-queued by the sweeper
     requeue_after: timedelta

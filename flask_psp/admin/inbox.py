@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, defer
 from ..i18n import gettext as _
 from ..models import PaymentEvent
 from ..providers.base import InboundRequest, MalformedNotification, NotAuthentic, ProofUnavailable, ProviderError, parse_json
-from ..secrets import is_secret_name, mask, mask_secrets
+from ..secret_box import is_secret_name, mask, mask_secrets
 from .audit import audit
 from .inputs import PAGE_SIZE
 from .providers import provider_class

@@ -22,7 +22,7 @@ from ..money import is_currency, to_decimal_string
 from ..payments import expire_test_payments
 from ..providers import get_provider_class, provider_names
 from ..providers.base import Provider, ProviderConfig, ProviderError, endpoint_problem
-from ..secrets import SecretBox, SecretsError, mask
+from ..secret_box import SecretBox, SecretsError, mask
 from .audit import audit
 from .forms import AdminForm, Checkbox, stripped
 from .forms import problems as form_problems

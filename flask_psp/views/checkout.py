@@ -12,7 +12,8 @@ from ..providers import get_provider_class
 from ..providers.base import InboundRequest, ProviderError
 from ..states import SETTLED, UNSUCCESSFUL, PaymentStatus
 from . import blueprint
-from .common import buyer_locale, in_locale, page_settings, public_base, render, service
+from .common import buyer_locale, in_locale, page_settings, public_base, render
+from ..extension import current_state
 
 S = PaymentStatus
 
@@ -56,7 +57,7 @@ def checkout(order_ref: str):
 
 
 def _checkout_page(order, locale, error=None, status=200):
-    svc = service()
+    svc = current_state().service()
     attempts = svc.payments_of(order.reference)
     paid = svc.settled_among(attempts)
     if paid is not None:
@@ -87,7 +88,7 @@ def _start(order, locale, provider_name):
 
     settings = page_settings()
     try:
-        payment, started = service().start(
+        payment, started = current_state().service().start(
             order,
             provider_name,
             locale,
@@ -112,7 +113,7 @@ def _start(order, locale, provider_name):
 
 
 def _payment_or_404(token: str):
-    return _found_or_404(token, service().by_token)
+    return _found_or_404(token, current_state().service().by_token)
 
 
 @blueprint.route("/return/<token>", methods=["GET", "POST"])
@@ -126,7 +127,7 @@ def return_(token: str):
             args=request.args.to_dict(),
             content_type=request.content_type,
         )
-        payment = service().refresh(payment, "return", inbound)
+        payment = current_state().service().refresh(payment, "return", inbound)
     return _result_page(payment)
 
 
@@ -134,7 +135,7 @@ def return_(token: str):
 def cancel(token: str):
     payment = _payment_or_404(token)
     if payment.status_enum in (S.CREATED, S.PENDING):
-        payment = service().refresh(payment, "abandon")
+        payment = current_state().service().refresh(payment, "abandon")
     return _result_page(payment)
 
 

@@ -9,27 +9,20 @@ from flask import current_app, g, render_template, request
 from flask_babel import force_locale
 from sqlalchemy import select
 
+from ..extension import current_state
 from ..i18n import best_locale, gettext, ngettext
 from ..models import PageSettings
 from ..money import format_amount
 
 
-def state():
-    return current_app.extensions["psp"]
-
-
-def service():
-    return state().service()
-
-
 def buyer_locale(preferred: str | None = None) -> str:
-    s = state()
+    s = current_state()
     candidates = [preferred] + [lang for lang, _ in request.accept_languages]
     return best_locale(candidates, s.locales, s.default_locale)
 
 
 def page_settings() -> PageSettings:
-    row = state().db.session.scalar(select(PageSettings).limit(1))
+    row = current_state().db.session.scalar(select(PageSettings).limit(1))
     return row or PageSettings(messages={}, provider_look={})
 
 

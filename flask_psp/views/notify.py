@@ -8,13 +8,13 @@ from flask import abort, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .. import background
+from ..config import whole
+from ..extension import current_state
 from ..events import InboxOutcome
 from ..providers import provider_names
 from ..providers.base import InboundRequest
-from ..secrets import safe_headers
+from ..secret_box import safe_headers
 from . import blueprint
-from .common import state
 
 log = logging.getLogger("flask_psp")
 #: the inbox's content_type column
@@ -25,20 +25,20 @@ CONTENT_TYPE_LENGTH = 128
 def notify(provider: str):
     if provider not in provider_names():
         abort(404)
-    limit = background.whole(current_app.config, "PSP_MAX_NOTIFICATION_BYTES")
+    limit = whole(current_app.config, "PSP_MAX_NOTIFICATION_BYTES")
     body = _body_within(limit)
     if body is None:
         return _too_large(provider, limit)
     # the providers read form bodies themselves (providers.base.parse_form), with its limits
     inbound = InboundRequest(body=body, headers=dict(request.headers), content_type=_content_type())
     try:
-        answer = background.service().take_notification(
-            provider, inbound, request.remote_addr, queue=background.notification_queue()
+        answer = current_state().service().take_notification(
+            provider, inbound, request.remote_addr, queue=current_state().notification_queue()
         )
     except SQLAlchemyError:
         # not stored: the PSP must retry, so nothing is lost
         log.exception("could not store a %s notification", provider)
-        state().db.session.rollback()
+        current_state().db.session.rollback()
         return "could not store the notification, retry later", 503, {"Retry-After": "30"}
     return answer.body, answer.status, answer.headers
 
@@ -73,12 +73,12 @@ def _too_large(provider: str, limit: int):
     size = (f"{request.content_length} bytes" if request.content_length is not None
             else "more than that (sent without Content-Length)")
     detail = f"body too large: the limit (PSP_MAX_NOTIFICATION_BYTES) is {limit} bytes, this one had {size}; not kept"
-    ledger = background.service().ledger
+    ledger = current_state().service().ledger
     try:
         row = ledger.receive(provider, "", headers=safe_headers(request.headers), content_type=_content_type(),
                              remote_addr=request.remote_addr)
         ledger.reject(row, InboxOutcome.INVALID, detail)
     except SQLAlchemyError:
         log.exception("could not store the short row of a too large %s notification", provider)
-        state().db.session.rollback()
+        current_state().db.session.rollback()
     return f"notification too large (over {limit} bytes)", 413

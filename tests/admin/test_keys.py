@@ -11,7 +11,7 @@ from .conftest import configure_payplug
 def test_rotation_re_encrypts_stored_credentials_with_the_new_key(panel):
     from flask_psp.admin.providers import rotate_credentials
     from flask_psp.models import ProviderSettings
-    from flask_psp.secrets import SecretBox, SecretsError
+    from flask_psp.secret_box import SecretBox, SecretsError
 
     configure_payplug(panel, panel.sim.url)
     old_key = panel.app.config["PSP_ENCRYPTION_KEY"]
@@ -35,7 +35,7 @@ def test_flask_psp_rotate_key_moves_stored_secrets_to_the_new_key(make_panel, ma
     """The documented procedure: new key first, old key after, `flask psp rotate-key`, drop the old
     key; the shop still pays with the credentials the merchant entered in the panel."""
     from flask_psp.models import AuditEntry, ProviderSettings
-    from flask_psp.secrets import SecretBox
+    from flask_psp.secret_box import SecretBox
 
     old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     panel = make_panel(PSP_ENCRYPTION_KEY=old_key)

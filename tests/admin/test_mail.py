@@ -217,10 +217,10 @@ def outbox(panel):
 
 def run_mail_job(panel, now):
     """The ``mail`` job, as cron or beat would run it, at ``now``."""
-    from flask_psp import background
+    from flask_psp.extension import current_state
 
     with panel.app.app_context():
-        (report,) = background.jobs().run(["mail"], now=now)
+        (report,) = current_state().jobs().run(["mail"], now=now)
         return report
 
 

@@ -360,9 +360,9 @@ def test_the_inbox_filters_notifications_queued_for_the_workers(panel):
 
     broker = Broker()
     with panel.app.test_request_context():
-        from flask_psp import background
+        from flask_psp.extension import current_state
 
-        answer = background.service().take_notification(
+        answer = current_state().service().take_notification(
             "payplug", InboundRequest(body, {"Content-Type": "application/json"}, content_type="application/json"),
             "127.0.0.1", queue=broker)
     assert answer.status == 200 and len(broker.taken) == 1

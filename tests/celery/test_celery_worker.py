@@ -20,7 +20,7 @@ import requests
 import sqlalchemy as sa
 from celery import Celery
 
-from flask_psp.celery import APPLY_TASK, JOB_TASK, init_celery
+from flask_psp.celery_tasks import APPLY_TASK, JOB_TASK, init_celery
 from flask_psp.jobs import JOB_NAMES
 from flask_psp.models import PaymentEvent
 from tests.admin.test_mail import smtp  # noqa: F401  (the fixture)

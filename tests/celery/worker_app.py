@@ -11,7 +11,7 @@ import redis
 from celery import Celery
 from celery.signals import worker_ready
 
-from flask_psp.celery import init_celery
+from flask_psp.celery_tasks import init_celery
 from tests.jobs.support import create_app
 
 settings = json.loads(os.environ["JOBS_CELERY"])

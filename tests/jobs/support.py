@@ -168,13 +168,13 @@ class Shop:
     def start_with(self, provider: str, ref: str, amount: int = 2500) -> tuple[dict, str]:
         """An order and its payment with ``provider``, the buyer sent to the hosted page: a snapshot
         of the payment, and the page's address."""
-        from flask_psp import background
+        from flask_psp.extension import current_state
         from flask_psp.payments import Urls
 
         self.new_order(ref, amount)
         base = f"{self.url}/psp"
         with self.ctx():
-            service = background.service()
+            service = current_state().service()
             payment, _ = service.start(
                 Orders().get(ref), provider, "en",
                 lambda token: Urls(f"{base}/return/{token}", f"{base}/cancel/{token}", f"{base}/notify/{provider}"),
@@ -217,11 +217,11 @@ class Shop:
 
     def run(self, *names, now=None, enqueue=None):
         """Run jobs once, as ``flask psp run-jobs`` does, at ``now`` (default: the present)."""
-        from flask_psp import background
+        from flask_psp.extension import current_state
         from flask_psp.jobs import JOB_NAMES
 
         with self.ctx():
-            return {r.job: r for r in background.jobs(enqueue).run(names or JOB_NAMES, now=now)}
+            return {r.job: r for r in current_state().jobs(enqueue).run(names or JOB_NAMES, now=now)}
 
     def paid_at_psp(self, payment: dict) -> str:
         """The buyer pays on PayPlug's page (without HTTP): ``paid`` or ``authorized``."""

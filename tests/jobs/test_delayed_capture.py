@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from flask_psp.models import Payment, ProviderSettings
 from flask_psp.providers.base import ProviderConfig
-from flask_psp.settings import as_sent_to_psp, capture_policy
+from flask_psp.provider_settings import as_sent_to_psp, capture_policy
 from tests.conftest import ON_POSTGRES
 from tests.jobs.support import later, payplug_providers, run_at_once, shared_out
 
@@ -61,10 +61,10 @@ def test_a_payment_cancelled_or_captured_before_it_is_due_is_left_alone(make_job
     for payment in (early, cancelled):
         shop.paid_at_psp(payment)
     assert delivered(payplug_sim)
-    from flask_psp import background
+    from flask_psp.extension import current_state
 
     with shop.ctx():
-        service = background.service()
+        service = current_state().service()
         service.capture(service.by_token(early["token"]))
         service.cancel(service.by_token(cancelled["token"]))  # the merchant changed their mind about this one
     assert payplug_sim.payments[cancelled["psp_reference"]]["failure"]["code"] == "aborted"
@@ -124,17 +124,17 @@ def test_a_capture_that_succeeds_on_retry_clears_the_flag(make_jobs_shop, payplu
 
 def test_the_admin_panels_delayed_setting_is_a_delayed_capture(make_jobs_shop, payplug_sim):
     shop = make_jobs_shop(providers={})
-    from flask_psp.extension import state
+    from flask_psp.extension import current_state
 
     with shop.ctx():
-        box = state().box
-        session = state().db.session
+        box = current_state().box
+        session = current_state().db.session
         session.add(ProviderSettings(name="payplug", enabled=True, mode="test", capture="delayed",
                                      capture_delay_days=5,
                                      credentials=box.encrypt({"test": {"secret_key": "sk_test_simulator",
                                                                        "endpoint": payplug_sim.url}})))
         session.commit()
-        config = state().settings.config_for(session, "payplug")
+        config = current_state().settings.config_for(session, "payplug")
         assert capture_policy(config) == ("delayed", 5)
     payment = shop.start("D-6")
     assert (payment["capture"], payment["capture_delay_days"]) == ("delayed", 5)

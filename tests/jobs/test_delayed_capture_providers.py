@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from flask_psp import background
+from flask_psp.extension import current_state
 from flask_psp.models import Payment
 from tests.adyen import conftest as adyen
 from tests.hipay import conftest as hipay
@@ -111,11 +111,11 @@ def test_delayed_capture_on_every_provider(make_shop, sim):
     assert payment.capture_due_at is not None
 
     with shop.app.app_context():
-        early = background.jobs().run(["capture"], now=payment.capture_due_at - timedelta(minutes=5))
+        early = current_state().jobs().run(["capture"], now=payment.capture_due_at - timedelta(minutes=5))
     assert early[0].claimed == 0 and the_payment(shop, ref).status == "authorized"
 
     with shop.app.app_context():
-        (report,) = background.jobs().run(["capture"], now=payment.capture_due_at + timedelta(minutes=1))
+        (report,) = current_state().jobs().run(["capture"], now=payment.capture_due_at + timedelta(minutes=1))
     assert (report.claimed, report.done) == (1, 1)
     # Adyen and HiPay confirm a capture by notification: let it arrive
     assert sim.notifier.wait_until(lambda: all(d.done for d in sim.notifier.deliveries), timeout=10)

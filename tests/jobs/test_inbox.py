@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from flask_psp import background
+from flask_psp.extension import current_state
 from flask_psp.config import ConfigurationError
 from flask_psp.events import Event, EventKind, VerifiedMessage
 from flask_psp.ledger import decode_message, encode_message
@@ -40,7 +40,7 @@ def test_a_verified_message_survives_its_trip_through_json():
 def test_a_batch_is_queued_as_one_row_per_item_and_each_applies(jobs_shop):
     first, second = jobs_shop.start("I-1"), jobs_shop.start("I-2")
     with jobs_shop.ctx():
-        service = background.service()
+        service = current_state().service()
         parent = service.ledger.record("payplug", b"[two items]")
         ids = service.ledger.queue_all(parent, [news(first, "b-1", paid()), news(second, "b-2", paid())],
                                        later(minutes=5))
@@ -49,23 +49,23 @@ def test_a_batch_is_queued_as_one_row_per_item_and_each_applies(jobs_shop):
     assert [c["id"] for c in children] == ids and {c["outcome"] for c in children} == {"queued"}
     assert jobs_shop.events(id=parent_id)[0]["outcome"] == "applied"  # the batch itself was taken apart
     with jobs_shop.ctx():
-        outcomes = background.service().apply_queued(ids)
+        outcomes = current_state().service().apply_queued(ids)
     assert [o.outcome for o in outcomes] == ["applied", "applied"]
     assert jobs_shop.marked("I-1") == 1 and jobs_shop.marked("I-2") == 1
     with jobs_shop.ctx():  # a task delivered twice finds them done
-        assert background.service().apply_queued(ids) == []
+        assert current_state().service().apply_queued(ids) == []
 
 
 def test_a_row_given_to_two_workers_at_once_is_applied_once(jobs_shop):
     payment = jobs_shop.start("I-3")
     with jobs_shop.ctx():
-        service = background.service()
+        service = current_state().service()
         row = service.ledger.record("payplug", b"{}")
         (row_id,) = service.ledger.queue_all(row, [news(payment, "once", paid())], later(minutes=5))
 
     def worker(_):
         with jobs_shop.ctx():
-            return [o.outcome for o in background.service().apply_queued([row_id])]
+            return [o.outcome for o in current_state().service().apply_queued([row_id])]
 
     results = run_at_once(4, worker)
     assert sorted(results) == [[], [], [], ["applied"]]
@@ -105,4 +105,4 @@ def test_durations_may_be_timedeltas(make_jobs_shop):
 def test_an_unknown_task_queue_is_refused(make_jobs_shop):
     shop = make_jobs_shop(PSP_TASK_QUEUE="rq")
     with shop.app.test_request_context(), pytest.raises(ConfigurationError, match="PSP_TASK_QUEUE must be None or 'celery'"):
-        background.notification_queue()
+        current_state().notification_queue()

@@ -7,7 +7,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from flask_psp import background
+from flask_psp.extension import current_state
 from flask_psp.models import Payment
 from tests.jobs.support import later
 from tests.paypal import conftest as paypal
@@ -44,7 +44,7 @@ def test_a_capture_made_at_paypal_whose_webhook_was_lost_is_seen(make_shop, sim)
     assert shop.payments(ref)[0]["status"] == "authorized"
 
     with shop.app.app_context():
-        (report,) = background.jobs().run(["reconcile"], now=later(minutes=31))
+        (report,) = current_state().jobs().run(["reconcile"], now=later(minutes=31))
     assert (report.claimed, report.done) == (1, 1)
     (payment,) = shop.payments(ref)
     assert payment["status"] == "paid" and payment["captured_amount"] == payment["amount"]
@@ -70,7 +70,7 @@ def test_an_approved_order_whose_payer_closed_the_tab_and_whose_webhook_was_lost
     assert payment["status"] == "pending" and sim.orders[payment["psp_reference"]]["status"] == "APPROVED"
 
     with shop.app.app_context():
-        (report,) = background.jobs().run(["reconcile"], now=later(minutes=31))
+        (report,) = current_state().jobs().run(["reconcile"], now=later(minutes=31))
     assert (report.claimed, report.done) == (1, 1)
     (payment,) = shop.payments(ref)
     assert payment["status"] == status and shop.order(ref)["status"] == "paid"

@@ -15,7 +15,8 @@ from ...i18n import gettext as _
 from ...models import AdminUser, PageSettings
 from .. import blueprint
 from .labels import label
-from ..common import buyer_locale, in_locale, render, state
+from ..common import buyer_locale, in_locale, render
+from ...extension import current_state
 
 #: what a built-in account's session holds: the user's id, the session generation it was opened
 #: with (sign-out and password changes bump the user's, which ends older sessions on the server),
@@ -28,7 +29,7 @@ ROUTE_PERMISSIONS: dict[str, Permission | None] = {}
 
 
 def db_session():
-    return state().db.session
+    return current_state().db.session
 
 
 def current_principal() -> Principal | None:

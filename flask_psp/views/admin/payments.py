@@ -15,7 +15,7 @@ from ...models import Payment, PaymentEvent
 from ...money import to_decimal_string
 from ...providers.base import ProviderError
 from ...states import PaymentStatus
-from ..common import service, state
+from ...extension import current_state
 from .base import actor, admin_route, db_session, page, say
 
 ACTIONS = ("capture", "refund", "cancel")
@@ -47,7 +47,7 @@ def payments():
 
 @admin_route("/payments/<int:payment_id>", Permission.VIEW_PAYMENTS, endpoint="admin_payment")
 def payment_detail(payment_id: int, error: str | None = None, status: int = 200):
-    payment = state().db.get_or_404(Payment, payment_id)
+    payment = current_state().db.get_or_404(Payment, payment_id)
     cls = provider_class(payment.provider)
     return page("psp/admin/payment.html", status, title=_("Payment %(ref)s", ref=payment.order_ref),
                 payment=payment, events=payment_timeline(db_session(), payment), error=error,
@@ -60,7 +60,7 @@ def payment_detail(payment_id: int, error: str | None = None, status: int = 200)
 def payment_action(payment_id: int, action: str):
     if action not in ACTIONS:
         abort(404)
-    payment = state().db.get_or_404(Payment, payment_id)
+    payment = current_state().db.get_or_404(Payment, payment_id)
     amount_text = (request.form.get("amount") or "").strip()
     if request.form.get("confirmed") != "1":
         try:
@@ -74,7 +74,7 @@ def payment_action(payment_id: int, action: str):
         return page("psp/admin/confirm.html", title=_("Please confirm"), payment=payment, action=action,
                     amount=amount, amount_text=to_decimal_string(amount, payment.currency) if amount else "")
     try:
-        message = operate(service(), db_session(), payment, action, amount_text, actor())
+        message = operate(current_state().service(), db_session(), payment, action, amount_text, actor())
     except ValueError as exc:
         return payment_detail(payment_id, error=str(exc), status=400)
     except ProviderError as exc:
@@ -96,14 +96,14 @@ def inbox():
 
 @admin_route("/inbox/<int:event_id>", Permission.VIEW_PAYMENTS, endpoint="admin_event")
 def event_detail(event_id: int):
-    row = state().db.get_or_404(PaymentEvent, event_id)
+    row = current_state().db.get_or_404(PaymentEvent, event_id)
     return page("psp/admin/event.html", title=_("Inbox entry #%(id)s", id=row.id), row=row,
                 body=masked_body(row), can_process=can_process_again(row))
 
 
 @admin_route("/inbox/<int:event_id>/process", Permission.OPERATE, methods=("POST",), endpoint="admin_event_process")
 def event_process(event_id: int):
-    row = state().db.get_or_404(PaymentEvent, event_id)
-    ok, message = process_again(service(), db_session(), row, actor())
+    row = current_state().db.get_or_404(PaymentEvent, event_id)
+    ok, message = process_again(current_state().service(), db_session(), row, actor())
     say(message, "ok" if ok else "error")
     return redirect(url_for("psp.admin_event", event_id=event_id), code=303)

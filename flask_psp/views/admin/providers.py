@@ -19,12 +19,13 @@ from ...admin.providers import (
 )
 from ...access import Permission
 from ...i18n import gettext as _
-from ..common import public_base, state
+from ..common import public_base
+from ...extension import current_state
 from .base import actor, admin_route, current_principal, db_session, page, say
 
 
 def _panel_or_404(name: str):
-    panel = provider_panel(db_session(), state().settings, name)
+    panel = provider_panel(db_session(), current_state().settings, name)
     if panel is None:
         abort(404)
     return panel
@@ -32,7 +33,7 @@ def _panel_or_404(name: str):
 
 @admin_route("/providers", Permission.VIEW_SETTINGS, endpoint="admin_providers")
 def providers():
-    panels = provider_panels(db_session(), state().settings)
+    panels = provider_panels(db_session(), current_state().settings)
     return page("psp/admin/providers.html", title=_("Payment providers"), panels=panels,
                 notify_base=public_base() + "/notify/")
 
@@ -51,7 +52,7 @@ def provider(name: str, problems=None, form=None, status=200):
 @admin_route("/providers/<name>", Permission.EDIT_PROVIDERS, methods=("POST",), endpoint="admin_provider_save")
 def provider_save(name: str):
     _panel_or_404(name)
-    s = state()
+    s = current_state()
     notices: list[str] = []
     form = provider_form(name)
     problems = save_provider(db_session(), s.settings, s.box, form, actor(),
@@ -70,7 +71,7 @@ def provider_save(name: str):
 def provider_test(name: str):
     _panel_or_404(name)
     mode = request.form.get("mode", "test")
-    ok, message = test_connection(db_session(), state().settings, state().http, name, mode)
+    ok, message = test_connection(db_session(), current_state().settings, current_state().http, name, mode)
     audit(db_session(), actor(), "provider.test_connection", name, {"mode": mode, "ok": ok})
     say(message, "ok" if ok else "error")
     return redirect(url_for("psp.admin_provider", name=name), code=303)

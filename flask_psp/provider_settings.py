@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from .models import ProviderSettings
 from .providers import get_provider_class, provider_names
 from .providers.base import ProviderConfig
-from .secrets import SecretBox
+from .secret_box import SecretBox
 
 
 def capture_policy(config: ProviderConfig) -> tuple[str, int | None]:

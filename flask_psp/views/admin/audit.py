@@ -1,0 +1,23 @@
+"""The audit log: who changed what, when."""
+
+from __future__ import annotations
+
+from flask import abort, request
+
+from ...admin.audit import audit_page
+from ...admin.inputs import parse_before
+from ...access import Permission
+from ...i18n import gettext as _
+from .base import admin_route, db_session, page
+
+
+@admin_route("/audit", Permission.VIEW_AUDIT, endpoint="admin_audit")
+def audit_log():
+    try:
+        before = parse_before(request.args.get("before"))
+    except ValueError as exc:
+        abort(400, str(exc))
+    rows, next_before = audit_page(db_session(), before,
+                                        actor=request.args.get("actor") or None,
+                                        action=request.args.get("action") or None)
+    return page("psp/admin/audit.html", title=_("Audit log"), rows=rows, next_before=next_before)
