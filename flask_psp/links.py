@@ -216,6 +216,7 @@ class PaymentLinks:
         else:
             locked.sent_at = now
             locked.send_count = (locked.send_count or 0) + 1
+        locked.email = mail.recipient  # the order's address when the link had none: where it went
         audit(self.session, actor, "payment_link.remind" if reminder else "payment_link.send", locked.order_ref,
               {"link_id": locked.id, "to": mail.recipient}, commit=False)
         self.session.commit()
