@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import sqlalchemy as sa
+
 from tests.admin.test_mail import mail_config, smtp  # noqa: F401  (the SMTP sink fixture)
 
 from .support import link_row, make_link, new_order
@@ -92,3 +94,35 @@ def test_a_reminder_is_not_sent_for_a_link_paid_or_cancelled_meanwhile(make_shop
     assert link_row(shop, paid)["status"] == "paid"  # the order's other payment paid its link too
     assert shop.app.extensions["psp"].mailer.wait_idle(10)
     assert len(smtp.messages) == 2
+
+
+def test_runs_at_the_same_moment_remind_each_link_once(make_shop, smtp):  # noqa: F811
+    from flask_psp.extension import current_state
+    from flask_psp.models import MailMessage
+    from tests.jobs.support import run_at_once
+
+    shop = make_shop(**mail_config(smtp.port), PSP_LINK_REMINDER_DAYS=3)
+    buyer = shop.buyer()
+    tokens = [make_link(shop, new_order(buyer), expires_in=timedelta(days=2))[0] for _ in range(3)]
+    for token in tokens:
+        send(shop, token)
+    assert smtp.wait_for(3)
+
+    def run(_i):
+        with shop.app.app_context():
+            try:
+                (report,) = current_state().jobs().run(["links"])
+                return report.done
+            finally:
+                shop.app.extensions["psp"].db.session.remove()
+
+    done = run_at_once(4, run)
+    assert sum(done) == 3
+    assert smtp.wait_for(6)
+    assert shop.app.extensions["psp"].mailer.wait_idle(10)
+    reminders = [m for _to, m in smtp.messages if m["Subject"].startswith("Reminder")]
+    assert len(reminders) == 3 and len(smtp.messages) == 6
+    with shop.app.app_context():
+        rows = shop.app.extensions["psp"].db.session.scalars(
+            sa.select(MailMessage.dedupe_key).where(MailMessage.kind == "payment_link_reminder")).all()
+    assert sorted(rows) == sorted(f"payment-link-reminder:{link_row(shop, t)['id']}" for t in tokens)
