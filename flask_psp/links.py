@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from .admin.audit import audit
 from .i18n import gettext as _
-from .models import PaymentLink, lock_row, utcnow
+from .models import PageSettings, PaymentLink, lock_row, utcnow
 
 if TYPE_CHECKING:
     from .mailer import Mailer
@@ -288,11 +288,10 @@ class PaymentLinks:
 
         from .i18n import best_locale
         from .money import format_amount
-        from .views.common import page_settings
 
         now = utcnow()
         if link.status_at(now) != "active":
-            raise LinkError(_("This link is %(status)s: it cannot be sent.", status=_status_word(link.status_at(now))))
+            raise LinkError(_("This link is %(status)s: it cannot be sent.", status=status_word(link.status_at(now))))
         order = self.orders.get(link.order_ref)
         if order is None:
             raise LinkError(_("The shop knows no order %(ref)s.", ref=link.order_ref))
@@ -302,7 +301,7 @@ class PaymentLinks:
         if recipient is None:
             raise LinkError(_("Neither the link nor the order has an e-mail address."))
         locale = best_locale([link.locale, order.locale], self.locales, self.default_locale)
-        settings = page_settings()
+        settings = self.session.scalar(select(PageSettings).order_by(PageSettings.id).limit(1)) or PageSettings()
         base = (current_app.config.get("PSP_PUBLIC_URL") or "").rstrip("/")
         logo = settings.logo_url
         if logo and logo.startswith("/"):
@@ -328,13 +327,9 @@ class PaymentLinks:
         return LinkMail(recipient, prefix + subject, text, html)
 
 
-def _status_word(status: str) -> str:
-    return {"active": _("active"), "paid": _("paid"), "expired": _("expired"), "cancelled": _("cancelled")}[status]
-
-
 def status_word(status: str) -> str:
-    """The link status in the current language."""
-    return _status_word(status)
+    """A link's status in the current language."""
+    return {"active": _("active"), "paid": _("paid"), "expired": _("expired"), "cancelled": _("cancelled")}[status]
 
 
 def qr_svg(url: str, scale: int = 4, standalone: bool = False) -> str:
