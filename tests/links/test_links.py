@@ -12,10 +12,18 @@ from .support import choose_on_link, link_row, make_link, move_expiry, new_order
 
 
 def test_a_link_pays_its_order_once_and_then_says_already_paid(make_shop, heard):
+    from flask_psp import signals
+
     shop = make_shop()
     buyer = shop.buyer()
     ref = new_order(buyer)
-    token, url = make_link(shop, ref, note="Balance of invoice F-2026-118")
+    created = []
+    signals.payment_link_created.connect(receiver := lambda sender, link, **extra: created.append(link.order_ref))
+    try:
+        token, url = make_link(shop, ref, note="Balance of invoice F-2026-118")
+    finally:
+        signals.payment_link_created.disconnect(receiver)
+    assert created == [ref]
     assert url == f"{shop.url}/psp/pay/{token}" and len(token) >= 22  # ≥ 128 random bits, URL-safe
     assert link_row(shop, token)["status"] == "active"
 
@@ -113,6 +121,15 @@ def test_a_link_charges_the_orders_total_as_it_is_when_opened(make_shop, heard):
     (payment,) = shop.payments(ref)
     assert (payment["status"], payment["amount"], payment["captured_amount"]) == ("paid", 2375, 2375)
     assert heard == [ref]
+
+
+def test_the_page_speaks_the_links_language(make_shop):
+    shop = make_shop()
+    ref = new_order(shop.buyer())  # ordered in English
+    _token, url = make_link(shop, ref, locale="fr", note="Solde de la facture")
+    page = shop.buyer("en").http.get(url, timeout=10)
+    assert page.status_code == 200 and '<html lang="fr">' in page.text
+    assert "Montant à payer" in page.text and "14,50" in page.text and "Solde de la facture" in page.text
 
 
 def test_unknown_and_unstorable_link_tokens_are_404(make_shop):
