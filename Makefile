@@ -67,13 +67,14 @@ bench: install $(VENV)/.bench-installed
 	PG_URL=$(BENCH_PG_URL) $(BIN)/python -m bench.run
 
 # The documentation: Sphinx with MyST Markdown pages under docs/ (the `docs` extra, installed here).
-# A fresh environment each time (-E) so every page's warnings show; -W --keep-going: all warnings, then
+# A fresh build each time (no stale page of a moved file; -E: every page's warnings show); -W --keep-going: all warnings, then
 # fail; -n: every cross-reference and API name must resolve.
 $(VENV)/.installed-docs: $(VENV)/.installed setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[docs]'
 	touch $@
 
 docs: $(VENV)/.installed-docs
+	rm -rf docs/_build/html
 	$(BIN)/python -m sphinx -E -W --keep-going -n -q -b html docs docs/_build/html
 	@echo "docs: docs/_build/html/index.html"
 

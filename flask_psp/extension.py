@@ -262,6 +262,7 @@ class PSP:
         return current_state().links().send(link, actor=actor)
 
     def cancel_payment_link(self, link, *, actor: str = "shop code"):
+        """Cancel a link that is not paid: its page then answers 410. Raises :class:`flask_psp.links.LinkError`."""
         return current_state().links().cancel(link, actor=actor)
 
     def payment_links_for(self, order_ref: str) -> list:
