@@ -121,7 +121,7 @@ def validate_providers(providers: Mapping[str, Any], *, has_encryption_key: bool
                 continue
             if not isinstance(block, Mapping):
                 raise ConfigurationError(f"{where}[{block_mode!r}] must be a dict of credentials")
-            fields = {f.name for f in cls.credential_fields} | {"endpoint"}
+            fields = {f.name for f in cls.credential_fields} | {"endpoint", *cls.endpoint_fields}
             extra = set(block) - fields
             if extra:
                 raise ConfigurationError(
@@ -130,15 +130,18 @@ def validate_providers(providers: Mapping[str, Any], *, has_encryption_key: bool
                 )
             # an endpoint here is trusted configuration (simulators, proxies: any host, http too);
             # only its shape is checked. The admin panel's allow-list is for what is typed there.
-            endpoint = block.get("endpoint")
-            if endpoint is not None:
+            for endpoint_field in cls.endpoint_fields:
+                endpoint = block.get(endpoint_field)
+                if endpoint is None:
+                    continue
                 syntax = endpoint_syntax_problem(endpoint) if isinstance(endpoint, str) else "not a string"
                 if syntax:
                     raise ConfigurationError(
-                        f"{where}[{block_mode!r}]['endpoint'] must be a base URL such as http://127.0.0.1:8101 "
-                        f"({syntax})"
+                        f"{where}[{block_mode!r}][{endpoint_field!r}] must be a base URL such as "
+                        f"http://127.0.0.1:8101 ({syntax})"
                     )
-            problems = cls.validate_credentials(block, block_mode)
+            credentials = {k: v for k, v in block.items() if k not in cls.endpoint_fields}
+            problems = cls.validate_credentials(credentials, block_mode)
             if problems:
                 raise ConfigurationError(f"{where}[{block_mode!r}]: " + "; ".join(problems))
             blocks[block_mode] = dict(block)

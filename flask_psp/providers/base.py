@@ -198,6 +198,9 @@ class ProviderConfig:
     three_ds: str = "when_required"  # "always" | "when_required" | "frictionless"
     endpoint: str | None = None
     enabled: bool = True
+    #: overrides of the PSP's other API hosts, by field name (Sips ``office_endpoint``): see
+    #: :attr:`Provider.endpoint_fields`
+    extra_endpoints: dict[str, str] = field(default_factory=dict)
 
 
 class Provider:
@@ -229,6 +232,12 @@ class Provider:
     #: the field of the admin panel's payment page that sets the look of this PSP's own page
     #: (key stored in ``PageSettings.provider_look``, label), or None when the PSP's portal sets it
     look_field: ClassVar[tuple[str, str] | None] = None
+    #: the endpoint overrides a credential set may hold: ``endpoint`` (every URL of the PSP), and
+    #: for a PSP with a second API host a field of its own (Sips ``office_endpoint``), kept with
+    #: the same rules (owner only, own hosts, secrets forgotten when it changes)
+    endpoint_fields: ClassVar[tuple[str, ...]] = ("endpoint",)
+    #: the panel's label of an endpoint field, when "API endpoint override" does not say enough
+    endpoint_labels: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: ProviderConfig, http: requests.Session | None = None):
         self.config = config

@@ -41,6 +41,7 @@ import hashlib
 import hmac
 import re
 from typing import Any, Iterable, Mapping
+from urllib.parse import urlsplit
 
 from ..money import UnknownCurrency, numeric_code
 from .base import (
@@ -57,24 +58,32 @@ from .base import (
     VerifiedMessage,
 )
 
+#: Worldline's three environments, each with its payment page host and a different Sips Office
+#: host (worldline/sips-sdk-php ``SipsEnvironment``, develop branch: ``PAYPAGE`` and ``OFFICE`` per
+#: ``SIMU``/``TEST``/``PROD``). Test mode uses SIMU (public simulation merchant) or TEST (the
+#: merchant's own test keys), the ``environment`` setting; live mode uses PROD
+ENVIRONMENTS = ("simu", "test")
 PAYPAGE_URLS = {
-    "test": "https://payment-webinit.simu.sips-services.com",
-    "live": "https://payment-webinit.sips-services.com",
+    "simu": "https://payment-webinit.simu.sips-services.com",
+    "test": "https://payment-webinit.test.sips-services.com",
+    "prod": "https://payment-webinit.sips-services.com",
 }
-#: the Office server of the same environment as the Paypage: test mode uses Worldline's simulation
-#: environment (public merchant 002001000000001), whose Office server is ``office-server.simu…``
-#: (worldline/sips-sdk-php ``SipsEnvironment``); Worldline's data dictionary names only PROD and TEST ⚠
 OFFICE_URLS = {
-    "test": "https://office-server.simu.sips-services.com",
-    "live": "https://office-server.sips-services.com",
+    "simu": "https://office-server.simu.sips-services.com",
+    "test": "https://office-server.test.sips-services.com",
+    "prod": "https://office-server.sips-services.com",
 }
-#: Paypage and Office hosts; test mode also accepts Worldline's TEST environment, where a merchant
-#: tries its own keys (worldline/sips-sdk-php ``SipsEnvironment``)
+#: Paypage and Office hosts an endpoint typed in the admin panel may name
 OWN_HOSTS = {
-    "test": ("payment-webinit.simu.sips-services.com", "office-server.simu.sips-services.com",
-             "payment-webinit.test.sips-services.com", "office-server.test.sips-services.com"),
-    "live": ("payment-webinit.sips-services.com", "office-server.sips-services.com"),
+    "test": tuple(urlsplit(url).netloc for table in (PAYPAGE_URLS, OFFICE_URLS) for env, url in table.items()
+                  if env != "prod"),
+    "live": (urlsplit(PAYPAGE_URLS["prod"]).netloc, urlsplit(OFFICE_URLS["prod"]).netloc),
 }
+#: Worldline's public simulation merchants (002001000000001: PROVIDERS.md; 002001000000003: the
+#: wl-sips sips-paypage-json-php sample's parameters.php; ⚠ 002001000000002 by extension): their
+#: keys are published, so anyone can seal their answers: never in live mode
+SIMULATION_MERCHANTS = frozenset({"002001000000001", "002001000000002", "002001000000003"})
+_SIMULATION_KEY = re.compile(r"0020010000000\d\d_KEY\d+")
 INTERFACE_VERSION = "HP_2.31"
 OFFICE_INTERFACE_VERSION = "CR_WS_2.3"
 DIAGNOSTIC_INTERFACE_VERSION = "DR_WS_2.9"
@@ -211,8 +220,13 @@ class SipsProvider(Provider):
         CredentialField(
             "seal_algorithm", "Seal algorithm", required=False, choices=SEAL_ALGORITHMS, default=HMAC_SHA256
         ),
+        CredentialField("environment", "Sips test environment (simu: Worldline's simulation; test: your own keys)",
+                        required=False, modes=("test",), choices=ENVIRONMENTS, default="simu"),
     )
     own_hosts = OWN_HOSTS
+    endpoint_fields = ("endpoint", "office_endpoint")
+    endpoint_labels = {"endpoint": "Payment page endpoint override (paymentInit)",
+                       "office_endpoint": "Office endpoint override (captures, refunds, cancellations, lookups)"}
     three_ds_mapping = {"always": "challengeMode3DS=CHALLENGE", "when_required": "challengeMode3DS=NO_PREFERENCE",
                         "frictionless": "challengeMode3DS=NO_CHALLENGE"}
     look_field = ("sips_template_name", "Sips template name (templateName)")
@@ -228,10 +242,17 @@ class SipsProvider(Provider):
         merchant = (credentials.get("merchant_id") or "").strip()
         if merchant and not merchant.isdigit():
             problems.append("the Sips merchant ID (merchantId) is made of digits")
+        if mode == "live":
+            if merchant in SIMULATION_MERCHANTS:
+                problems.append(f"{merchant} is Worldline's public simulation merchant: live mode needs the merchant "
+                                "ID Worldline gave your shop")
+            if _SIMULATION_KEY.fullmatch((credentials.get("secret_key") or "").strip()):
+                problems.append("this secret key is Worldline's published simulation key: anyone can seal answers "
+                                "with it; live mode needs your own key from Sips Download")
         return problems
 
     def hosted_page_hosts(self) -> set[str]:
-        return {"payment-webinit.simu.sips-services.com", "payment-webinit.sips-services.com"}
+        return {urlsplit(url).netloc for url in PAYPAGE_URLS.values()}
 
     def addressed_to(self, inbound: InboundRequest) -> bool | None:
         """Sips' response does not say test or live, but names its merchant: a late automatic
@@ -265,18 +286,44 @@ class SipsProvider(Provider):
     def merchant_id(self) -> str:
         return str(self.credentials["merchant_id"]).strip()
 
-    def _base(self, table: dict[str, str]) -> str:
+    @property
+    def environment(self) -> str:
+        """``prod`` in live mode; ``simu`` or ``test`` in test mode, as the ``environment`` setting says."""
+        if self.config.mode == "live":
+            return "prod"
+        chosen = (self.credentials.get("environment") or "simu").strip().lower()
+        return chosen if chosen in ENVIRONMENTS else "simu"
+
+    @property
+    def paypage_base(self) -> str:
         if self.config.endpoint:
             return self.config.endpoint.rstrip("/")
-        return table["live" if self.config.mode == "live" else "test"]
+        return PAYPAGE_URLS[self.environment]
+
+    @property
+    def office_base(self) -> str:
+        """``office_endpoint`` if set; else, when ``endpoint`` names one of Worldline's payment page
+        hosts, that environment's Office host (the Office is never on the payment page host); else
+        ``endpoint`` itself (a simulator or a proxy serving both, as ``make demo`` does); else the
+        environment's Office host."""
+        override = self.config.extra_endpoints.get("office_endpoint")
+        if override:
+            return override.rstrip("/")
+        if self.config.endpoint:
+            host = urlsplit(self.config.endpoint).netloc.lower()
+            for environment, url in PAYPAGE_URLS.items():
+                if urlsplit(url).netloc == host:
+                    return OFFICE_URLS[environment]
+            return self.config.endpoint.rstrip("/")
+        return OFFICE_URLS[self.environment]
 
     @property
     def paypage_url(self) -> str:
-        return self._base(PAYPAGE_URLS) + "/paymentInit"
+        return self.paypage_base + "/paymentInit"
 
     @property
     def office_url(self) -> str:
-        return self._base(OFFICE_URLS) + "/rs-services/v2"
+        return self.office_base + "/rs-services/v2"
 
     # ------------------------------------------------------------------ checkout
     def build_data(self, request: CheckoutRequest) -> list[tuple[str, str]]:
