@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from .jobs import JobSettings
 from .ledger import RetryPolicy
 from .providers import get_provider_class, provider_names
-from .providers.base import endpoint_syntax_problem
+from .providers.base import _HOST_LABEL, endpoint_syntax_problem
 
 #: every key the plugin reads, with its default (documented in the README)
 DEFAULTS: dict[str, Any] = {
@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     # endpoints typed in the admin panel: False = the provider's own hosts only (and loopback
     # simulators in test mode); True also accepts proxies. PSP_PROVIDERS endpoints are never limited
     "PSP_ALLOW_CUSTOM_ENDPOINTS": False,
+    # hosted payment page hosts accepted beyond each provider's own list (a PSP's new region or
+    # domain before a release knows it): a list of host names for every provider, or
+    # {provider: [hosts]}; https only. A refused host is logged by name
+    "PSP_EXTRA_REDIRECT_HOSTS": (),
     # notification e-mails (no MAIL_SERVER: none are sent)
     "PSP_MAIL_TIMEOUT": 10,
     # refused/unmatched notifications: at most one mail per provider this often, saying how many
@@ -156,6 +160,30 @@ def validate_providers(providers: Mapping[str, Any], *, has_encryption_key: bool
             **blocks,
         }
     return normalised
+
+
+def extra_redirect_hosts(config: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """``PSP_EXTRA_REDIRECT_HOSTS`` read as ``{provider: hosts}`` (``"*"``: every provider), or
+    :class:`ConfigurationError` naming what is wrong."""
+    value = config.get("PSP_EXTRA_REDIRECT_HOSTS") or ()
+    key = "PSP_EXTRA_REDIRECT_HOSTS"
+    if isinstance(value, str):
+        raise ConfigurationError(f"{key} must be a list of host names or a dict of provider -> host names")
+    per_provider = dict(value) if isinstance(value, Mapping) else {"*": value}
+    result: dict[str, frozenset[str]] = {}
+    for name, hosts in per_provider.items():
+        if name != "*" and name not in provider_names():
+            raise ConfigurationError(f"{key}: unknown provider {name!r}")
+        if isinstance(hosts, str) or not isinstance(hosts, (list, tuple, set, frozenset)):
+            raise ConfigurationError(f"{key}[{name!r}] must be a list of host names")
+        checked = set()
+        for host in hosts:
+            labels = host.split(".") if isinstance(host, str) else []
+            if len(labels) < 2 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+                raise ConfigurationError(f"{key}: {host!r} is not a host name such as pay.example.com")
+            checked.add(host.lower())
+        result[name] = frozenset(checked)
+    return result
 
 
 # ------------------------------------------------------------------ durations and counts of the jobs

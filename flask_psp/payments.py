@@ -9,7 +9,7 @@ import enum
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -94,7 +94,10 @@ class PaymentService:
         http: requests.Session,
         defaults: dict | None = None,
         retry: RetryPolicy | None = None,
+        extra_redirect_hosts: Mapping[str, frozenset[str]] | None = None,
     ):
+        #: PSP_EXTRA_REDIRECT_HOSTS: {provider or "*": hosts} accepted beyond the providers' own
+        self.extra_redirect_hosts = dict(extra_redirect_hosts or {})
         self.session = session
         self.orders = orders
         self.settings = settings
@@ -257,17 +260,24 @@ class PaymentService:
             self.ledger.record_and_apply(provider_name, started.messages, source="api")
         return payment, started
 
-    @staticmethod
-    def _check_redirect(provider: Provider, started: CheckoutStart) -> None:
+    def _check_redirect(self, provider: Provider, started: CheckoutStart) -> None:
+        """The payment page must be on one of the PSP's own hosts (or PSP_EXTRA_REDIRECT_HOSTS'):
+        a tampered API answer must not send buyers elsewhere."""
         target = started.redirect_url or started.form_action
         if not target:
             raise ProviderError(f"{provider.display_name} gave no payment page")
         parts = urlsplit(target)
         endpoint_host = urlsplit(provider.config.endpoint).netloc if provider.config.endpoint else None
-        allowed = parts.netloc in provider.allowed_redirect_hosts()
+        extra = self.extra_redirect_hosts.get("*", frozenset()) | self.extra_redirect_hosts.get(provider.name, frozenset())
+        host = parts.netloc.lower()
+        allowed = parts.netloc in provider.allowed_redirect_hosts() or (host in extra and parts.scheme == "https")
         secure = parts.scheme == "https" or (parts.scheme == "http" and parts.netloc == endpoint_host)
         if not (allowed and secure):
-            raise ProviderError(f"{provider.display_name} sent the buyer to an unexpected address")
+            log.warning(
+                "%s sent the buyer to %s://%s, %s: checkout stopped. If %s is %s's own payment page host, add it "
+                "to PSP_EXTRA_REDIRECT_HOSTS", provider.display_name, parts.scheme, host,
+                "not over https" if allowed else "a host not in its allow-list", host, provider.display_name)
+            raise ProviderError(f"{provider.display_name} sent the buyer to an unexpected address ({host})")
 
     # ------------------------------------------------------------------ buyer coming back
     def refresh(self, payment: Payment, how: str, inbound: InboundRequest | None = None) -> Payment:

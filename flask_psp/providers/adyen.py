@@ -55,9 +55,14 @@ from .base import (
 API_VERSION = "v72"
 TEST_URL = f"https://checkout-test.adyen.com/{API_VERSION}"
 LIVE_URL = "https://{prefix}-checkout-live.adyenpayments.com/checkout/" + API_VERSION
+#: where Hosted Checkout's session ``url`` points: Adyen's checkoutshopper hosts, the test one and
+#: one per live region (EU, US, AU, APSE, IN: Adyen's web and mobile SDKs' Environment lists; NEA:
+#: the newer SDKs' Environment.NEA ⚠ not in adyen-openapi). A new region before a release knows
+#: it: PSP_EXTRA_REDIRECT_HOSTS
 HOSTED_PAGE_HOSTS = frozenset(
     {
         "checkoutshopper-test.adyen.com",
+        "checkoutshopper-live-nea.adyen.com",
         "checkoutshopper-live.adyen.com",
         "checkoutshopper-live-us.adyen.com",
         "checkoutshopper-live-au.adyen.com",

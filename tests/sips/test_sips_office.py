@@ -138,7 +138,8 @@ class ManInTheMiddle:
         incoming = Request(environ)
         upstream = requests.request(
             incoming.method, self.target + incoming.full_path.rstrip("?"), data=incoming.get_data(),
-            headers={"Content-Type": incoming.content_type or ""}, allow_redirects=False, timeout=10,
+            headers={k: v for k, v in incoming.headers.items() if k.lower() not in ("host", "content-length")},
+            allow_redirects=False, timeout=10,
         )
         body, kind = upstream.content, upstream.headers.get("Content-Type", "")
         if self.rewrite is not None and kind.startswith("application/json"):
