@@ -218,6 +218,7 @@ class PaymentService:
         self.session.commit()
         links = urls(payment.token)
         extras = extras or {}
+        billing = order.billing_address()
         request = CheckoutRequest(
             token=payment.token,
             order_ref=order.reference,
@@ -229,17 +230,20 @@ class PaymentService:
             return_url=links.return_url,
             cancel_url=links.cancel_url,
             notify_url=links.notify_url,
-            first_name=order.first_name,
-            last_name=order.last_name,
+            first_name=billing.first_name if billing else None,
+            last_name=billing.last_name if billing else None,
             address={
-                "line1": order.address_line1 or "",
-                "line2": order.address_line2 or "",
-                "postcode": order.postcode or "",
-                "city": order.city or "",
+                "line1": (billing.line1 if billing else None) or "",
+                "line2": (billing.line2 if billing else None) or "",
+                "postcode": (billing.postcode if billing else None) or "",
+                "city": (billing.city if billing else None) or "",
             },
-            country=order.country,
+            country=billing.country if billing else None,
             brand_name=extras.get("brand_name"),
             provider_look=extras.get("provider_look") or {},
+            billing=billing,
+            shipping=order.shipping,
+            delivery_type=order.delivery_type,
         )
         try:
             started = provider.start_checkout(request, config.mode)

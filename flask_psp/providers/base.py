@@ -158,6 +158,25 @@ class CheckoutRequest:
     country: str | None = None
     brand_name: str | None = None
     provider_look: Mapping[str, str] = field(default_factory=dict)
+    #: PSD2 buyer data (flask_psp.orders.Address): billing (None: not known), shipping (None:
+    #: shipped to the billing address, or not shipped), delivery_type (orders.DELIVERY_TYPES)
+    billing: Any = None
+    shipping: Any = None
+    delivery_type: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.billing is None:  # a request built from the flat fields alone
+            from ..orders import flat_address
+
+            address = self.address or {}
+            self.billing = flat_address(self.first_name, self.last_name, address.get("line1"), address.get("line2"),
+                                        address.get("postcode"), address.get("city"), self.country)
+
+    def shipping_address(self) -> Any:
+        """Where the goods go: ``shipping``, else the billing address when the order is shipped."""
+        if self.shipping is not None and not self.shipping.is_empty():
+            return self.shipping
+        return self.billing if self.delivery_type == "shipped" else None
 
     def regional_locale(self) -> str:
         """The buyer's language with a region, as BCP 47 (``fr-FR``), for PSPs that want one: the

@@ -267,11 +267,19 @@ class HiPayProvider(Provider):
             fields["theme_code"] = look["hipay_theme_code"]
         if request.brand_name:
             fields["merchant_display_name"] = request.brand_name[:32]
-        for ours, theirs in (("email", "email"), ("first_name", "firstname"), ("last_name", "lastname"),
-                             ("country", "country")):
-            value = getattr(request, ours)
-            if value:
-                fields[theirs] = value
+        if request.email:
+            fields["email"] = request.email
+        # PSD2 buyer data (hipay-fullservice-sdk-php CustomerBillingInfoRequest and
+        # CustomerShippingInfoRequest: the shipping fields are the billing ones prefixed shipto_)
+        for prefix, address in (("", request.billing), ("shipto_", request.shipping_address())):
+            if address is None:
+                continue
+            for theirs, value in (("firstname", address.first_name), ("lastname", address.last_name),
+                                  ("recipientinfo", address.company), ("streetaddress", address.line1),
+                                  ("streetaddress2", address.line2), ("zipcode", address.postcode),
+                                  ("city", address.city), ("country", address.country), ("phone", address.phone)):
+                if value:
+                    fields[prefix + theirs] = value
         return fields
 
     def start_checkout(self, request: CheckoutRequest, payment_mode: str) -> CheckoutStart:

@@ -123,6 +123,8 @@ RESPONSE_CODES = {
 _RETRYABLE_OFFICE_CODES = {"90", "99"}
 
 _ALNUM = re.compile(r"[^A-Za-z0-9]")
+#: the buyer's containers in Data: optional, left out rather than sent broken
+_BUYER_CONTAINERS = {"customerContact", "billingAddress", "holderContact", "deliveryAddress", "deliveryContact"}
 _MAX_REFERENCE = 35
 
 
@@ -361,14 +363,46 @@ class SipsProvider(Provider):
             pairs.append(("templateName", template))
         if request.email:
             pairs.append(("customerContact.email", request.email))
+        pairs.extend(self.buyer_pairs(request))
         checked = []
         for key, value in pairs:
             if "|" in value:
-                if key in ("templateName", "customerContact.email", "orderId"):
+                if key in ("templateName", "orderId") or key.split(".")[0] in _BUYER_CONTAINERS:
                     continue  # optional: left out rather than corrupting Data
                 raise ProviderError(f"the Sips field {key} cannot contain '|'")
             checked.append((key, value))
         return checked
+
+    @staticmethod
+    def buyer_pairs(request: CheckoutRequest) -> list[tuple[str, str]]:
+        """PSD2 buyer data as Paypage POST containers (worldline/sips-sdk-php ``PaypageRequest``:
+        customerContact, billingAddress, holderContact, deliveryAddress, deliveryContact; ``Address``
+        and ``Contact`` field names), flattened with ``.``. Countries are left out: the format Sips
+        wants there (alpha-3?) is not confirmed by an official source ⚠."""
+        pairs: list[tuple[str, str]] = []
+
+        def contact(container: str, address: Any, email: str | None = None) -> None:
+            for name, value in (("email", email), ("firstname", address.first_name), ("lastname", address.last_name),
+                                ("phone", address.phone)):
+                if value:
+                    pairs.append((f"{container}.{name}", value))
+
+        def place(container: str, address: Any) -> None:
+            for name, value in (("company", address.company), ("street", address.line1),
+                                ("addressAdditional1", address.line2), ("zipCode", address.postcode),
+                                ("city", address.city)):
+                if value:
+                    pairs.append((f"{container}.{name}", value))
+
+        billing, shipping = request.billing, request.shipping_address()
+        if billing is not None:
+            contact("customerContact", billing)  # customerContact.email is sent above
+            place("billingAddress", billing)
+            contact("holderContact", billing, request.email)
+        if shipping is not None:
+            place("deliveryAddress", shipping)
+            contact("deliveryContact", shipping)
+        return pairs
 
     def start_checkout(self, request: CheckoutRequest, payment_mode: str) -> CheckoutStart:
         pairs = self.build_data(request)

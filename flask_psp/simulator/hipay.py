@@ -160,6 +160,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
+#: CustomerShippingInfoRequest's fields, without their shipto_ prefix
+_SHIPTO_FIELDS = {"firstname", "lastname", "recipientinfo", "house", "streetaddress", "streetaddress2", "city", "state",
+                  "zipcode", "country", "phone", "msisdn", "gender"}
+
 blueprint = Blueprint("hipay", __name__)
 
 
@@ -279,6 +283,9 @@ class HiPaySimulator(ProviderSimulator):
             value = fields.get(name)
             if value is not None and not (len(value) == 2 and value.isalpha() and value.isupper()):
                 raise ApiError(400, 1010201, "Invalid Parameter", f"{name}: an ISO 3166-1 alpha-2 country code")
+        for name in fields:
+            if name.startswith("shipto_") and name[len("shipto_"):] not in _SHIPTO_FIELDS:
+                raise ApiError(400, 1010201, "Invalid Parameter", f"{name}: not a shipping field")
 
     def _order_json(self, order: dict) -> dict:
         fields = order["fields"]
