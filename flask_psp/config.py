@@ -70,6 +70,9 @@ DEFAULTS: dict[str, Any] = {
     # the page of a link that expired or was cancelled
     "PSP_LINK_REMINDER_DAYS": None,
     "PSP_LINK_CONTACT": None,
+    # a capture, refund or cancellation the PSP took but has not confirmed after this is flagged
+    # by the reconcile job and counted in the overview's health box
+    "PSP_AWAITING_PSP_AFTER": 86400,
 }
 
 MODES = ("test", "live")
@@ -229,5 +232,6 @@ def job_settings(config: Mapping[str, Any]) -> JobSettings:
         reconcile_after=duration(config, "PSP_RECONCILE_AFTER"),
         reconcile_every=duration(config, "PSP_RECONCILE_EVERY"),
         expire_after=duration(config, "PSP_EXPIRE_AFTER"),
+        awaiting_after=duration({"PSP_AWAITING_PSP_AFTER": 86400, **config}, "PSP_AWAITING_PSP_AFTER"),
         retry=retry_policy(config),
     )

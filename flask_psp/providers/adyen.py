@@ -137,6 +137,10 @@ class AdyenProvider(Provider):
         "test": ("checkout-test.adyen.com", "pal-test.adyen.com"),
         "live": ("{live_endpoint_prefix}-checkout-live.adyenpayments.com", "{live_endpoint_prefix}-pal-live.adyenpayments.com"),
     }
+    unanswered_hint = (
+        "no status lookup for Hosted Checkout: find it in the Customer Area (merchant reference = payment token); "
+        "check the Standard webhook (URL /notify/adyen, HMAC key as set here). Settlement reports also tell"
+    )
     three_ds_mapping = {"always": "attemptAuthentication: always", "when_required": "(Adyen decides)",
                         "frictionless": "(Adyen decides)"}
     look_field = ("adyen_theme_id", "Adyen theme id (themeId)")

@@ -255,6 +255,9 @@ class Provider:
     #: for a PSP with a second API host a field of its own (Sips ``office_endpoint``), kept with
     #: the same rules (owner only, own hosts, secrets forgotten when it changes)
     endpoint_fields: ClassVar[tuple[str, ...]] = ("endpoint",)
+    #: for a PSP the plugin cannot ask about a payment (no ``fetch``): what the merchant should check
+    #: when one stays pending (the reconcile job's flag)
+    unanswered_hint: ClassVar[str | None] = None
     #: the panel's label of an endpoint field, when "API endpoint override" does not say enough
     endpoint_labels: ClassVar[Mapping[str, str]] = {}
 

@@ -86,7 +86,8 @@ SIMULATION_MERCHANTS = frozenset({"002001000000001", "002001000000002", "0020010
 _SIMULATION_KEY = re.compile(r"0020010000000\d\d_KEY\d+")
 INTERFACE_VERSION = "HP_2.31"
 OFFICE_INTERFACE_VERSION = "CR_WS_2.3"
-DIAGNOSTIC_INTERFACE_VERSION = "DR_WS_2.9"
+#: worldline/sips-sdk-php ``Diagnostic/TransactionDataRequest`` (develop branch)
+DIAGNOSTIC_INTERFACE_VERSION = "DR_WS_2.23"
 HMAC_SHA256 = "HMAC-SHA-256"
 SHA256 = "SHA-256"
 SEAL_ALGORITHMS = (HMAC_SHA256, SHA256)
@@ -121,6 +122,10 @@ RESPONSE_CODES = {
     "99": "temporary problem on the Sips server",
 }
 _RETRYABLE_OFFICE_CODES = {"90", "99"}
+#: getTransactionData's transactionStatus values that end a payment without money (the statuses
+#: of Worldline's validation and cancellation guides; ABORTED: the buyer left, as responseCode 17 ⚠)
+LOOKUP_FAILED = {"REFUSED": EventKind.FAILED, "CANCELLED": EventKind.CANCELLED, "ABORTED": EventKind.CANCELLED,
+                 "EXPIRED": EventKind.EXPIRED}
 
 _ALNUM = re.compile(r"[^A-Za-z0-9]")
 #: the buyer's containers in Data: optional, left out rather than sent broken
@@ -622,6 +627,46 @@ class SipsProvider(Provider):
             raise self._refused("cancellation", answer)
         event = Event(EventKind.CANCELLED, reason=f"cancelled by the merchant; new status {answer.get('newStatus')}")
         return [self._operation_message(payment, "cancel", event, answer)]
+
+    def fetch(self, payment: Any) -> list[VerifiedMessage]:
+        """Sips' view of the payment: Office ``diagnostic/getTransactionData`` (the reconcile and
+        expire jobs, when an automatic response went missing). The answer is believed as the
+        cash-management answers are (sealed; see :meth:`_office_call`). ``25``: Sips does not know
+        the transaction (the buyer never reached the payment page)."""
+        if not payment.psp_reference:
+            return []
+        answer = self._office_call(
+            "diagnostic/getTransactionData",
+            {"interfaceVersion": DIAGNOSTIC_INTERFACE_VERSION, "transactionReference": payment.psp_reference},
+        )
+        code = str(answer.get("responseCode") or "")
+        if code == "25":
+            return []
+        if code != "00":
+            raise self._refused("transaction lookup", answer)
+        status = str(answer.get("transactionStatus") or "")
+        amount = int(answer["amount"]) if str(answer.get("amount") or "").isdigit() else None
+        current = int(answer["currentAmount"]) if str(answer.get("currentAmount") or "").isdigit() else amount
+        currency = _ALPHA_BY_NUMBER.get(str(answer.get("currencyCode") or "")) or payment.currency
+        reason = f"Sips transactionStatus {status}"
+        if status == "TO_VALIDATE":
+            event = Event(EventKind.AUTHORIZED, amount=amount, currency=currency, authorized_total=current, reason=reason)
+        elif status in ("TO_CAPTURE", "CAPTURED"):
+            event = Event(EventKind.CAPTURED, amount=amount, currency=currency, captured_total=current, reason=reason)
+        elif status in LOOKUP_FAILED:
+            event = Event(LOOKUP_FAILED[status], reason=reason)
+        else:
+            return []  # still on the payment page, or a status after the money moved: nothing to apply
+        return [VerifiedMessage(
+            provider=self.name,
+            dedupe_key=f"sips:{self.merchant_id}:{payment.psp_reference}:lookup:{status}:{current}",
+            events=[event],
+            mode=payment.mode,
+            event_type=f"office getTransactionData {status}",
+            psp_reference=payment.psp_reference,
+            payment_token=payment.token,
+            raw={k: v for k, v in answer.items() if k != "seal"},
+        )]
 
     def test_connection(self) -> tuple[bool, str]:
         try:
