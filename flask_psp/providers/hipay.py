@@ -195,7 +195,9 @@ class HiPayProvider(Provider):
         return None
 
     def hosted_page_hosts(self) -> set[str]:
-        # ⚠ forwardUrl hosts seen in public integrations
+        # forwardUrl: hpayment's page on the gateway host (HiPay's documentation samples:
+        # stage-secure-gateway.hipay-tpp.com/payment/web/pay/…); ⚠ the Hosted Page v2 host is not
+        # confirmed: PSP_EXTRA_REDIRECT_HOSTS adds it
         return {"stage-secure-gateway.hipay-tpp.com", "secure-gateway.hipay-tpp.com", "stage-api.hipay.com",
                 "api.hipay.com"}
 
