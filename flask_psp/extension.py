@@ -68,8 +68,8 @@ class _State:
         (``PSP_RETRY_*``): every path — notifications, buyer returns, the admin panel, the jobs —
         schedules and gives up on failed post-processing alike."""
         service = PaymentService(
-            self.db.session, self.orders, self.settings, signals.send, self.http, retry=retry_policy(current_app.config),
-            extra_redirect_hosts=extra_redirect_hosts(current_app.config),
+            self.db.session, self.orders, self.settings, signals.send, self.http,
+            retry=retry_policy(current_app.config), extra_redirect_hosts=extra_redirect_hosts(current_app.config),
         )
         from .links import mark_links_paid
 

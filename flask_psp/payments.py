@@ -272,7 +272,8 @@ class PaymentService:
             raise ProviderError(f"{provider.display_name} gave no payment page")
         parts = urlsplit(target)
         endpoint_host = urlsplit(provider.config.endpoint).netloc if provider.config.endpoint else None
-        extra = self.extra_redirect_hosts.get("*", frozenset()) | self.extra_redirect_hosts.get(provider.name, frozenset())
+        extra = self.extra_redirect_hosts.get("*", frozenset()) | self.extra_redirect_hosts.get(provider.name,
+                                                                                                frozenset())
         host = parts.netloc.lower()
         allowed = parts.netloc in provider.allowed_redirect_hosts() or (host in extra and parts.scheme == "https")
         secure = parts.scheme == "https" or (parts.scheme == "http" and parts.netloc == endpoint_host)

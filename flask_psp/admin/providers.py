@@ -353,7 +353,8 @@ def save_provider(session: Session, settings, box: SecretBox, form: ProviderForm
                 changed_fields.append(f"{block_mode}: cleared")
             for endpoint_field in cls.endpoint_fields:
                 if old.get(endpoint_field):
-                    endpoint_changes[_endpoint_key(block_mode, endpoint_field)] = {"old": old[endpoint_field], "new": None}
+                    key = _endpoint_key(block_mode, endpoint_field)
+                    endpoint_changes[key] = {"old": old[endpoint_field], "new": None}
             new_creds[block_mode] = {}
             continue
         block = dict(old)

@@ -650,7 +650,8 @@ class SipsProvider(Provider):
         currency = _ALPHA_BY_NUMBER.get(str(answer.get("currencyCode") or "")) or payment.currency
         reason = f"Sips transactionStatus {status}"
         if status == "TO_VALIDATE":
-            event = Event(EventKind.AUTHORIZED, amount=amount, currency=currency, authorized_total=current, reason=reason)
+            event = Event(EventKind.AUTHORIZED, amount=amount, currency=currency, authorized_total=current,
+                          reason=reason)
         elif status in ("TO_CAPTURE", "CAPTURED"):
             event = Event(EventKind.CAPTURED, amount=amount, currency=currency, captured_total=current, reason=reason)
         elif status in LOOKUP_FAILED:
@@ -678,7 +679,9 @@ class SipsProvider(Provider):
             return False, exc.message
         code = str(answer.get("responseCode") or "")
         if code in ("00", "25"):
-            return True, f"Connected to Worldline Sips Office in {self.config.mode} mode as merchant {self.merchant_id}"
+            return True, (f"Connected to Worldline Sips Office in {self.config.mode} mode "
+                          f"({self.environment.upper()} environment, {urlsplit(self.office_base).netloc}) "
+                          f"as merchant {self.merchant_id}")
         if code == "34":
             return False, "Worldline Sips refused the seal: " + self._key_version_hint(None)
         return False, f"Worldline Sips answered {describe_code(code)}"

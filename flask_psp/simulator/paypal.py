@@ -706,7 +706,8 @@ def _check_buyer_data(unit: dict, source: dict, context: dict) -> None:
     purchase_units[].shipping, experience_context.shipping_preference)."""
     name = source.get("name")
     if name is not None and (not isinstance(name, dict) or set(name) - {"given_name", "surname"}):
-        raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX", "payment_source.paypal.name: given_name, surname")
+        raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX",
+                       "payment_source.paypal.name: given_name, surname")
     if source.get("address") is not None:
         _check_address("payment_source.paypal.address", source["address"])
     shipping = unit.get("shipping")

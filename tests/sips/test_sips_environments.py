@@ -16,7 +16,9 @@ from flask_psp.providers.base import ProviderConfig
 from flask_psp.providers.sips import SipsProvider
 from tests.operations import merchant
 
-from .conftest import MERCHANT, SECRET, back_to_shop, go_to_sips, only_payment, pay_on_sips, sips_settings
+from .conftest import (
+    MERCHANT, SECRET, SIMULATION_MERCHANT, back_to_shop, go_to_sips, only_payment, pay_on_sips, sips_settings,
+)
 from .test_sips_office import ManInTheMiddle
 from .test_sips_office import merchant as merchant_does
 
@@ -146,3 +148,9 @@ def test_the_panel_refuses_the_simulation_key_in_live_mode(make_shop):
         "cred-live-merchant_id": "002001000000001", "cred-live-secret_key": SECRET, "cred-live-key_version": "1"}))
     assert refused.status_code == 400
     assert "public simulation merchant" in html.unescape(refused.text)
+
+
+def test_the_connection_test_says_which_environment_and_office_host_it_reached(sim):
+    ok, said = sips(endpoint=sim.url, environment="test").test_connection()
+    assert ok and "(TEST environment, 127.0.0.1:" in said and SIMULATION_MERCHANT in said
+    assert sim.office_requests[-1]["operation"] == "getTransactionData"
