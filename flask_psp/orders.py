@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 
 #: what the shop says of how the order reaches the buyer (``OrderInfo.delivery_type``); each
-#: provider maps it to its own vocabulary (docs/providers/*.md)
+#: provider maps it to its own vocabulary (see each provider's page)
 DELIVERY_TYPES = ("shipped", "digital", "pickup", "travel_or_event", "other")
 
 
