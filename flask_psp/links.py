@@ -82,6 +82,10 @@ def valid_email(value: str | None) -> str | None:
     return address
 
 
+#: where :func:`mark_links_paid` leaves the ids of the links it paid, in ``session.info``
+_LINKS_PAID = "psp_links_paid"
+
+
 def mark_links_paid(session: Session, notices: list[tuple[str, Any]]) -> None:
     """The ledger's notice hook, in the transaction that pays an order: its open links (and the one
     the payment was started from, whatever became of it) are paid, by that payment."""
@@ -93,10 +97,13 @@ def mark_links_paid(session: Session, notices: list[tuple[str, Any]]) -> None:
         condition = and_(PaymentLink.order_ref == payment.order_ref, PaymentLink.cancelled_at.is_(None))
         if started_from:
             condition = condition | (PaymentLink.token == started_from)
-        session.execute(
+        paid = session.scalars(
             update(PaymentLink).where(condition, PaymentLink.paid_at.is_(None))
-            .values(paid_at=now, payment_id=payment.id).execution_options(synchronize_session=False)
-        )
+            .values(paid_at=now, payment_id=payment.id).returning(PaymentLink.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        if paid:  # for payment_link_paid, sent after the commit: no query at all when no link was paid
+            session.info.setdefault(_LINKS_PAID, []).extend(paid)
 
 
 @dataclass
@@ -365,7 +372,11 @@ def connect() -> None:
         if not has_app_context() or "psp" not in current_app.extensions:
             return
         session = current_app.extensions["psp"].db.session
-        for link in session.scalars(select(PaymentLink).where(PaymentLink.payment_id == payment.id)):
-            signals.payment_link_paid.send(link, link=link, payment=payment)
+        link_ids = session.info.pop(_LINKS_PAID, None)
+        if not link_ids:
+            return
+        for link in session.scalars(select(PaymentLink).where(PaymentLink.id.in_(link_ids))):
+            if link.payment_id == payment.id:
+                signals.payment_link_paid.send(link, link=link, payment=payment)
 
     signals.order_paid.connect(paid, weak=False)
