@@ -58,8 +58,9 @@ e2e: $(VENV)/.installed-e2e
 # the benchmarks own their database (emptied at each run): `bench` unless PG_URL is given
 BENCH_PG_URL = $(if $(filter command line environment environment override,$(origin PG_URL)),$(PG_URL),postgresql://postgres@127.0.0.1:5432/bench)
 
+# bench-peer: django-payments and the stripe release it works with (the peer, bench/peer/)
 $(VENV)/.bench-installed: $(VENV)/.installed setup.cfg
-	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	$(BIN)/python -m pip install -q -e '.[test,bench,bench-peer]'
 	touch $@
 
 bench: install $(VENV)/.bench-installed

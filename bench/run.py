@@ -13,6 +13,7 @@ bench/results.json (git-ignored).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import platform
@@ -28,11 +29,13 @@ import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
 from . import admin, flows
-from .load import LoadGenerator, percentile, summary
-from .servers import (PROVIDERS, ROOT, Simulators, baseline_server, floor_server, machine_cpu_seconds,
-                      postgres_cpu_seconds, prepare_database, shop_config, shop_server)
+from .load import LoadGenerator, Request, percentile, summary
+from .peer import webhooks as peer_webhooks
+from .servers import (PROVIDERS, ROOT, Simulators, baseline_server, floor_server, machine_cpu_seconds, peer_server,
+                      postgres_cpu_seconds, prepare_database, prepare_peer, shop_config, shop_server)
 
 REDIRECTING = ("adyen", "paypal", "payplug", "hipay")  # checkout answers 303 (Sips: an auto-submitting form)
+PEER_SCHEMA = "django_peer"  # the peer's tables, in the bench's database
 ADMIN_EMAIL, ADMIN_PASSWORD = "bench@example.com", "bench-merchant-password"
 
 
@@ -251,6 +254,78 @@ class Bench:
         self.record_rss("notifications")
         self.results["notifications_check"] = self.check()
         self.floor_notifications(sequences, results)
+        self.sequences = sequences
+
+    # ------------------------------------------------------------------------------------ 1b. the peer
+    def peer_notifications(self) -> None:
+        """The same deliveries — as many distinct ones per level, their copies at the same places —
+        to django-payments' Stripe V3 webhook (bench/peer), as signed ``checkout.session.completed``
+        events; then each payment must be confirmed, and the status signal's calls are counted."""
+        if importlib.util.find_spec("payments") is None or importlib.util.find_spec("stripe") is None:
+            raise RuntimeError("the peer needs the bench-peer extra: pip install -e '.[bench-peer]'")
+        secret = "whsec_bench" + self.random.randbytes(12).hex()
+        server = peer_server(self.s.database_url, self.s.workers, self.s.threads, PEER_SCHEMA, secret)
+        distinct = {level: list({id(n): n for n in sequence}) for level, sequence in self.sequences.items()}
+        tokens = iter(prepare_peer(server, PEER_SCHEMA, sum(len(d) for d in distinct.values()), self.s.database_url))
+        server.start("/")
+        results = self.results["notifications"]
+        index = 0
+        try:
+            for level, sequence in self.sequences.items():
+                # the same positions: the n-th distinct notification of the plugin's run is the n-th here
+                deliveries = {}
+                for key in distinct[level]:
+                    body = peer_webhooks.checkout_completed(next(tokens), index)
+                    index += 1
+                    deliveries[key] = (body, {"Content-Type": "application/json",
+                                              "Stripe-Signature": peer_webhooks.signature_header(body, secret)})
+                requests = [Request("127.0.0.1", server.port, "POST", peer_webhooks.WEBHOOK_PATH, *deliveries[id(n)],
+                                    tag="peer", keep_alive=False) for n in sequence]
+                with cpu_used(server) as peer_cpu:
+                    samples, wall = self.load.run(requests, 8 if level == "warm-up" else int(level))
+                bad = [x for x in samples if not 200 <= x.status < 300]
+                if bad:
+                    raise RuntimeError(f"peer: {len(bad)} webhooks answered {bad[0].status} {bad[0].error or ''}")
+                if level == "warm-up":
+                    continue
+                p = summary(samples, wall)
+                p.update(peer_cpu.per_request(len(samples)))
+                entry = results[level]
+                entry["peer"] = p
+                entry["plugin_to_peer_ratio"] = _ratio(entry["plugin"]["throughput_rps"], p["throughput_rps"])
+                log(f"  peer     c={level:>2}: {p['throughput_rps']:7.1f}/s p50 {p['p50_ms']:6.1f} p99 {p['p99_ms']:6.1f} ms"
+                    f" | plugin/peer {entry['plugin_to_peer_ratio']} | CPU ms per request: workers "
+                    f"{p['worker_cpu_ms_per_request']}, PostgreSQL {p['postgres_cpu_ms_per_request']}, whole machine "
+                    f"{p['machine_cpu_ms_per_request']}")
+            # one webhook whose signature is wrong: what does the peer answer?
+            body = peer_webhooks.checkout_completed("00000000-0000-0000-0000-000000000000", index)
+            forged, _ = self.load.run([Request("127.0.0.1", server.port, "POST", peer_webhooks.WEBHOOK_PATH, body,
+                                               {"Content-Type": "application/json", "Stripe-Signature":
+                                                peer_webhooks.signature_header(body, "whsec_not_the_secret")},
+                                               tag="forged", keep_alive=False)], 1)
+            self.results["peer_rss"] = server.peak_rss_mb()
+        finally:
+            server.stop()
+        sent = sum(len(sequence) for sequence in self.sequences.values())
+        distinct_count = sum(len(d) for d in distinct.values())
+        with self.engine.connect() as connection:
+            statuses = dict(connection.execute(sa.text(
+                f'SELECT status, count(*) FROM "{PEER_SCHEMA}".peer_payment GROUP BY status')).all())
+            fires = connection.scalar(sa.text(f'SELECT count(*) FROM "{PEER_SCHEMA}".peer_signalfire'))
+            most = connection.scalar(sa.text(
+                f'SELECT max(n) FROM (SELECT count(*) AS n FROM "{PEER_SCHEMA}".peer_signalfire GROUP BY payment_id) f'))
+        duplicates = sent - distinct_count
+        ok = statuses == {"confirmed": distinct_count}
+        check = {"ok": ok, "payments": statuses, "expected_confirmed": distinct_count, "deliveries": sent,
+                 "duplicates": duplicates, "signal_fired": fires,
+                 "signal_fires_per_duplicate": round((fires - distinct_count) / duplicates, 3) if duplicates else None,
+                 "most_fires_for_one_payment": most, "bad_signature_answer": forged[0].status}
+        self.results["peer_check"] = check
+        log(f"  peer check: " + ("every payment confirmed" if ok else f"FAILED: payments {statuses}, expected "
+                                 f"{distinct_count} confirmed")
+            + f"; status signal fired {fires} times for {distinct_count} payments and {duplicates} duplicates "
+              f"({check['signal_fires_per_duplicate']} per duplicate, at most {most} for one payment); "
+              f"a bad signature answered {forged[0].status}")
 
     def floor_notifications(self, sequences: dict, results: dict) -> None:
         """The same deliveries to bench/floor_app.py, on the same payments put back to pending: what
@@ -428,6 +503,8 @@ def main() -> int:
         bench.checkouts()
         log("\n1. notifications (5 providers, signed; PayPlug re-fetched, PayPal verified) vs baseline app")
         bench.notifications()
+        log("\n1b. the peer: django-payments 4.1, Stripe V3 provider, signed checkout.session.completed webhooks")
+        bench.peer_notifications()
         if settings.admin_rows:
             log(f"\n3. admin payments list, {settings.admin_rows:,} payments: the view vs its SQL alone")
             bench.admin_list()
@@ -435,10 +512,13 @@ def main() -> int:
         for after, values in bench.results["rss"].items():
             log(f"  after {after:<14} plugin {values['plugin']['max_mb']}  baseline {values['baseline']['max_mb']}  "
                 f"floor {values['floor']['max_mb']}")
+        if "peer_rss" in bench.results:
+            log(f"  the peer (django-payments) after its notifications: {bench.results['peer_rss']['max_mb']}")
         bench.targets()
         bench.results["seconds"] = round(time.monotonic() - began, 1)
         bench.write()
-        ok = all(bench.results.get(check, {}).get("ok", False) for check in ("notifications_check", "floor_check"))
+        ok = all(bench.results.get(check, {}).get("ok", False) for check in ("notifications_check", "floor_check",
+                                                                            "peer_check"))
     finally:
         bench.close()
     log(f"done in {time.monotonic() - began:.0f} s")

@@ -249,6 +249,24 @@ def floor_server(database_url: str, simulators: Simulators, workers: int, thread
     return _bare_server("floor", database_url, simulators, workers, threads)
 
 
+def peer_server(database_url: str, workers: int, threads: int, schema: str, endpoint_secret: str) -> Gunicorn:
+    """bench/peer (django-payments), its tables in ``schema`` of the bench's database."""
+    config = {"database_url": database_url, "schema": schema, "endpoint_secret": endpoint_secret}
+    return Gunicorn("bench.peer.wsgi:application", {"BENCH_PEER_CONFIG": json.dumps(config)}, workers, threads, "peer")
+
+
+def prepare_peer(server: Gunicorn, schema: str, payments: int, database_url: str) -> list[str]:
+    """The peer's schema emptied, its tables made and ``payments`` payments waiting: their tokens."""
+    engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    made = subprocess.run([sys.executable, "-m", "bench.peer.prepare", str(payments)], cwd=ROOT, env=server.env,
+                          check=True, capture_output=True, text=True)
+    return json.loads(made.stdout)
+
+
 def _bare_server(name: str, database_url: str, simulators: Simulators, workers: int, threads: int) -> Gunicorn:
     """bench/{name}_app.py, configured by BENCH_{NAME}_CONFIG: the database and the providers'
     credentials and simulator endpoints."""
