@@ -51,6 +51,61 @@ def checkout_request(shop, order_ref: str, provider: str, cookie: str, token: st
 
 
 # ---------------------------------------------------------------------------------- the direct calls
+def provider_call(settings: dict, provider: str, token: str, shop_url: str, paypal_token: str | None) -> tuple:
+    """The call that starts a payment at ``provider`` (``settings``: its ``test`` block, endpoint
+    included), as the plugin makes it: (host, port, method, path, body, headers)."""
+    endpoint = urlsplit(settings["endpoint"])
+    back = f"{shop_url}/psp/return/{token}"
+    s = settings
+    if provider == "payplug":
+        body = {"amount": ORDER_AMOUNT, "currency": "EUR",
+                "billing": {"email": "buyer@example.com", "language": "en"},
+                "hosted_payment": {"return_url": back, "cancel_url": back},
+                "notification_url": f"{shop_url}/psp/notify/payplug", "metadata": {"token": token}}
+        headers = {"Authorization": f"Bearer {s['secret_key']}", "PayPlug-Version": "2019-08-06"}
+        path = "/v1/payments"
+    elif provider == "adyen":
+        body = {"amount": {"value": ORDER_AMOUNT, "currency": "EUR"}, "merchantAccount": s["merchant_account"],
+                "reference": token, "returnUrl": back, "mode": "hosted", "shopperLocale": "en-US"}
+        headers = {"X-API-Key": s["api_key"], "Idempotency-Key": token}
+        path = "/v72/sessions"
+    elif provider == "paypal":
+        body = {"intent": "CAPTURE",
+                "purchase_units": [{"reference_id": token, "custom_id": token,
+                                    "amount": {"currency_code": "EUR", "value": "14.50"}}],
+                "payment_source": {"paypal": {"experience_context": {"return_url": back, "cancel_url": back}}}}
+        headers = {"Authorization": f"Bearer {paypal_token}", "PayPal-Request-Id": token,
+                   "Prefer": "return=representation"}
+        path = "/v2/checkout/orders"
+    elif provider == "hipay":
+        form = {"orderid": token, "operation": "Sale", "description": "bench", "currency": "EUR", "amount": "14.50",
+                "accept_url": back, "decline_url": back, "pending_url": back, "exception_url": back,
+                "cancel_url": back, "notify_url": f"{shop_url}/psp/notify/hipay", "language": "en_GB",
+                "authentication_indicator": "1", "eci": "7"}
+        credentials = base64.b64encode(f"{s['api_username']}:{s['api_password']}".encode()).decode()
+        return (endpoint.hostname, endpoint.port, "POST", "/v1/hpayment", urlencode(form).encode(),
+                {"Authorization": f"Basic {credentials}", "Accept": "application/json",
+                 "Content-Type": "application/x-www-form-urlencoded"})
+    else:
+        raise KeyError(provider)
+    headers["Content-Type"] = "application/json"
+    return endpoint.hostname, endpoint.port, "POST", path, json.dumps(body).encode(), headers
+
+
+def payment_page(provider: str, answer: dict) -> tuple[str | None, str]:
+    """(the PSP's reference, the payment page's URL) from the answer to :func:`provider_call`."""
+    if provider == "adyen":
+        return None, answer["url"]
+    if provider == "paypal":
+        links = {link["rel"]: link["href"] for link in answer.get("links", [])}
+        return answer["id"], links.get("payer-action") or links["approve"]
+    if provider == "payplug":
+        return answer["id"], answer["hosted_payment"]["payment_url"]
+    if provider == "hipay":
+        return None, answer["forwardUrl"]
+    raise KeyError(provider)
+
+
 class DirectCalls:
     """The provider call the plugin makes to start a checkout, made directly (checkout baseline)."""
 
@@ -65,43 +120,9 @@ class DirectCalls:
                                       auth=(paypal["client_id"], paypal["client_secret"]), timeout=10).json()["access_token"]
 
     def request(self, provider: str, index: int) -> Request:
-        endpoint = urlsplit(self.settings[provider]["endpoint"])
-        token = f"direct{index:08d}bench"
-        back = f"{self.shop_url}/psp/return/{token}"
-        s = self.settings[provider]
-        if provider == "payplug":
-            body = {"amount": ORDER_AMOUNT, "currency": "EUR",
-                    "billing": {"email": "buyer@example.com", "language": "en"},
-                    "hosted_payment": {"return_url": back, "cancel_url": back},
-                    "notification_url": f"{self.shop_url}/psp/notify/payplug", "metadata": {"token": token}}
-            headers = {"Authorization": f"Bearer {s['secret_key']}", "PayPlug-Version": "2019-08-06"}
-            path = "/v1/payments"
-        elif provider == "adyen":
-            body = {"amount": {"value": ORDER_AMOUNT, "currency": "EUR"}, "merchantAccount": s["merchant_account"],
-                    "reference": token, "returnUrl": back, "mode": "hosted", "shopperLocale": "en-US"}
-            headers = {"X-API-Key": s["api_key"], "Idempotency-Key": token}
-            path = "/v72/sessions"
-        elif provider == "paypal":
-            body = {"intent": "CAPTURE",
-                    "purchase_units": [{"reference_id": token, "custom_id": token,
-                                        "amount": {"currency_code": "EUR", "value": "14.50"}}],
-                    "payment_source": {"paypal": {"experience_context": {"return_url": back, "cancel_url": back}}}}
-            headers = {"Authorization": f"Bearer {self.paypal_token}", "PayPal-Request-Id": token,
-                       "Prefer": "return=representation"}
-            path = "/v2/checkout/orders"
-        elif provider == "hipay":
-            form = {"orderid": token, "operation": "Sale", "description": "bench", "currency": "EUR", "amount": "14.50",
-                    "accept_url": back, "decline_url": back, "pending_url": back, "exception_url": back,
-                    "cancel_url": back, "notify_url": f"{self.shop_url}/psp/notify/hipay", "language": "en_GB",
-                    "authentication_indicator": "1", "eci": "7"}
-            credentials = base64.b64encode(f"{s['api_username']}:{s['api_password']}".encode()).decode()
-            return Request(endpoint.hostname, endpoint.port, "POST", "/v1/hpayment", urlencode(form).encode(),
-                           {"Authorization": f"Basic {credentials}", "Accept": "application/json",
-                            "Content-Type": "application/x-www-form-urlencoded"}, tag=provider)
-        else:
-            raise KeyError(provider)
-        headers["Content-Type"] = "application/json"
-        return Request(endpoint.hostname, endpoint.port, "POST", path, json.dumps(body).encode(), headers, tag=provider)
+        call = provider_call(self.settings[provider], provider, f"direct{index:08d}bench", self.shop_url,
+                             self.paypal_token)
+        return Request(*call, tag=provider)
 
 
 # ---------------------------------------------------------------------------------- the buyer pays

@@ -117,7 +117,7 @@ class Bench:
             self.results["admin_load_seconds"] = round(seconds, 1)
             log(f"  loaded in {seconds:.1f} s")
         self.baseline = baseline_server(s.database_url, self.sims, s.workers, s.threads)
-        self.floor = floor_server(s.database_url, self.sims, s.workers, s.threads)
+        self.floor = floor_server(s.database_url, self.sims, s.workers, s.threads, self.shop.url)
         self.shop.start("/products.json")
         self.baseline.start("/")
         self.floor.start("/")
@@ -126,7 +126,12 @@ class Bench:
         self.load = LoadGenerator(s.client_processes)
         self.orders = {level: {p: [f"BENCH-{level.upper()}-{p.upper()}-{i:05d}" for i in range(self.per_provider[level])]
                                for p in PROVIDERS} for level in self.levels}
-        flows.insert_orders(self.engine, [r for level in self.orders.values() for refs in level.values() for r in refs])
+        # the checkout floor's orders: their own, never paid (the checks read BENCH-% orders only)
+        self.floor_orders = {level: {p: [f"FLOORCO-{level.upper()}-{p.upper()}-{i:05d}"
+                                         for i in range(self.per_provider[level])] for p in REDIRECTING}
+                             for level in self.levels}
+        flows.insert_orders(self.engine, [r for orders in (self.orders, self.floor_orders) for level in orders.values()
+                                          for refs in level.values() for r in refs])
         self.cookie, self.csrf = flows.buyer_session(self.shop.url, self.orders["warm-up"]["adyen"][0])
         self.direct = flows.DirectCalls(self.sims, self.shop.url)
 
@@ -166,22 +171,36 @@ class Bench:
             for request in plugin_requests:
                 direct_requests.append(self.direct.request(request.tag.split("|")[0], direct_index))
                 direct_index += 1
-            with self.profiled("checkout", level):
+            floor_requests = [flows.checkout_request(self.floor, ref, provider, self.cookie, self.csrf)
+                              for i in range(self.per_provider[level]) for provider in REDIRECTING
+                              for ref in [self.floor_orders[level][provider][i]]]
+            with self.profiled("checkout", level), cpu_used(self.shop) as plugin_cpu:
                 plugin, plugin_wall = self.load.run(plugin_requests, concurrency)
+            with cpu_used(self.floor) as floor_cpu:
+                floor, floor_wall = self.load.run(floor_requests, concurrency)
             direct, direct_wall = self.load.run(direct_requests, concurrency)
-            bad = [s for s in plugin if s.status != 303]
-            if bad:
-                raise RuntimeError(f"checkout answered {bad[0].status} ({bad[0].error or ''}) for {bad[0].tag}")
+            for name, samples in (("checkout", plugin), ("checkout floor", floor)):
+                bad = [s for s in samples if s.status != 303]
+                if bad:
+                    raise RuntimeError(f"{name} answered {bad[0].status} ({bad[0].error or ''}) for {bad[0].tag}")
             if any(not 200 <= s.status < 300 for s in direct):
                 raise RuntimeError("a direct provider call failed")
             started += [(s.tag.split("|")[0], s.location, None) for s in plugin]
             if level == "warm-up":
                 continue
-            a, b = summary(plugin, plugin_wall), summary(direct, direct_wall)
-            results[level] = {"plugin": a, "baseline": b, "ratio": _ratio(a["throughput_rps"], b["throughput_rps"])}
+            a, b, f = summary(plugin, plugin_wall), summary(direct, direct_wall), summary(floor, floor_wall)
+            a.update(plugin_cpu.per_request(len(plugin)))
+            f.update(floor_cpu.per_request(len(floor)))
+            results[level] = {"plugin": a, "baseline": b, "ratio": _ratio(a["throughput_rps"], b["throughput_rps"]),
+                              "floor": f, "plugin_to_floor_ratio": _ratio(a["throughput_rps"], f["throughput_rps"])}
             log(f"  checkout c={level:>2}: plugin {a['throughput_rps']:7.1f}/s p50 {a['p50_ms']:6.1f} p99 "
-                f"{a['p99_ms']:6.1f} ms | direct call {b['throughput_rps']:7.1f}/s p50 {b['p50_ms']:6.1f} p99 "
-                f"{b['p99_ms']:6.1f} ms | ratio {results[level]['ratio']}")
+                f"{a['p99_ms']:6.1f} ms | floor {f['throughput_rps']:7.1f}/s p50 {f['p50_ms']:6.1f} p99 "
+                f"{f['p99_ms']:6.1f} ms | direct call {b['throughput_rps']:7.1f}/s p50 {b['p50_ms']:6.1f} p99 "
+                f"{b['p99_ms']:6.1f} ms | plugin/floor {results[level]['plugin_to_floor_ratio']}, "
+                f"plugin/direct {results[level]['ratio']}")
+            log(f"           CPU ms per checkout, plugin | floor: workers {a['worker_cpu_ms_per_request']} | "
+                f"{f['worker_cpu_ms_per_request']}, PostgreSQL {a['postgres_cpu_ms_per_request']} | "
+                f"{f['postgres_cpu_ms_per_request']}")
         # Sips: the checkout renders an auto-submitting form, no provider call: made for the notifications only
         sips = [flows.checkout_request(self.shop, ref, "sips", self.cookie, self.csrf)
                 for level in self.levels for ref in self.orders[level]["sips"]]
@@ -499,7 +518,7 @@ def main() -> int:
     began = time.monotonic()
     try:
         bench.setup()
-        log("\n2. checkout start (POST /psp/checkout/<ref> → 303) vs the provider call made directly")
+        log("\n2. checkout start (POST /psp/checkout/<ref> → 303) vs the checkout floor and the provider call alone")
         bench.checkouts()
         log("\n1. notifications (5 providers, signed; PayPlug re-fetched, PayPal verified) vs baseline app")
         bench.notifications()

@@ -245,8 +245,11 @@ def baseline_server(database_url: str, simulators: Simulators, workers: int, thr
     return _bare_server("baseline", database_url, simulators, workers, threads)
 
 
-def floor_server(database_url: str, simulators: Simulators, workers: int, threads: int) -> Gunicorn:
-    return _bare_server("floor", database_url, simulators, workers, threads)
+def floor_server(database_url: str, simulators: Simulators, workers: int, threads: int, shop_url: str) -> Gunicorn:
+    """The floor takes the shop's buyer session (its secret key) and names the shop's URLs to the PSPs."""
+    return _bare_server("floor", database_url, simulators, workers, threads,
+                        secret_key=shop_config(database_url, simulators, "", shop_url)["SECRET_KEY"],
+                        public_url=shop_url)
 
 
 def peer_server(database_url: str, workers: int, threads: int, schema: str, endpoint_secret: str) -> Gunicorn:
@@ -267,10 +270,11 @@ def prepare_peer(server: Gunicorn, schema: str, payments: int, database_url: str
     return json.loads(made.stdout)
 
 
-def _bare_server(name: str, database_url: str, simulators: Simulators, workers: int, threads: int) -> Gunicorn:
+def _bare_server(name: str, database_url: str, simulators: Simulators, workers: int, threads: int,
+                 **more) -> Gunicorn:
     """bench/{name}_app.py, configured by BENCH_{NAME}_CONFIG: the database and the providers'
     credentials and simulator endpoints."""
     providers = {provider: entry["test"] for provider, entry in simulators.settings().items()}
-    config = {"database_url": database_url, "providers": providers}
+    config = {"database_url": database_url, "providers": providers, **more}
     return Gunicorn(f"bench.{name}_app:app", {f"BENCH_{name.upper()}_CONFIG": json.dumps(config)}, workers, threads,
                     name)
