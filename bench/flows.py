@@ -223,7 +223,8 @@ def collect_notifications(notifier, engine) -> dict[str, dict]:
     notification the simulators made (the first one per payment)."""
     with engine.connect() as connection:
         rows = connection.execute(sa.text(
-            "SELECT order_ref, token, psp_reference FROM psp_payment WHERE order_ref LIKE 'BENCH-%'")).all()
+            "SELECT order_ref, token, psp_reference FROM psp_payment "
+            "WHERE order_ref LIKE 'BENCH-%' OR order_ref LIKE 'CELERY-%'")).all()
     owner = {}
     for order_ref, token, psp_reference in rows:
         owner[token] = order_ref
