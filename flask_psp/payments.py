@@ -39,6 +39,7 @@ from .states import SETTLED, PaymentStatus
 
 log = logging.getLogger("flask_psp")
 S = PaymentStatus
+_SETTLED_VALUES = sorted(s.value for s in SETTLED)
 
 
 class AlreadyPaid(Exception):
@@ -174,13 +175,15 @@ class PaymentService:
 
     def settled_payment(self, order_ref: str) -> Payment | None:
         """The payment that paid this order, if any (:meth:`settled_among`, asked of the database)."""
-        return self.session.scalar(
-            select(Payment)
+        # the id alone: a checkout start asks for every order, and nearly every order has none
+        settled_id = self.session.scalar(
+            select(Payment.id)
             .where(Payment.order_ref == order_ref,
-                   or_(Payment.order_marked_at.is_not(None), Payment.status.in_([s.value for s in SETTLED])))
+                   or_(Payment.order_marked_at.is_not(None), Payment.status.in_(_SETTLED_VALUES)))
             .order_by(Payment.id)
             .limit(1)
         )
+        return None if settled_id is None else self.session.get(Payment, settled_id)
 
     @staticmethod
     def settled_among(payments: list[Payment]) -> Payment | None:
@@ -269,8 +272,8 @@ class PaymentService:
         """What came of asking the PSP to start a payment, in one UPDATE, committed. (The commit
         that recorded the attempt expired the payment object: written back through the ORM, it
         would be loaded again first.)"""
-        self.session.execute(update(Payment).where(Payment.id == payment_id).values(**values)
-                             .execution_options(synchronize_session=False))
+        table = Payment.__table__  # a Core UPDATE: nothing in the session to keep in step with it
+        self.session.execute(update(table).where(table.c.id == payment_id).values(**values))
         self.session.commit()
 
     @staticmethod

@@ -379,6 +379,18 @@ def test_checkout_post_without_csrf_token_is_refused(make_shop, sim):
     assert shop.payments(ref) == []
 
 
+def test_a_provider_the_shop_does_not_offer_cannot_be_chosen(make_shop, sim):
+    shop = make_shop()  # PayPlug alone
+    buyer = shop.buyer()
+    ref = buyer.place_order()
+    for provider in ("adyen", "no-such-psp", ""):
+        answer = buyer.choose(ref, provider=provider)
+        assert answer.status_code == 400 and "not available for this order" in answer.text, provider
+        assert 'name="provider"' in answer.text  # the page offers what can be chosen
+    assert shop.payments(ref) == []
+    assert buyer.choose(ref).status_code == 303
+
+
 def test_psp_down_at_checkout_says_so_and_keeps_the_order_payable(make_shop, sim):
     shop = make_shop(psp_providers=payplug_settings(sim, test={"secret_key": TEST_KEY, "endpoint": "http://127.0.0.1:9"}))
     buyer = shop.buyer()
