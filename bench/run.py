@@ -759,21 +759,28 @@ def main() -> int:
     settings = Settings()
     bench = Bench(settings)
     began = time.monotonic()
+    phases = bench.results["phase_seconds"] = {}
+
+    def phase(name: str, run) -> None:
+        started = time.monotonic()
+        run()
+        phases[name] = round(time.monotonic() - started, 1)
+
     try:
-        bench.setup()
+        phase("setup", bench.setup)
         log("\n2. checkout start (POST /psp/checkout/<ref> → 303) vs the checkout floor and the provider call alone")
-        bench.checkouts()
+        phase("checkout", bench.checkouts)
         log("\n1. notifications (5 providers, signed; PayPlug re-fetched, PayPal verified) vs baseline app")
-        bench.notifications()
+        phase("notifications", bench.notifications)
         log("\n1b. the peer: django-payments 4.1, Stripe V3 provider, signed checkout.session.completed webhooks")
-        bench.peer_notifications()
+        phase("peer", bench.peer_notifications)
         if settings.celery:
             log(f"\n1c. PSP_TASK_QUEUE = \"celery\": {settings.celery_workers} workers on {settings.celery_broker}, "
                 "one killed mid-run, vs inline")
-            bench.celery_notifications()
+            phase("celery", bench.celery_notifications)
         if settings.admin_rows:
             log(f"\n3. admin payments list, {settings.admin_rows:,} payments: the view vs its SQL alone")
-            bench.admin_list()
+            phase("admin", bench.admin_list)
         log("\n4. peak RSS of a gunicorn worker (VmHWM), MB")
         for after, values in bench.results["rss"].items():
             log(f"  after {after:<14} plugin {values['plugin']['max_mb']}  baseline {values['baseline']['max_mb']}  "
@@ -782,6 +789,7 @@ def main() -> int:
             log(f"  the peer (django-payments) after its notifications: {bench.results['peer_rss']['max_mb']}")
         bench.targets()
         bench.results["seconds"] = round(time.monotonic() - began, 1)
+        log("\nseconds per part: " + ", ".join(f"{name} {seconds}" for name, seconds in phases.items()))
         bench.write()
         ok = all(bench.results.get(check, {}).get("ok", False) for check in ("notifications_check", "floor_check",
                                                                             "peer_check"))
