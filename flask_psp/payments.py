@@ -258,22 +258,25 @@ class PaymentService:
             started = provider.start_checkout(request, config.mode)
             self._check_redirect(provider, started)
         except ProviderError as exc:
-            self._record_start(payment_id, status=S.FAILED.value, failure_reason=exc.message[:255])
+            self._record_start(payment, payment_id, status=S.FAILED.value, failure_reason=exc.message[:255])
             log.warning("starting %s checkout for order %s failed: %s", provider_name, order.reference, exc.message)
             raise
+        # the payment's extra is what it was created with (a payment link's token), plus the PSP's
         answer = {"extra": {**(payment_extra or {}), **started.extra}} if started.extra else {}
-        self._record_start(payment_id, psp_reference=started.psp_reference,
+        self._record_start(payment, payment_id, psp_reference=started.psp_reference,
                            redirect_url=started.redirect_url or started.form_action, status=S.PENDING.value, **answer)
         if started.messages:
             self.ledger.record_and_apply(provider_name, started.messages, source="api")
         return payment, started
 
-    def _record_start(self, payment_id: int, **values) -> None:
+    def _record_start(self, payment: Payment, payment_id: int, **values) -> None:
         """What came of asking the PSP to start a payment, in one UPDATE, committed. (The commit
         that recorded the attempt expired the payment object: written back through the ORM, it
-        would be loaded again first.)"""
-        table = Payment.__table__  # a Core UPDATE: nothing in the session to keep in step with it
+        would be loaded again first.) The object is expired, so that whoever reads it next reads
+        the row as it is now, whatever the session's ``expire_on_commit``."""
+        table = Payment.__table__
         self.session.execute(update(table).where(table.c.id == payment_id).values(**values))
+        self.session.expire(payment)
         self.session.commit()
 
     @staticmethod
@@ -491,8 +494,9 @@ def _commit_attempt(session: Session) -> None:
     answer, which waits, makes both durable. Only a crash of the database server between the two
     loses it, as it would an attempt committed with the answer. (A checkout waited for two disk
     flushes, the longest part of its answer.)"""
-    if session.connection().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    bind = {"mapper": Payment}
+    if session.get_bind(**bind).dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"), bind_arguments=bind)
     session.commit()
 
 
