@@ -17,7 +17,7 @@ The checkout floor, ``POST /psp/checkout/<order_ref>`` (form: ``provider``, ``cs
 least a checkout start can under the contract, by hand too: check the form's CSRF token (the same
 Flask-WTF session cookie as the plugin's), read the order (an unknown one is a 404, a paid one a 409),
 insert the payment, call the provider through its simulator (the same call as the plugin's, see
-:func:`bench.flows.provider_call`), keep its reference and page, commit, 303 to the page.
+:func:`bench.provider_calls.provider_call`), keep its reference and page, commit, 303 to the page.
 
 Served by gunicorn like the others: ``bench.floor_app:app``, configured by ``BENCH_FLOOR_CONFIG`` (the
 baseline's JSON, plus ``secret_key``: the shop's, so the buyer's session cookie reads the same).
@@ -37,7 +37,7 @@ from sqlalchemy import text
 from wtforms.validators import ValidationError
 
 from .baseline_app import TIMEOUT, db, notify_app
-from .flows import payment_page, provider_call
+from .provider_calls import payment_page, provider_call
 
 LOCK = text(
     "SELECT id, order_ref, order_marked_at, token, psp_reference FROM psp_payment WHERE order_ref = ("

@@ -407,7 +407,7 @@ class Bench:
                  "signal_fires_per_duplicate": round((fires - distinct_count) / duplicates, 3) if duplicates else None,
                  "most_fires_for_one_payment": most, "bad_signature_answer": forged[0].status}
         self.results["peer_check"] = check
-        log(f"  peer check: " + ("every payment confirmed" if ok else f"FAILED: payments {statuses}, expected "
+        log("  peer check: " + ("every payment confirmed" if ok else f"FAILED: payments {statuses}, expected "
                                  f"{distinct_count} confirmed")
             + f"; status signal fired {fires} times for {distinct_count} payments and {duplicates} duplicates "
               f"({check['signal_fires_per_duplicate']} per duplicate, at most {most} for one payment); "
