@@ -58,13 +58,21 @@ e2e: $(VENV)/.installed-e2e
 # the benchmarks own their database (emptied at each run): `bench` unless PG_URL is given
 BENCH_PG_URL = $(if $(filter command line environment environment override,$(origin PG_URL)),$(PG_URL),postgresql://postgres@127.0.0.1:5432/bench)
 
-# bench-peer: django-payments and the stripe release it works with (the peer, bench/peer/)
 $(VENV)/.bench-installed: $(VENV)/.installed setup.cfg
-	$(BIN)/python -m pip install -q -e '.[test,bench,bench-peer]'
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	touch $@
 
-bench: install $(VENV)/.bench-installed
-	PG_URL=$(BENCH_PG_URL) $(BIN)/python -m bench.run
+# the peer (bench/peer/: django-payments, the bench-peer extra) in a virtualenv of its own: its top-level
+# package `payments` would stand beside flask_psp.payments in the plugin's (tests/test_layers.py)
+PEER_VENV ?= .venv-peer
+$(PEER_VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install -q --upgrade pip setuptools wheel
+	$(PEER_VENV)/bin/python -m pip install -q -e '.[bench-peer]'
+	touch $@
+
+bench: install $(VENV)/.bench-installed $(PEER_VENV)/.installed
+	PG_URL=$(BENCH_PG_URL) BENCH_PEER_PYTHON=$(abspath $(PEER_VENV))/bin/python $(BIN)/python -m bench.run
 
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k lazy_gettext -k ngettext:1,2 --no-location --sort-output \
@@ -76,4 +84,4 @@ wheel: install
 	$(BIN)/python -m build --wheel --outdir dist .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info example_shop/instance test-artifacts
+	rm -rf $(VENV) $(PEER_VENV) build dist *.egg-info example_shop/instance test-artifacts

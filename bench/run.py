@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import importlib.util
 import threading
 import json
 import os
@@ -64,6 +63,9 @@ class Settings:
     output: str = field(default_factory=lambda: os.environ.get("BENCH_OUTPUT")
                         or os.path.join(ROOT, "bench", "results.json"))
     seed: int = field(default_factory=lambda: _env_int("BENCH_SEED", 6))
+    #: the Python of the peer's virtualenv (django-payments), which make bench makes: .venv-peer
+    peer_python: str = field(default_factory=lambda: os.environ.get("BENCH_PEER_PYTHON")
+                             or os.path.join(ROOT, ".venv-peer", "bin", "python"))
     #: the Celery benchmark: 2 workers on Redis (a database index of the bench's own); BENCH_CELERY=0 skips it
     celery: bool = field(default_factory=lambda: (os.environ.get("BENCH_CELERY") or "1") != "0")
     celery_broker: str = field(default_factory=lambda: os.environ.get("BENCH_CELERY_BROKER")
@@ -347,10 +349,16 @@ class Bench:
         """The same deliveries — as many distinct ones per level, their copies at the same places —
         to django-payments' Stripe V3 webhook (bench/peer), as signed ``checkout.session.completed``
         events; then each payment must be confirmed, and the status signal's calls are counted."""
-        if importlib.util.find_spec("payments") is None or importlib.util.find_spec("stripe") is None:
-            raise RuntimeError("the peer needs the bench-peer extra: pip install -e '.[bench-peer]'")
+        python = os.path.abspath(self.s.peer_python)
+        probe = ("import importlib.util, sys; sys.exit(any(importlib.util.find_spec(m) is None for m in "
+                 "('django', 'gunicorn', 'payments', 'stripe', 'psycopg')))")
+        found = os.access(python, os.X_OK) and subprocess.run([python, "-c", probe]).returncode == 0
+        if not found:
+            raise RuntimeError(f"the peer needs a Python with the bench-peer extra at {python} (make bench makes it: "
+                               "python -m venv .venv-peer && .venv-peer/bin/pip install -e '.[bench-peer]'; "
+                               "BENCH_PEER_PYTHON=… for another)")
         secret = "whsec_bench" + self.random.randbytes(12).hex()
-        server = peer_server(self.s.database_url, self.s.workers, self.s.threads, PEER_SCHEMA, secret)
+        server = peer_server(python, self.s.database_url, self.s.workers, self.s.threads, PEER_SCHEMA, secret)
         distinct = {level: list({id(n): n for n in sequence}) for level, sequence in self.sequences.items()}
         tokens = iter(prepare_peer(server, PEER_SCHEMA, sum(len(d) for d in distinct.values()), self.s.database_url))
         server.start("/")

@@ -143,13 +143,14 @@ class Simulators:
 class Gunicorn:
     """``python -m gunicorn`` serving ``app`` with ``workers`` processes of ``threads`` threads."""
 
-    def __init__(self, app: str, env: dict, workers: int, threads: int, name: str):
+    def __init__(self, app: str, env: dict, workers: int, threads: int, name: str, python: str = sys.executable):
         self.name = name
+        self.python = python
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         self.command = [
-            sys.executable, "-m", "gunicorn", app,
+            python, "-m", "gunicorn", app,
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(workers),
             "--worker-class", "gthread", "--threads", str(threads),
@@ -252,10 +253,13 @@ def floor_server(database_url: str, simulators: Simulators, workers: int, thread
                         public_url=shop_url)
 
 
-def peer_server(database_url: str, workers: int, threads: int, schema: str, endpoint_secret: str) -> Gunicorn:
-    """bench/peer (django-payments), its tables in ``schema`` of the bench's database."""
+def peer_server(python: str, database_url: str, workers: int, threads: int, schema: str,
+                endpoint_secret: str) -> Gunicorn:
+    """bench/peer (django-payments) run by ``python`` (its own virtualenv's), its tables in ``schema``
+    of the bench's database."""
     config = {"database_url": database_url, "schema": schema, "endpoint_secret": endpoint_secret}
-    return Gunicorn("bench.peer.wsgi:application", {"BENCH_PEER_CONFIG": json.dumps(config)}, workers, threads, "peer")
+    return Gunicorn("bench.peer.wsgi:application", {"BENCH_PEER_CONFIG": json.dumps(config)}, workers, threads, "peer",
+                    python=python)
 
 
 def prepare_peer(server: Gunicorn, schema: str, payments: int, database_url: str) -> list[str]:
@@ -265,7 +269,7 @@ def prepare_peer(server: Gunicorn, schema: str, payments: int, database_url: str
         connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
-    made = subprocess.run([sys.executable, "-m", "bench.peer.prepare", str(payments)], cwd=ROOT, env=server.env,
+    made = subprocess.run([server.python, "-m", "bench.peer.prepare", str(payments)], cwd=ROOT, env=server.env,
                           check=True, capture_output=True, text=True)
     return json.loads(made.stdout)
 

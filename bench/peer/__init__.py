@@ -7,5 +7,6 @@ one row per call, so the bench can count how many times the signal fired.
 Served by gunicorn like the plugin (``bench.peer.wsgi:application``), configured by the
 ``BENCH_PEER_CONFIG`` environment variable (JSON: ``database_url``, ``schema``, ``endpoint_secret``);
 its tables live in a schema of their own in the bench's database. Installed by the ``bench-peer``
-extra (``pip install -e '.[bench-peer]'``), which ``make bench`` installs itself.
+extra, which ``make bench`` installs in a virtualenv of its own (``.venv-peer``: its package
+``payments`` must not stand beside ``flask_psp.payments``).
 """
