@@ -63,8 +63,17 @@ $(VENV)/.bench-installed: $(VENV)/.installed setup.cfg
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	touch $@
 
-bench: install $(VENV)/.bench-installed
-	PG_URL=$(BENCH_PG_URL) $(BIN)/python -m bench.run
+# the peer (bench/peer/: django-payments, the bench-peer extra) in a virtualenv of its own: its top-level
+# package `payments` would stand beside flask_psp.payments in the plugin's (tests/test_layers.py)
+PEER_VENV ?= .venv-peer
+$(PEER_VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install -q --upgrade pip setuptools wheel
+	$(PEER_VENV)/bin/python -m pip install -q -e '.[bench-peer]'
+	touch $@
+
+bench: install $(VENV)/.bench-installed $(PEER_VENV)/.installed
+	PG_URL=$(BENCH_PG_URL) BENCH_PEER_PYTHON=$(abspath $(PEER_VENV))/bin/python $(BIN)/python -m bench.run
 
 # The documentation: Sphinx with MyST Markdown pages under docs/ (the `docs` extra, installed here).
 # A fresh build each time (no stale page of a moved file; -E: every page's warnings show); -W --keep-going: all warnings, then
@@ -88,4 +97,4 @@ wheel: install
 	$(BIN)/python -m build --wheel --outdir dist .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info example_shop/instance test-artifacts docs/_build
+	rm -rf $(VENV) $(PEER_VENV) build dist *.egg-info example_shop/instance test-artifacts docs/_build

@@ -147,7 +147,7 @@ def notify_app(config: dict, take: Callable[[str, str | None, bytes], None]) -> 
     app = Flask(__name__)
     app.config["SQLALCHEMY_DATABASE_URI"] = config["database_url"]
     db.init_app(app)
-    verifier = Verifier(config["providers"])
+    verifier = app.extensions["bench_verifier"] = Verifier(config["providers"])
 
     @app.post("/psp/notify/<provider>")
     def notify(provider):

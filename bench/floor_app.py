@@ -11,8 +11,16 @@ then, in one transaction on the plugin's own tables (same rows, same indexes):
 
 No ORM, no state machine, no checks of amount or mode, a fixed answer: it measures what the storage
 and locking the contract asks for cost on this machine, so that the plugin's figure can be read
-against it as well as against the bare baseline. Served by gunicorn like the others:
-``bench.floor_app:app``, configured by ``BENCH_FLOOR_CONFIG`` (the baseline's JSON).
+against it as well as against the bare baseline.
+
+The checkout floor, ``POST /psp/checkout/<order_ref>`` (form: ``provider``, ``csrf_token``), does the
+least a checkout start can under the contract, by hand too: check the form's CSRF token (the same
+Flask-WTF session cookie as the plugin's), read the order (an unknown one is a 404, a paid one a 409),
+insert the payment, call the provider through its simulator (the same call as the plugin's, see
+:func:`bench.provider_calls.provider_call`), keep its reference and page, commit, 303 to the page.
+
+Served by gunicorn like the others: ``bench.floor_app:app``, configured by ``BENCH_FLOOR_CONFIG`` (the
+baseline's JSON, plus ``secret_key``: the shop's, so the buyer's session cookie reads the same).
 """
 
 from __future__ import annotations
@@ -20,12 +28,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 from datetime import datetime, timezone
 
-from flask import Flask, request
+from flask import Flask, abort, redirect, request
+from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import text
+from wtforms.validators import ValidationError
 
-from .baseline_app import db, notify_app
+from .baseline_app import TIMEOUT, db, notify_app
+from .provider_calls import payment_page, provider_call
 
 LOCK = text(
     "SELECT id, order_ref, order_marked_at, token, psp_reference FROM psp_payment WHERE order_ref = ("
@@ -41,6 +53,14 @@ KEEP = text(
     "attempts, verified_message) VALUES (:provider, 'floor', :now, :remote_addr, :headers, :body, :content_type, "
     "true, :key, :outcome, :detail, 'paid', :ref, 'test', :payment_id, :now, 1, :message)")
 MARK_PAID = text("UPDATE shop_order SET status = 'paid' WHERE reference = :order_ref")
+ORDER = text("SELECT reference, amount, currency, email, locale, status FROM shop_order WHERE reference = :ref")
+START = text(
+    "INSERT INTO psp_payment (token, order_ref, provider, mode, capture, amount, currency, status, authorized_amount, "
+    "captured_amount, refunded_amount, locale, email, extra, created_at, updated_at) VALUES (:token, :order_ref, "
+    ":provider, 'test', 'auto', :amount, :currency, 'created', 0, 0, 0, :locale, :email, '{}', :now, :now) "
+    "RETURNING id")
+STARTED = text(
+    "UPDATE psp_payment SET status = 'pending', psp_reference = :psp_reference, redirect_url = :url WHERE id = :id")
 #: inbox rows of the floor are told apart from the plugin's by their source and dedupe keys
 SOURCE, KEY_PREFIX = "floor", "floor:"
 
@@ -71,7 +91,45 @@ def create_app(config: dict) -> Flask:
             session.execute(MARK_PAID, {"order_ref": payments[0].order_ref})
         session.commit()
 
-    return notify_app(config, take)
+    app = notify_app(config, take)
+    app.config["SECRET_KEY"] = config.get("secret_key")
+    verifier = app.extensions["bench_verifier"]
+
+    @app.post("/psp/checkout/<order_ref>")
+    def checkout(order_ref):
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except (ValidationError, CSRFError):
+            abort(400)
+        provider = request.form.get("provider", "")
+        settings = verifier.providers.get(provider)
+        if settings is None or provider == "sips":
+            abort(400)
+        session = db.session
+        order = session.execute(ORDER, {"ref": order_ref}).one_or_none()
+        if order is None:
+            abort(404)
+        if order.status == "paid":
+            abort(409)
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        token = secrets.token_urlsafe(24)
+        payment_id = session.execute(START, {
+            "token": token, "order_ref": order.reference, "provider": provider, "amount": order.amount,
+            "currency": order.currency, "locale": order.locale, "email": order.email, "now": now}).scalar()
+        base = config["public_url"]
+        host, port, method, path, body, headers = provider_call(
+            settings, provider, token, base, verifier._paypal_bearer() if provider == "paypal" else None)
+        answer = verifier.http.request(method, f"http://{host}:{port}{path}", data=body, headers=headers,
+                                       timeout=TIMEOUT)
+        if answer.status_code not in (200, 201):
+            session.rollback()
+            abort(502)
+        psp_reference, url = payment_page(provider, answer.json())
+        session.execute(STARTED, {"psp_reference": psp_reference, "url": url, "id": payment_id})
+        session.commit()
+        return redirect(url, code=303)
+
+    return app
 
 
 if "BENCH_FLOOR_CONFIG" in os.environ:

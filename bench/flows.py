@@ -3,12 +3,11 @@ each simulator's hosted page, and the notifications each PSP then makes (kept by
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import sqlalchemy as sa
@@ -18,8 +17,8 @@ from flask_psp.simulator.paypal import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 from .baseline_app import reference_of
 from .load import Request
+from .provider_calls import ORDER_AMOUNT, provider_call
 
-ORDER_AMOUNT = 1450  # EUR cents
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -65,43 +64,9 @@ class DirectCalls:
                                       auth=(paypal["client_id"], paypal["client_secret"]), timeout=10).json()["access_token"]
 
     def request(self, provider: str, index: int) -> Request:
-        endpoint = urlsplit(self.settings[provider]["endpoint"])
-        token = f"direct{index:08d}bench"
-        back = f"{self.shop_url}/psp/return/{token}"
-        s = self.settings[provider]
-        if provider == "payplug":
-            body = {"amount": ORDER_AMOUNT, "currency": "EUR",
-                    "billing": {"email": "buyer@example.com", "language": "en"},
-                    "hosted_payment": {"return_url": back, "cancel_url": back},
-                    "notification_url": f"{self.shop_url}/psp/notify/payplug", "metadata": {"token": token}}
-            headers = {"Authorization": f"Bearer {s['secret_key']}", "PayPlug-Version": "2019-08-06"}
-            path = "/v1/payments"
-        elif provider == "adyen":
-            body = {"amount": {"value": ORDER_AMOUNT, "currency": "EUR"}, "merchantAccount": s["merchant_account"],
-                    "reference": token, "returnUrl": back, "mode": "hosted", "shopperLocale": "en-US"}
-            headers = {"X-API-Key": s["api_key"], "Idempotency-Key": token}
-            path = "/v72/sessions"
-        elif provider == "paypal":
-            body = {"intent": "CAPTURE",
-                    "purchase_units": [{"reference_id": token, "custom_id": token,
-                                        "amount": {"currency_code": "EUR", "value": "14.50"}}],
-                    "payment_source": {"paypal": {"experience_context": {"return_url": back, "cancel_url": back}}}}
-            headers = {"Authorization": f"Bearer {self.paypal_token}", "PayPal-Request-Id": token,
-                       "Prefer": "return=representation"}
-            path = "/v2/checkout/orders"
-        elif provider == "hipay":
-            form = {"orderid": token, "operation": "Sale", "description": "bench", "currency": "EUR", "amount": "14.50",
-                    "accept_url": back, "decline_url": back, "pending_url": back, "exception_url": back,
-                    "cancel_url": back, "notify_url": f"{self.shop_url}/psp/notify/hipay", "language": "en_GB",
-                    "authentication_indicator": "1", "eci": "7"}
-            credentials = base64.b64encode(f"{s['api_username']}:{s['api_password']}".encode()).decode()
-            return Request(endpoint.hostname, endpoint.port, "POST", "/v1/hpayment", urlencode(form).encode(),
-                           {"Authorization": f"Basic {credentials}", "Accept": "application/json",
-                            "Content-Type": "application/x-www-form-urlencoded"}, tag=provider)
-        else:
-            raise KeyError(provider)
-        headers["Content-Type"] = "application/json"
-        return Request(endpoint.hostname, endpoint.port, "POST", path, json.dumps(body).encode(), headers, tag=provider)
+        call = provider_call(self.settings[provider], provider, f"direct{index:08d}bench", self.shop_url,
+                             self.paypal_token)
+        return Request(*call, tag=provider)
 
 
 # ---------------------------------------------------------------------------------- the buyer pays
@@ -202,7 +167,8 @@ def collect_notifications(notifier, engine) -> dict[str, dict]:
     notification the simulators made (the first one per payment)."""
     with engine.connect() as connection:
         rows = connection.execute(sa.text(
-            "SELECT order_ref, token, psp_reference FROM psp_payment WHERE order_ref LIKE 'BENCH-%'")).all()
+            "SELECT order_ref, token, psp_reference FROM psp_payment "
+            "WHERE order_ref LIKE 'BENCH-%' OR order_ref LIKE 'CELERY-%'")).all()
     owner = {}
     for order_ref, token, psp_reference in rows:
         owner[token] = order_ref

@@ -143,13 +143,14 @@ class Simulators:
 class Gunicorn:
     """``python -m gunicorn`` serving ``app`` with ``workers`` processes of ``threads`` threads."""
 
-    def __init__(self, app: str, env: dict, workers: int, threads: int, name: str):
+    def __init__(self, app: str, env: dict, workers: int, threads: int, name: str, python: str = sys.executable):
         self.name = name
+        self.python = python
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
         self.command = [
-            sys.executable, "-m", "gunicorn", app,
+            python, "-m", "gunicorn", app,
             "--bind", f"127.0.0.1:{self.port}",
             "--workers", str(workers),
             "--worker-class", "gthread", "--threads", str(threads),
@@ -245,14 +246,39 @@ def baseline_server(database_url: str, simulators: Simulators, workers: int, thr
     return _bare_server("baseline", database_url, simulators, workers, threads)
 
 
-def floor_server(database_url: str, simulators: Simulators, workers: int, threads: int) -> Gunicorn:
-    return _bare_server("floor", database_url, simulators, workers, threads)
+def floor_server(database_url: str, simulators: Simulators, workers: int, threads: int, shop_url: str) -> Gunicorn:
+    """The floor takes the shop's buyer session (its secret key) and names the shop's URLs to the PSPs."""
+    return _bare_server("floor", database_url, simulators, workers, threads,
+                        secret_key=shop_config(database_url, simulators, "", shop_url)["SECRET_KEY"],
+                        public_url=shop_url)
 
 
-def _bare_server(name: str, database_url: str, simulators: Simulators, workers: int, threads: int) -> Gunicorn:
+def peer_server(python: str, database_url: str, workers: int, threads: int, schema: str,
+                endpoint_secret: str) -> Gunicorn:
+    """bench/peer (django-payments) run by ``python`` (its own virtualenv's), its tables in ``schema``
+    of the bench's database."""
+    config = {"database_url": database_url, "schema": schema, "endpoint_secret": endpoint_secret}
+    return Gunicorn("bench.peer.wsgi:application", {"BENCH_PEER_CONFIG": json.dumps(config)}, workers, threads, "peer",
+                    python=python)
+
+
+def prepare_peer(server: Gunicorn, schema: str, payments: int, database_url: str) -> list[str]:
+    """The peer's schema emptied, its tables made and ``payments`` payments waiting: their tokens."""
+    engine = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    made = subprocess.run([server.python, "-m", "bench.peer.prepare", str(payments)], cwd=ROOT, env=server.env,
+                          check=True, capture_output=True, text=True)
+    return json.loads(made.stdout)
+
+
+def _bare_server(name: str, database_url: str, simulators: Simulators, workers: int, threads: int,
+                 **more) -> Gunicorn:
     """bench/{name}_app.py, configured by BENCH_{NAME}_CONFIG: the database and the providers'
     credentials and simulator endpoints."""
     providers = {provider: entry["test"] for provider, entry in simulators.settings().items()}
-    config = {"database_url": database_url, "providers": providers}
+    config = {"database_url": database_url, "providers": providers, **more}
     return Gunicorn(f"bench.{name}_app:app", {f"BENCH_{name.upper()}_CONFIG": json.dumps(config)}, workers, threads,
                     name)

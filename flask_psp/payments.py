@@ -13,12 +13,12 @@ from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
 from .events import EventKind, InboxOutcome, VerifiedMessage
 from .ledger import Ledger, Outcome, PostProcessingError, RetryPolicy, SignalSender
-from .models import AuditEntry, Payment, PaymentEvent, utcnow
+from .models import AuditEntry, Payment, PaymentEvent, new_token, utcnow
 from .money import to_decimal_string
 from .orders import OrderInfo
 from .providers import get_provider_class, provider_names
@@ -39,6 +39,7 @@ from .states import SETTLED, PaymentStatus
 
 log = logging.getLogger("flask_psp")
 S = PaymentStatus
+_SETTLED_VALUES = sorted(s.value for s in SETTLED)
 
 
 class AlreadyPaid(Exception):
@@ -154,10 +155,11 @@ class PaymentService:
         """Can the plugin ask this PSP for a payment's state (``Provider.fetch``)?"""
         return get_provider_class(provider_name).fetch is not Provider.fetch
 
-    def available_providers(self, order: OrderInfo) -> list[ProviderConfig]:
-        """Providers the buyer may choose for this order, in the merchant's display order."""
+    def available_providers(self, order: OrderInfo, only: str | None = None) -> list[ProviderConfig]:
+        """Providers the buyer may choose for this order, in the merchant's display order
+        (``only``: that one, if the buyer may choose it)."""
         result = []
-        for config, (low, high, currencies) in self.settings.offered(self.session):
+        for config, (low, high, currencies) in self.settings.offered(self.session, only):
             cls = get_provider_class(config.name)
             if cls.currencies is not None and order.currency not in cls.currencies:
                 continue
@@ -175,8 +177,16 @@ class PaymentService:
         return list(self.session.scalars(select(Payment).where(Payment.order_ref == order_ref).order_by(Payment.id)))
 
     def settled_payment(self, order_ref: str) -> Payment | None:
-        """The payment that paid this order, if any."""
-        return self.settled_among(self.payments_of(order_ref))
+        """The payment that paid this order, if any (:meth:`settled_among`, asked of the database)."""
+        # the id alone: a checkout start asks for every order, and nearly every order has none
+        settled_id = self.session.scalar(
+            select(Payment.id)
+            .where(Payment.order_ref == order_ref,
+                   or_(Payment.order_marked_at.is_not(None), Payment.status.in_(_SETTLED_VALUES)))
+            .order_by(Payment.id)
+            .limit(1)
+        )
+        return None if settled_id is None else self.session.get(Payment, settled_id)
 
     @staticmethod
     def settled_among(payments: list[Payment]) -> Payment | None:
@@ -196,12 +206,16 @@ class PaymentService:
         paid = self.settled_payment(order.reference)
         if paid is not None:
             raise AlreadyPaid(paid)
-        config = next((c for c in self.available_providers(order) if c.name == provider_name), None)
+        config = next(iter(self.available_providers(order, only=provider_name)), None)
         if config is None:
             raise NotAvailable(provider_name)
         provider = get_provider_class(provider_name)(as_sent_to_psp(config), self.http)
         policy, delay_days = capture_policy(config)
+        # the token is made here, not at the flush: the request to the PSP is built from what is at
+        # hand, and nothing reads the payment back after the commit that records the attempt
+        token = new_token()
         payment = Payment(
+            token=token,
             order_ref=order.reference,
             provider=provider_name,
             mode=config.mode,
@@ -214,13 +228,11 @@ class PaymentService:
             status=S.CREATED.value,
             extra=dict(payment_extra or {}),
         )
-        self.session.add(payment)
-        self.session.commit()
-        links = urls(payment.token)
+        links = urls(token)
         extras = extras or {}
         billing = order.billing_address()
         request = CheckoutRequest(
-            token=payment.token,
+            token=token,
             order_ref=order.reference,
             amount=order.amount,
             currency=order.currency,
@@ -245,24 +257,34 @@ class PaymentService:
             shipping=order.shipping,
             delivery_type=order.delivery_type,
         )
+        self.session.add(payment)
+        self.session.flush()
+        payment_id = payment.id
+        _commit_attempt(self.session)
         try:
             started = provider.start_checkout(request, config.mode)
             self._check_redirect(provider, started)
         except ProviderError as exc:
-            payment.status = S.FAILED.value
-            payment.failure_reason = exc.message[:255]
-            self.session.commit()
+            self._record_start(payment, payment_id, status=S.FAILED.value, failure_reason=exc.message[:255])
             log.warning("starting %s checkout for order %s failed: %s", provider_name, order.reference, exc.message)
             raise
-        payment.psp_reference = started.psp_reference
-        payment.redirect_url = started.redirect_url or started.form_action
-        if started.extra:
-            payment.extra = {**(payment.extra or {}), **started.extra}
-        payment.status = S.PENDING.value
-        self.session.commit()
+        # the payment's extra is what it was created with (a payment link's token), plus the PSP's
+        answer = {"extra": {**(payment_extra or {}), **started.extra}} if started.extra else {}
+        self._record_start(payment, payment_id, psp_reference=started.psp_reference,
+                           redirect_url=started.redirect_url or started.form_action, status=S.PENDING.value, **answer)
         if started.messages:
             self.ledger.record_and_apply(provider_name, started.messages, source="api")
         return payment, started
+
+    def _record_start(self, payment: Payment, payment_id: int, **values) -> None:
+        """What came of asking the PSP to start a payment, in one UPDATE, committed. (The commit
+        that recorded the attempt expired the payment object: written back through the ORM, it
+        would be loaded again first.) The object is expired, so that whoever reads it next reads
+        the row as it is now, whatever the session's ``expire_on_commit``."""
+        table = Payment.__table__
+        self.session.execute(update(table).where(table.c.id == payment_id).values(**values))
+        self.session.expire(payment)
+        self.session.commit()
 
     def _check_redirect(self, provider: Provider, started: CheckoutStart) -> None:
         """The payment page must be on one of the PSP's own hosts (or PSP_EXTRA_REDIRECT_HOSTS'):
@@ -478,6 +500,19 @@ class PaymentService:
         if limit == 0 and earlier:
             raise ValueError(f"nothing is left to {operation}: {earlier}")
         raise ValueError(f"{operation} amount must be between 1 and {limit}" + (f" ({earlier})" if earlier else ""))
+
+
+def _commit_attempt(session: Session) -> None:
+    """Commit a checkout's attempt before its PSP is called, without waiting for PostgreSQL to write
+    it to disk (``synchronous_commit`` off for this transaction alone): it is recorded all the same —
+    seen by every connection, kept if this process dies during the call — and the commit of the PSP's
+    answer, which waits, makes both durable. Only a crash of the database server between the two
+    loses it, as it would an attempt committed with the answer. (A checkout waited for two disk
+    flushes, the longest part of its answer.)"""
+    bind = {"mapper": Payment}
+    if session.get_bind(**bind).dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"), bind_arguments=bind)
+    session.commit()
 
 
 def _as_asked(message: VerifiedMessage, amount: int) -> VerifiedMessage:

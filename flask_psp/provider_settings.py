@@ -101,14 +101,23 @@ class ProviderSettingsSource:
     def stored_credentials(self, row: ProviderSettings) -> dict[str, dict[str, Any]]:
         return self.box.decrypt(row.credentials) if row.credentials else {}
 
-    def offered(self, session: Session) -> list[tuple[ProviderConfig, "Limits"]]:
+    def offered(self, session: Session, only: str | None = None) -> list[tuple[ProviderConfig, "Limits"]]:
         """Enabled providers whose credentials for the mode in force are complete, in display order,
-        each with the merchant's limits (amount bounds, accepted currencies), read in one query."""
-        rows = {r.name: r for r in session.scalars(select(ProviderSettings))}
-        ordered = sorted(
-            provider_names(),
-            key=lambda n: (rows[n].position if n in rows and n not in self.configured else 0, n),
-        )
+        each with the merchant's limits (amount bounds, accepted currencies), read in one query.
+        ``only``: that provider alone (the buyer's choice at checkout), its row read only when the
+        admin panel manages it."""
+        if only is not None:
+            if only not in provider_names():
+                return []
+            rows = {} if only in self.configured else {
+                r.name: r for r in session.scalars(select(ProviderSettings).where(ProviderSettings.name == only))}
+            ordered = [only]
+        else:
+            rows = {r.name: r for r in session.scalars(select(ProviderSettings))}
+            ordered = sorted(
+                provider_names(),
+                key=lambda n: (rows[n].position if n in rows and n not in self.configured else 0, n),
+            )
         result = []
         for name in ordered:
             managed = name in self.configured

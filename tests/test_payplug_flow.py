@@ -379,6 +379,18 @@ def test_checkout_post_without_csrf_token_is_refused(make_shop, sim):
     assert shop.payments(ref) == []
 
 
+def test_a_provider_the_shop_does_not_offer_cannot_be_chosen(make_shop, sim):
+    shop = make_shop()  # PayPlug alone
+    buyer = shop.buyer()
+    ref = buyer.place_order()
+    for provider in ("adyen", "no-such-psp", ""):
+        answer = buyer.choose(ref, provider=provider)
+        assert answer.status_code == 400 and "not available for this order" in answer.text, provider
+        assert 'name="provider"' in answer.text  # the page offers what can be chosen
+    assert shop.payments(ref) == []
+    assert buyer.choose(ref).status_code == 303
+
+
 def test_psp_down_at_checkout_says_so_and_keeps_the_order_payable(make_shop, sim):
     shop = make_shop(psp_providers=payplug_settings(sim, test={"secret_key": TEST_KEY, "endpoint": "http://127.0.0.1:9"}))
     buyer = shop.buyer()
@@ -465,3 +477,24 @@ def test_cli_says_plainly_when_the_simulator_does_not_know_the_payment(make_shop
     result = shop.app.test_cli_runner().invoke(args=["psp", "simulate", "notify", "payplug", "--", token])
     assert result.exit_code == 1 and "Error: the simulator answered 404" in result.output, result.output
     assert shop.order(ref)["status"] == "pending"
+
+
+@pytest.mark.parametrize("expire_on_commit", [True, False])
+def test_shop_code_starting_a_payment_gets_it_as_the_psp_left_it(make_shop, sim, expire_on_commit):
+    """``service().start`` from the shop's own code hands back the payment as stored after PayPlug's
+    answer, whether or not the shop's session expires its objects on commit."""
+    from example_shop import db, psp
+    from flask_psp.payments import Urls
+
+    shop = make_shop()
+    ref = shop.buyer().place_order()
+    with shop.app.test_request_context():
+        db.session().expire_on_commit = expire_on_commit
+        order = shop.app.extensions["psp"].orders.get(ref)
+        payment, started = psp.service().start(
+            order, "payplug", "en", lambda token: Urls(f"{shop.url}/psp/return/{token}",
+                                                       f"{shop.url}/psp/cancel/{token}", shop.notify_url()))
+        assert payment.status == "pending"
+        assert payment.psp_reference == started.psp_reference and payment.psp_reference
+        assert payment.redirect_url == started.redirect_url
+    assert [(p["status"], p["psp_reference"]) for p in shop.payments(ref)] == [("pending", started.psp_reference)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, jsonify, redirect, request, url_for
+from flask import abort, current_app, g, jsonify, redirect, request, url_for
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
 
@@ -12,7 +12,7 @@ from ..providers import get_provider_class
 from ..providers.base import InboundRequest, ProviderError
 from ..states import SETTLED, UNSUCCESSFUL, PaymentStatus
 from . import blueprint
-from .common import buyer_locale, in_locale, page_settings, public_base, render
+from .common import buyer_locale, in_locale, provider_page_look, public_base, render
 from ..extension import current_state
 
 S = PaymentStatus
@@ -46,7 +46,8 @@ def checkout(order_ref: str):
     locale = buyer_locale(order.locale)
     if request.method == "POST":
         try:
-            validate_csrf(request.form.get("csrf_token"))
+            if not g.get("csrf_valid"):  # else the host's CSRFProtect checked it already, as FlaskForm trusts
+                validate_csrf(request.form.get("csrf_token"))
         except ValidationError:
             with in_locale(locale):
                 error = _("Your session has expired. Please choose again.")
@@ -90,14 +91,10 @@ def _start(order, locale, provider_name, *, again=None, payment_extra=None):
             notify_url=f"{base}/notify/{provider_name}",
         )
 
-    settings = page_settings()
+    brand_name, provider_look = provider_page_look()
     try:
         payment, started = current_state().service().start(
-            order,
-            provider_name,
-            locale,
-            urls,
-            extras={"brand_name": settings.brand_name, "provider_look": settings.provider_look or {}},
+            order, provider_name, locale, urls, extras={"brand_name": brand_name, "provider_look": provider_look},
             payment_extra=payment_extra,
         )
     except AlreadyPaid as exc:
