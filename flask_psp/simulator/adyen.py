@@ -405,7 +405,10 @@ class AdyenSimulator(ProviderSimulator):
                 session["refusals"] += 1
                 if session["refusals"] >= self.max_refusals:
                     session["status"] = "refused"
-            additional = {"cardSummary": number[-4:], "paymentMethod": "visa"}
+            additional = {"cardSummary": number[-4:], "paymentMethod": "visa",
+                          # with the merchant account's "3D Secure" additional data on
+                          "threeDAuthenticated": "true" if challenge_passed else "false",
+                          "liabilityShift": "true" if challenge_passed else "false"}
             if authorised:
                 additional["authCode"] = "".join(secrets.choice("0123456789") for _ in range(6))
             item = self.item(
