@@ -8,6 +8,7 @@ No float is ever involved.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal, InvalidOperation
 
 from iso4217 import Currency
@@ -84,4 +85,13 @@ def format_amount(amount: int, currency: str, locale: str = "en") -> str:
     """Locale-aware display: ``format_amount(1234, "EUR", "fr") == "12,34\u00a0€"``."""
     from babel.numbers import format_currency
 
-    return format_currency(to_decimal(amount, currency), currency.upper(), locale=locale)
+    return format_currency(to_decimal(amount, currency), currency.upper(), locale=_babel_locale(locale))
+
+
+@functools.lru_cache(maxsize=32)
+def _babel_locale(name: str):
+    """Babel's parsed locale, once per name: parsing it is most of a formatting's cost (a page of
+    the overview formats hundreds of amounts)."""
+    from babel import Locale
+
+    return Locale.parse(name)
