@@ -142,7 +142,7 @@ def test_a_manager_refunds_part_of_a_payment(shop, sim, new_page, artifacts):
     manager.screenshot(path=str(artifacts / "refund-confirm.png"), full_page=True)
     manager.get_by_role("button", name="Yes, do it").click()
     expect(manager.locator(".psp-flash.psp-ok")).to_contain_text("Refund done.")
-    expect(manager.locator("#payment-status")).to_have_text("partially_refunded")
+    expect(manager.locator("#payment-status")).to_have_text("partially refunded")
     expect(manager.locator("#refunded")).to_have_attribute("data-amount", "500")
     manager.screenshot(path=str(artifacts / "refund-done.png"), full_page=True)
     payment_id = next(iter(p for p, data in sim.payments.items() if data["metadata"].get("order_ref") == ref))

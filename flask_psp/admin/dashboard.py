@@ -241,9 +241,10 @@ class Bar:
 
 
 def chart_geometry(values_by_series: list[tuple[str, str, list[int]]], width: int = 720, height: int = 200,
-                   maximum: int | None = None) -> dict[str, Any]:
+                   maximum: int | None = None, headroom: int = 18) -> dict[str, Any]:
     """Stacked bars, one column per day: ``values_by_series`` is ``[(title, colour, [value per day])]``.
-    Returns the bars (SVG coordinates, y down) and the scale's top; pure arithmetic, drawn by the template."""
+    Returns the bars (SVG coordinates, y down) and the scale's top, which is drawn ``headroom`` below
+    the top edge (room for its label); pure arithmetic, drawn by the template."""
     count = max((len(v) for _t, _c, v in values_by_series), default=0)
     if not count:
         return {"bars": [], "top": 0, "width": width, "height": height, "step": 0}
@@ -257,7 +258,7 @@ def chart_geometry(values_by_series: list[tuple[str, str, list[int]]], width: in
         for title, colour, values in values_by_series:
             if values[i] <= 0:
                 continue
-            h = height * values[i] / top
+            h = (height - headroom) * values[i] / top
             base -= h
             bars.append(Bar(round(i * step + (step - bar_width) / 2, 2), round(base, 2), round(bar_width, 2),
                             round(h, 2), colour, title, i, values[i]))

@@ -212,6 +212,7 @@ def asked_amount(payment: Payment, verb: str, amount_text: str, locale: str) -> 
 
 
 _DETAIL_STATUS = re.compile(r"^status (?P<status>[a-z_]+)(?P<unchanged> \(no change\))?(?P<rest>.*)$", re.S)
+_SAME_AS = re.compile(r"^same as event #(?P<id>\d+)$")
 _AWAITING = re.compile(r"; awaiting the PSP: (?P<ops>.*)$", re.S)
 _OPERATION = re.compile(r"^(?P<op>capture|refund) of (?P<amount>\d+(?:\.\d+)?) (?P<currency>[A-Z]{3})$")
 
@@ -222,6 +223,9 @@ def timeline_detail(detail: str | None, label, locale: str) -> str:
     of other shapes (a PSP's own words, a mismatch) are shown as written."""
     if not detail:
         return ""
+    same = _SAME_AS.match(detail)
+    if same is not None:
+        return _("same as event #%(id)s", id=same["id"])
     match = _DETAIL_STATUS.match(detail)
     if match is None:
         return detail

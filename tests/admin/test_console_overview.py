@@ -147,10 +147,11 @@ def test_a_broken_or_too_long_range_is_said_and_the_last_30_days_shown(panel):
 
 
 def test_stacked_bars_fill_their_column_in_proportion():
-    geometry = chart_geometry([("A", "#000000", [10, 0, 30]), ("B", "#ffffff", [30, 0, 10])], width=300, height=100)
+    geometry = chart_geometry([("A", "#000000", [10, 0, 30]), ("B", "#ffffff", [30, 0, 10])], width=300, height=120,
+                              headroom=20)
     assert geometry["top"] == 40
     first_day = [b for b in geometry["bars"] if b.index == 0]
     assert [(b.series, b.height) for b in first_day] == [("A", 25.0), ("B", 75.0)]
-    assert first_day[1].y == 0  # the tallest column reaches the top
+    assert first_day[1].y == 20  # the tallest column reaches the top of the scale
     assert not [b for b in geometry["bars"] if b.index == 1]
     assert chart_geometry([])["bars"] == []

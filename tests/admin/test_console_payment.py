@@ -49,7 +49,8 @@ def test_the_timeline_note_of_a_request_awaiting_the_psp_reads_in_french():
         said = timeline_detail("status paid; awaiting the PSP: refund of 5.00 EUR, cancellation", label, "fr")
         assert said == "statut payé; en attente du PSP : remboursement de 5,00\u00a0€, annulation"
         assert timeline_detail("status paid (no change)", label, "fr") == "statut payé (aucun changement)"
-        assert timeline_detail("same as event #3", label, "fr") == "same as event #3"  # other notes as written
+        assert timeline_detail("same as event #3", label, "fr") == "identique à l'événement n°3"
+        assert timeline_detail("HiPay status 113 (refused)", label, "fr") == "HiPay status 113 (refused)"  # the PSP's words
 
 
 def test_support_sees_the_card_the_3ds_outcome_the_buyer_s_other_payments_and_the_order(make_panel):
