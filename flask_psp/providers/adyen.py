@@ -146,8 +146,9 @@ class AdyenProvider(Provider):
         "test": ("checkout-test.adyen.com", "pal-test.adyen.com"),
         "live": ("{live_endpoint_prefix}-checkout-live.adyenpayments.com", "{live_endpoint_prefix}-pal-live.adyenpayments.com"),
     }
-    three_ds_mapping = {"always": "attemptAuthentication: always", "when_required": "(Adyen decides)",
-                        "frictionless": "(Adyen decides)"}
+    three_ds_mapping = {"always": "attemptAuthentication: always, threeDSRequestorChallengeInd: 03",
+                        "when_required": "(Adyen decides)",
+                        "frictionless": "threeDSRequestorChallengeInd: 02 (no challenge requested)"}
     look_field = ("adyen_theme_id", "Adyen theme id (themeId)")
 
     def __init__(self, config, http=None):
