@@ -87,6 +87,8 @@ def default_config(instance_path: str) -> dict:
     return {
         "SECRET_KEY": os.environ.get("SHOP_SECRET_KEY"),  # else made once and kept in the instance folder
         "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(instance_path, "example_shop.db"),
+        "PSP_SHOP_URL": "/orders/{order_ref}",  # the buyer's way back from the payment's result page
+        "PSP_ORDER_URL": "/orders/{order_ref}",  # the order, from the payment's page in the panel
         "PSP_PROVIDERS": {
             "payplug": {
                 "enabled": True,

@@ -37,6 +37,9 @@ DEFAULTS: dict[str, Any] = {
     # the order in the shop's own back office, linked from a payment's page: "{order_ref}" is replaced
     # by the order's reference (URL-quoted), e.g. "https://shop.example/admin/orders/{order_ref}"
     "PSP_ORDER_URL": None,
+    # buyer result pages (paid, pending, failed, cancelled) link back to the shop here; "{order_ref}"
+    # is replaced by the order's reference, e.g. "https://shop.example/orders/{order_ref}" (None: no link)
+    "PSP_SHOP_URL": None,
     # endpoints typed in the admin panel: False = the provider's own hosts only (and loopback
     # simulators in test mode); True also accepts proxies. PSP_PROVIDERS endpoints are never limited
     "PSP_ALLOW_CUSTOM_ENDPOINTS": False,
