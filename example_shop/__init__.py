@@ -149,14 +149,37 @@ def create_app(config: dict | None = None, *, instance_path: str | None = None) 
     return app
 
 
+#: the shop's few words in French (a real shop has its own translations; the plugin's pages have theirs)
+FRENCH = {
+    "Example shop": "Boutique d'exemple", "Products": "Produits", "Cart": "Panier", "Add to cart": "Ajouter au panier",
+    "Total": "Total", "Email (for your receipt)": "E-mail (pour votre reçu)", "Place order and pay": "Commander et payer",
+    "Your cart is empty.": "Votre panier est vide.", "Order": "Commande", "Status:": "Statut :", "Total:": "Total :",
+    "Pay now": "Payer maintenant", "pending": "en attente", "paid": "payée", "cancelled": "annulée",
+    "A demonstration of flask-psp: no real money is taken.": "Une démonstration de flask-psp : aucun argent réel n'est pris.",
+}
+
+
+def _lang() -> str:
+    return request.accept_languages.best_match(["en", "fr"]) or "en"
+
+
 def _money(amount: int, currency: str) -> str:
     from flask_psp.money import format_amount
 
-    return format_amount(amount, currency, "en")
+    return format_amount(amount, currency, _lang())
+
+
+def _translate(text: str) -> str:
+    return FRENCH.get(text, text) if _lang() == "fr" else text
 
 
 def _routes(app: Flask) -> None:
     app.jinja_env.globals["money"] = _money
+    app.jinja_env.globals["t"] = _translate
+
+    @app.context_processor
+    def _language():
+        return {"lang": _lang()}
 
     @app.get("/")
     def index():

@@ -42,3 +42,21 @@ def test_the_pending_page_promises_a_mail_when_buyer_receipts_are_sent(make_shop
     pending = buyer.http.get(f"{shop.url}/psp/return/{token}", timeout=10).text
     assert "You can also close it: you will be told by email." in pending
     assert f'href="/orders/{ref}" id="psp-back-to-shop"' in pending  # the example shop's own PSP_SHOP_URL
+
+
+def test_the_example_shop_speaks_french_and_has_a_stylesheet_and_every_page_a_favicon(make_shop):
+    import requests
+
+    shop = make_shop()
+    french = requests.get(shop.url + "/", headers={"Accept-Language": "fr-FR,fr;q=0.9"}, timeout=10).text
+    assert '<html lang="fr">' in french and ">Ajouter au panier<" in french and "14,50\u00a0€" in french
+    english = requests.get(shop.url + "/", headers={"Accept-Language": "en"}, timeout=10).text
+    assert ">Add to cart<" in english and "€14.50" in english
+    css = re.search(r'<link rel="stylesheet" href="([^"]+)"', english).group(1)
+    assert requests.get(shop.url + css, timeout=10).headers["Content-Type"].startswith("text/css")
+    buyer = shop.buyer()
+    ref = buyer.place_order()
+    for page in (english, buyer.http.get(f"{shop.url}/psp/checkout/{ref}", timeout=10).text):
+        icon = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page).group(1)
+        answer = requests.get(shop.url + icon, timeout=10)
+        assert answer.status_code == 200 and answer.text.startswith("<svg")
