@@ -60,3 +60,27 @@ def test_the_example_shop_speaks_french_and_has_a_stylesheet_and_every_page_a_fa
         icon = re.search(r'<link rel="icon" href="([^"]+)" type="image/svg\+xml">', page).group(1)
         answer = requests.get(shop.url + icon, timeout=10)
         assert answer.status_code == 200 and answer.text.startswith("<svg")
+
+
+def test_a_french_buyer_meets_the_simulated_hosted_page_in_french(make_shop):
+    shop = make_shop()
+    buyer = shop.buyer("fr")
+    ref = buyer.place_order()
+    answer = buyer.choose(ref)
+    assert answer.status_code == 303
+    page = buyer.http.get(answer.headers["Location"], timeout=10).text
+    assert '<html lang="fr">' in page and "Numéro de carte" in page and ">Payer 14.50" in page
+    english = shop.buyer("en")
+    ref = english.place_order()
+    page = english.http.get(english.choose(ref).headers["Location"], timeout=10).text
+    assert '<html lang="en">' in page and "Card number" in page
+
+
+def test_every_simulator_page_follows_the_language_it_is_given():
+    from flask_psp.simulator.page import render_page
+
+    french = render_page("Payment", brand="Adyen", note="no real card is charged.", lang="fr-FR", form=True,
+                         amount="12.00 EUR", detail="pay_1 · test mode", cards=(("4111", "success"),))
+    assert "<h1>Paiement</h1>" in french and "Annuler" in french and "pay_1 · mode test" in french
+    assert "aucune vraie carte" in french
+    assert "<h1>Payment</h1>" in render_page("Payment", brand="Adyen", note="n", lang="en-GB")

@@ -201,6 +201,17 @@ def asked_amount(payment: Payment, verb: str, amount_text: str, locale: str) -> 
     amount = parse_amount(amount_text, payment.currency)
     limit = limit_of(payment, verb)
     if limit <= 0:
+        provider = provider_display_name(payment.provider)
+        if verb == "capture" and any(op.get("operation") == "cancel" for op in payment.pending_operations):
+            raise ValueError(_("A cancellation awaits %(provider)s's confirmation: nothing can be captured.",
+                               provider=provider))
+        waiting = payment.pending_amount(verb)
+        if waiting:
+            money = format_amount(waiting, payment.currency, locale)
+            raise ValueError(_("Nothing is left to capture: %(amount)s asked earlier awaits %(provider)s's confirmation.",
+                               amount=money, provider=provider) if verb == "capture" else
+                             _("Nothing is left to refund: %(amount)s asked earlier awaits %(provider)s's confirmation.",
+                               amount=money, provider=provider))
         raise ValueError(_("Nothing is left to capture.") if verb == "capture" else _("Nothing is left to refund."))
     if amount is None:
         return limit

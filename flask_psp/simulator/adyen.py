@@ -446,7 +446,7 @@ class AdyenSimulator(ProviderSimulator):
         return self.page(title, status=status,
                          merchant=f"{self.merchant_account} · {session['request']['reference']}", amount=amount,
                          detail=None if session["live"] else "test mode", secret="password", code=THREE_DS_PASSWORD,
-                         **context)
+                         lang=str(session["request"].get("shopperLocale") or "en"), **context)
 
 
 # ====================================================================== HTTP: API
