@@ -161,7 +161,9 @@ def overview(session: Session, query: OverviewQuery, provider_names: Callable[[s
     return {"mode": query.mode, "totals": totals, "captured_charts": captured_charts, "conversion": conversion,
             "conversion_chart": conversion_chart, "days": days,
             "failures": failure_reasons(session, query, provider_names),
-            "health": provider_health(session, provider_names), "attention": dashboard(session)}
+            "health": provider_health(session, provider_names),
+            # the counts that need a look, at the top level as the overview always had them (more may join)
+            **dashboard(session)}
 
 
 def failure_kind(status: str, reason: str | None) -> str:

@@ -119,6 +119,8 @@ def test_a_live_key_typed_as_the_test_key_is_one_clear_error(panel):
     problems = re.findall(r"<li>(.*?)</li>", answer.text.split('role="alert"')[1].split("</ul>")[0], re.S)
     assert len(problems) == 1, problems
     assert "must start with sk_test_ (this one looks like a live key)" in problems[0]
+    test_column = answer.text.split('data-mode="test"')[1].split('data-mode="live"')[0]
+    assert ">complete<" not in test_column  # the badge tells what is saved: nothing
     assert updates(panel, "payplug") == []
 
 
