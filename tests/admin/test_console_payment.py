@@ -176,3 +176,14 @@ def test_grouped_amounts_read_with_either_separator():
     assert parse_amount("1,234.50", "EUR") == 123450
     assert parse_amount("1.234,50", "EUR") == 123450
     assert parse_amount("12,5", "EUR") == 1250
+
+
+def test_formatted_amounts_are_remembered_but_a_float_is_still_refused():
+    import pytest
+
+    from flask_psp.money import format_amount
+
+    assert format_amount(100, "EUR", "fr") == format_amount(100, "EUR", "fr") == "1,00\u00a0€"
+    for not_minor_units in (100.0, True):
+        with pytest.raises(TypeError):
+            format_amount(not_minor_units, "EUR", "fr")
