@@ -67,6 +67,11 @@ DEFAULTS: dict[str, Any] = {
     "PSP_RECONCILE_AFTER": 1800,  # pending/authorized payments older than this are checked with the PSP
     "PSP_RECONCILE_EVERY": 3600,  # and checked again at most this often
     "PSP_EXPIRE_AFTER": 86400,  # created/pending payments older than this are expired
+    # payment links: a reminder this many days before a mailed link expires (None: no reminder;
+    # the ``links`` job sends it), and the shop's contact (an e-mail address or a URL) shown on
+    # the page of a link that expired or was cancelled
+    "PSP_LINK_REMINDER_DAYS": None,
+    "PSP_LINK_CONTACT": None,
 }
 
 MODES = ("test", "live")
@@ -179,6 +184,16 @@ def whole(config: Mapping[str, Any], key: str) -> int:
 
 def retry_policy(config: Mapping[str, Any]) -> RetryPolicy:
     return RetryPolicy(duration(config, "PSP_RETRY_FIRST_DELAY"), whole(config, "PSP_RETRY_MAX_ATTEMPTS"))
+
+
+def link_reminder_days(config: Mapping[str, Any]) -> float | None:
+    """``PSP_LINK_REMINDER_DAYS``: None (no reminder) or a positive number of days."""
+    value = config.get("PSP_LINK_REMINDER_DAYS")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigurationError(f"PSP_LINK_REMINDER_DAYS must be a positive number of days or None, not {value!r}")
+    return float(value)
 
 
 def job_settings(config: Mapping[str, Any]) -> JobSettings:

@@ -107,6 +107,7 @@ def payment_detail(payment_id: int):
         order_url=order_url(payment.order_ref),
         detail=lambda text: timeline_detail(text, label, locale),
         other_payments=other_payments_count(db_session(), payment),
+        link=current_state().links().of_payment(payment),
     )
     response.headers["Content-Security-Policy"] = ADMIN_CSP
     return response
