@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 
-from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, abort, has_request_context, jsonify, redirect, render_template, request, session, url_for
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import bindparam, select, update
@@ -161,6 +161,9 @@ FRENCH = {
 
 
 def _lang() -> str:
+    """The visitor's language; English outside a request (the plugin renders mails from jobs)."""
+    if not has_request_context():
+        return "en"
     return request.accept_languages.best_match(["en", "fr"]) or "en"
 
 
