@@ -96,5 +96,7 @@ translations: install
 wheel: install
 	$(BIN)/python -m build --wheel --outdir dist .
 
+# the example shop's instance folder (its SQLite database and secrets) is ./instance, where Flask puts it
+# for a package that is not installed; example_shop/instance is where older versions said it was
 clean:
-	rm -rf $(VENV) $(PEER_VENV) build dist *.egg-info example_shop/instance test-artifacts docs/_build
+	rm -rf $(VENV) $(PEER_VENV) build dist *.egg-info instance example_shop/instance test-artifacts docs/_build

@@ -147,3 +147,20 @@ def explain(raw_connection, statement: str, parameters) -> str:
         plan = "\n".join(row[0] for row in cursor.fetchall())
     raw_connection.rollback()
     return plan
+
+
+def overview_shapes() -> list[tuple[str, dict]]:
+    """(name, query-string arguments) of the overview as a merchant opens it."""
+    today = date.today()
+    return [
+        ("overview, live, last 30 days", {}),
+        ("overview, test, last 30 days", {"mode": "test"}),
+        ("overview, test, a quarter", {"mode": "test", "date_from": (today - timedelta(days=89)).isoformat(),
+                                       "date_to": today.isoformat()}),
+    ]
+
+
+def overview_request(client: "AdminClient", port: int, args: dict, tag: str) -> Request:
+    query = urlencode(args)
+    return Request("127.0.0.1", port, "GET", "/psp/admin/" + (f"?{query}" if query else ""),
+                   headers={"Cookie": client.cookie}, tag=tag, keep_body=True)

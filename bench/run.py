@@ -3,7 +3,8 @@
 1. notifications: signed notifications of the five providers (PayPlug re-fetched, PayPal verified
    through the simulator), 20 % duplicates, over real HTTP to gunicorn; baseline: bench/baseline_app.py.
 2. checkout start: ``POST /psp/checkout/<ref>`` → 303, against the provider call made directly.
-3. the admin payments list with BENCH_ADMIN_ROWS payments: the view against its own SQL run bare.
+3. the admin payments list with BENCH_ADMIN_ROWS payments: the view against its own SQL run bare;
+   then the overview (money per provider, charts, failures, health) over the same payments.
 4. the peak RSS of the gunicorn workers after each benchmark.
 
 Sizes and settings come from the environment (see ``Settings``); figures are printed and written to
@@ -100,6 +101,10 @@ def _admin_p95_max(r: dict):
     return max((v["plugin"]["p95_ms"] for v in (r.get("admin") or {}).values()), default=None)
 
 
+def _overview_p95_max(r: dict):
+    return max((v["p95_ms"] for k, v in (r.get("overview") or {}).items() if "30 days" in k), default=None)
+
+
 def _rss_max(r: dict):
     rss = [v["plugin"]["max_mb"] for v in r["rss"].values() if v["plugin"]["max_mb"]]
     return max(rss) if rss else None
@@ -126,6 +131,7 @@ def targets_for(levels: list[str]) -> list[tuple]:
         ("Celery: nothing lost when a worker is killed mid-run (1 = every order paid once)", _celery_nothing_lost,
          ">=", 1),
         ("admin list p95 < 100 ms (every query shape)", _admin_p95_max, "<", 100.0),
+        ("admin overview p95 < 150 ms (last 30 days, live and test)", _overview_p95_max, "<", 150.0),
         ("worker peak RSS < 150 MB", _rss_max, "<", 150.0),
     ]
 
@@ -698,6 +704,21 @@ class Bench:
         self.results["admin"] = results
         self.record_rss("admin")
 
+    def admin_overview(self) -> None:
+        client = admin.AdminClient(self.shop.url, ADMIN_EMAIL, ADMIN_PASSWORD)
+        results = {}
+        for name, args in admin.overview_shapes():
+            requests_ = [admin.overview_request(client, self.shop.port, args, name) for _ in range(self.s.admin_repeat)]
+            samples, _ = self.load.run(requests_, 1)
+            if any(x.status != 200 for x in samples):
+                raise RuntimeError(f"{name}: HTTP {samples[0].status}")
+            view = [x.latency * 1000 for x in samples]
+            results[name] = {"args": args, "p50_ms": round(percentile(view, 50), 2),
+                             "p95_ms": round(percentile(view, 95), 2)}
+            log(f"  {name:<36} p50 {results[name]['p50_ms']:7.1f} p95 {results[name]['p95_ms']:7.1f} ms")
+        self.results["overview"] = results
+        self.record_rss("overview")
+
     # ------------------------------------------------------------------------------------ summary
     def targets(self) -> None:
         r = self.results
@@ -789,6 +810,8 @@ def main() -> int:
         if settings.admin_rows:
             log(f"\n3. admin payments list, {settings.admin_rows:,} payments: the view vs its SQL alone")
             phase("admin", bench.admin_list)
+            log(f"\n3b. admin overview, {settings.admin_rows:,} payments")
+            phase("overview", bench.admin_overview)
         log("\n4. peak RSS of a gunicorn worker (VmHWM), MB")
         for after, values in bench.results["rss"].items():
             log(f"  after {after:<14} plugin {values['plugin']['max_mb']}  baseline {values['baseline']['max_mb']}  "

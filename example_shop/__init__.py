@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 
-from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
+from flask import Flask, abort, has_request_context, jsonify, redirect, render_template, request, session, url_for
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import bindparam, select, update
@@ -113,6 +113,8 @@ def default_config(instance_path: str) -> dict:
     return {
         "SECRET_KEY": os.environ.get("SHOP_SECRET_KEY"),  # else made once and kept in the instance folder
         "SQLALCHEMY_DATABASE_URI": "sqlite:///" + os.path.join(instance_path, "example_shop.db"),
+        "PSP_SHOP_URL": "/orders/{order_ref}",  # the buyer's way back from the payment's result page
+        "PSP_ORDER_URL": "/orders/{order_ref}",  # the order, from the payment's page in the panel
         "PSP_PROVIDERS": {
             "payplug": {
                 "enabled": True,
@@ -173,14 +175,48 @@ def create_app(config: dict | None = None, *, instance_path: str | None = None) 
     return app
 
 
+#: the shop's few words in French (a real shop has its own translations; the plugin's pages have theirs)
+FRENCH = {
+    "Example shop": "Boutique d'exemple", "Products": "Produits", "Cart": "Panier", "Add to cart": "Ajouter au panier",
+    "Total": "Total", "Email (for your receipt)": "E-mail (pour votre reçu)", "Place order and pay": "Commander et payer",
+    "Your cart is empty.": "Votre panier est vide.", "Order": "Commande", "Status:": "Statut :", "Total:": "Total :",
+    "Pay now": "Payer maintenant", "Invoice": "Facture", "Email me a payment link": "M'envoyer un lien de paiement",
+    "A payment link is on its way to": "Un lien de paiement part vers", "pending": "en attente", "paid": "payée", "cancelled": "annulée",
+    "A demonstration of flask-psp: no real money is taken.": "Une démonstration de flask-psp : aucun argent réel n'est pris.",
+    "First name": "Prénom", "Last name": "Nom", "Company": "Société", "Address": "Adresse",
+    "Address (line 2)": "Adresse (ligne 2)", "Postcode": "Code postal", "City": "Ville", "Country (FR, BE…)": "Pays (FR, BE…)",
+    "Phone (+33…)": "Téléphone (+33…)", "Delivery": "Livraison", "shipped to me": "livrée chez moi",
+    "picked up in the shop": "retirée en boutique", "nothing to ship": "rien à livrer",
+    "Ship to another address": "Livrer à une autre adresse", "Shipping address": "Adresse de livraison",
+    "Billing address (optional: it helps your bank skip the 3-D Secure step)":
+        "Adresse de facturation (facultative : elle aide votre banque à éviter l'étape 3-D Secure)",
+}
+
+
+def _lang() -> str:
+    """The visitor's language; English outside a request (the plugin renders mails from jobs)."""
+    if not has_request_context():
+        return "en"
+    return request.accept_languages.best_match(["en", "fr"]) or "en"
+
+
 def _money(amount: int, currency: str) -> str:
     from flask_psp.money import format_amount
 
-    return format_amount(amount, currency, "en")
+    return format_amount(amount, currency, _lang())
+
+
+def _translate(text: str) -> str:
+    return FRENCH.get(text, text) if _lang() == "fr" else text
 
 
 def _routes(app: Flask) -> None:
     app.jinja_env.globals["money"] = _money
+    app.jinja_env.globals["t"] = _translate
+
+    @app.context_processor
+    def _language():
+        return {"lang": _lang()}
 
     @app.get("/")
     def index():

@@ -15,7 +15,7 @@ HOST = os.environ.get("DEMO_HOST", "127.0.0.1")
 SHOP_PORT = int(os.environ.get("DEMO_PORT", "5000"))
 #: the simulators listen on this port and the next four (PayPlug first, as the README says)
 SIMULATOR_PORT = int(os.environ.get("DEMO_SIMULATOR_PORT", "8101"))
-# DEMO_DATABASE_URL: another database than example_shop/instance/example_shop.db
+# DEMO_DATABASE_URL: another database than instance/example_shop.db (Flask's instance folder of the shop)
 DEMO_EMAIL = "merchant@example.com"
 DEMO_PASSWORD = "demo-merchant-2026"
 PROVIDERS = ("payplug", "adyen", "paypal", "sips", "hipay")
@@ -52,6 +52,7 @@ def seed_providers(app, simulators: dict) -> None:
     state = app.extensions["psp"]
     session = state.db.session
     if session.query(ProviderSettings).count():
+        follow_the_simulators(app, simulators)
         return
     for position, name in enumerate(PROVIDERS):
         form = {"enabled": "on", "mode": "test", "capture": "auto", "three_ds": "when_required",
@@ -60,6 +61,37 @@ def seed_providers(app, simulators: dict) -> None:
                                  may_change_endpoints=True)  # the demo sets itself up, as its owner
         if problems:
             raise SystemExit(f"demo: could not set up {name}: {'; '.join(map(str, problems))}")
+
+
+def follow_the_simulators(app, simulators: dict) -> list[str]:
+    """A start on other ports: each provider whose saved test endpoint is a simulator of an earlier
+    start (an http address on this machine) is pointed at this start's simulator, its credentials
+    and the merchant's other settings kept. Returns the names of the providers moved."""
+    from urllib.parse import urlsplit
+
+    from flask_psp.admin.audit import audit
+    from flask_psp.models import ProviderSettings
+
+    state = app.extensions["psp"]
+    session = state.db.session
+    moved = []
+    for row in session.query(ProviderSettings).order_by(ProviderSettings.name):
+        simulator = simulators.get(row.name)
+        stored = state.settings.stored_credentials(row)
+        test = dict(stored.get("test") or {})
+        old = test.get("endpoint") or ""
+        parts = urlsplit(old)
+        if simulator is None or not old or old == simulator.url or parts.scheme != "http" \
+                or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            continue
+        test["endpoint"] = simulator.url
+        row.credentials = state.box.encrypt({**stored, "test": test})
+        audit(session, "make demo", "provider.update", row.name,
+              {"settings": {}, "credentials_changed": ["test.endpoint"],
+               "endpoints": {"test": {"old": old, "new": simulator.url}}}, commit=False)
+        moved.append(row.name)
+    session.commit()
+    return moved
 
 
 def main() -> None:
@@ -79,7 +111,7 @@ def main() -> None:
     # over https when the shop is served that way; the SECRET_KEY is the one kept in the instance folder
     config = {"PSP_PUBLIC_URL": shop_url, "PSP_PROVIDERS": {},
               "SESSION_COOKIE_SAMESITE": "Lax", "SESSION_COOKIE_SECURE": shop_url.startswith("https://")}
-    if os.environ.get("DEMO_DATABASE_URL"):  # default: the SQLite file in example_shop/instance/
+    if os.environ.get("DEMO_DATABASE_URL"):  # default: the SQLite file in instance/
         config["SQLALCHEMY_DATABASE_URI"] = os.environ["DEMO_DATABASE_URL"]
     app = create_app(config)
     prefix = app.config["PSP_URL_PREFIX"]

@@ -34,6 +34,12 @@ DEFAULTS: dict[str, Any] = {
     "PSP_ADMIN_LOCKOUT_MAX_MINUTES": 24 * 60,
     "PSP_ADMIN_IDLE_MINUTES": 30,  # a built-in account's session unused this long is signed out (None: never)
     "PSP_ADMIN_LOGO_MAX_BYTES": 512 * 1024,
+    # the order in the shop's own back office, linked from a payment's page: "{order_ref}" is replaced
+    # by the order's reference (URL-quoted), e.g. "https://shop.example/admin/orders/{order_ref}"
+    "PSP_ORDER_URL": None,
+    # buyer result pages (paid, pending, failed, cancelled) link back to the shop here; "{order_ref}"
+    # is replaced by the order's reference, e.g. "https://shop.example/orders/{order_ref}" (None: no link)
+    "PSP_SHOP_URL": None,
     # endpoints typed in the admin panel: False = the provider's own hosts only (and loopback
     # simulators in test mode); True also accepts proxies. PSP_PROVIDERS endpoints are never limited
     "PSP_ALLOW_CUSTOM_ENDPOINTS": False,

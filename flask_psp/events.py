@@ -79,6 +79,29 @@ class VerifiedMessage:
     payment_token: str | None = None
     merchant_reference: str | None = None
     raw: Any = None  # the PSP's data this message was read from, for the inbox of batch items
+    #: what the PSP says of the card, for support (see :func:`card_facts`); kept on the payment
+    card: dict[str, Any] | None = None
+
+
+#: how the buyer was authenticated, as the panel words it
+THREE_DS_OUTCOMES = ("authenticated", "frictionless", "attempted", "not_authenticated", "failed")
+
+
+def card_facts(brand: Any = None, last4: Any = None, three_ds: str | None = None,
+               liability_shift: bool | None = None) -> dict[str, Any] | None:
+    """The card facts a PSP reported, checked (strangers' data): ``brand`` a short word, ``last4``
+    four digits, ``three_ds`` one of :data:`THREE_DS_OUTCOMES`; what the PSP did not say is left
+    out, and nothing said at all is None. Never more of the card number than its last four digits."""
+    facts: dict[str, Any] = {}
+    if isinstance(brand, str) and brand.strip():
+        facts["brand"] = brand.strip()[:32]
+    if isinstance(last4, str) and len(last4) >= 4 and last4[-4:].isdigit() and last4[-4:].isascii():
+        facts["last4"] = last4[-4:]
+    if three_ds in THREE_DS_OUTCOMES:
+        facts["three_ds"] = three_ds
+    if isinstance(liability_shift, bool):
+        facts["liability_shift"] = liability_shift
+    return facts or None
 
 
 @dataclass

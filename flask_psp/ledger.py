@@ -641,6 +641,8 @@ class Ledger:
         self._drop_moot_requests(payment, outcome)
         if message.psp_reference and not payment.psp_reference:
             payment.psp_reference = message.psp_reference
+        if message.card:  # what the PSP said of the card, for the merchant's support (newest wins)
+            self._keep(payment, card={**(payment.extra or {}).get("card", {}), **message.card})
         row.outcome = InboxOutcome.APPLIED
         row.outcome_detail = f"status {payment.status}" + ("" if outcome.changed else " (no change)")
         if outcome.held_back:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -83,6 +84,9 @@ class Payment(Base):
         Index("ix_psp_payment_amount_id", "amount", "id"),
         # scheduled jobs: delayed captures falling due
         Index("ix_psp_payment_capture_due_at", "capture_due_at"),
+        # the overview's count of payments that need the merchant's eyes: the few flagged, not all
+        Index("ix_psp_payment_flagged", "id", postgresql_where=text("flag IS NOT NULL"),
+              sqlite_where=text("flag IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -168,6 +172,8 @@ class PaymentEvent(Base):
         Index("ix_psp_payment_event_outcome_id", "outcome", "id"),
         # background processing: queued rows to sweep, failed rows to retry
         Index("ix_psp_payment_event_outcome_next_attempt_at", "outcome", "next_attempt_at"),
+        # the overview's "last notification" of each provider
+        Index("ix_psp_payment_event_provider_received_at", "provider", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

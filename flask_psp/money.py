@@ -8,6 +8,7 @@ No float is ever involved.
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal, InvalidOperation
 
 from iso4217 import Currency
@@ -82,6 +83,22 @@ def from_decimal_string(value: str, currency: str) -> int:
 
 def format_amount(amount: int, currency: str, locale: str = "en") -> str:
     """Locale-aware display: ``format_amount(1234, "EUR", "fr") == "12,34\u00a0€"``."""
+    if not isinstance(amount, int) or isinstance(amount, bool):  # checked before the cache: 1.0 == 1 == True
+        raise TypeError(f"amounts are integers in minor units, got {amount!r}")
+    return _formatted(amount, currency, locale)
+
+
+@functools.lru_cache(maxsize=4096)  # a page of charts formats the same amounts again and again
+def _formatted(amount: int, currency: str, locale: str) -> str:
     from babel.numbers import format_currency
 
-    return format_currency(to_decimal(amount, currency), currency.upper(), locale=locale)
+    return format_currency(to_decimal(amount, currency), currency.upper(), locale=_babel_locale(locale))
+
+
+@functools.lru_cache(maxsize=32)
+def _babel_locale(name: str):
+    """Babel's parsed locale, once per name: parsing it is most of a formatting's cost (a page of
+    the overview formats hundreds of amounts)."""
+    from babel import Locale
+
+    return Locale.parse(name)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from tests.conftest import CSRF
 
@@ -108,3 +109,55 @@ def test_make_demo_sells_a_product_through_every_simulated_provider(demo):
     assert "SameSite=Lax" in cookie and "HttpOnly" in cookie and "Secure" not in cookie  # served over http
     payments = merchant.get(url + "/psp/admin/payments", timeout=10)
     assert ref in payments.text
+
+
+def simulator_credentials_of(name, simulators):
+    from example_shop.demo import simulator_credentials
+
+    form = simulator_credentials(name, simulators[name])
+    return {k.removeprefix("cred-test-"): v for k, v in form.items() if k != "cred-test-endpoint"}
+
+
+def test_a_demo_started_again_on_other_ports_points_its_providers_at_the_new_simulators(tmp_path):
+    """The providers the first start saved keep the merchant's settings and credentials; their test
+    endpoints follow the simulators to their new ports (else checkout says the PSP cannot be reached)."""
+    from cryptography.fernet import Fernet
+
+    from example_shop import create_app
+    from example_shop.demo import PROVIDERS, seed_providers
+    from flask_psp.simulator import create_simulator
+
+    def start():
+        simulators = {name: create_simulator(name) for name in PROVIDERS}
+        for simulator in simulators.values():
+            simulator.serve()
+        return simulators
+
+    config = {"TESTING": True, "SECRET_KEY": "demo", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.db'}",
+              "PSP_ENCRYPTION_KEY": Fernet.generate_key().decode(), "PSP_PROVIDERS": {}}
+    first, second = start(), start()
+    try:
+        app = create_app(config)
+        with app.app_context():
+            seed_providers(app, first)
+            state = app.extensions["psp"]
+            state.db.session.execute(sa.text("UPDATE psp_provider_settings SET position = 7 WHERE name = 'hipay'"))
+            state.db.session.commit()
+        app = create_app(config)  # the second start, its simulators elsewhere
+        with app.app_context():
+            seed_providers(app, second)
+            state = app.extensions["psp"]
+            for name in PROVIDERS:
+                now = state.settings.config_for(state.db.session, name)
+                assert now.endpoint == second[name].url != first[name].url
+                assert now.credentials == {k: v for k, v in simulator_credentials_of(name, second).items()}
+            assert state.db.session.execute(sa.text(
+                "SELECT position FROM psp_provider_settings WHERE name = 'hipay'")).scalar() == 7
+            from flask_psp.admin.providers import test_connection
+
+            ok, message = test_connection(state.db.session, state.settings, state.http, "payplug", "test")
+            assert ok, message  # the new simulator answers
+    finally:
+        for simulator in [*first.values(), *second.values()]:
+            simulator.server.stop()
+            simulator.notifier.close()

@@ -346,6 +346,7 @@ def save_provider(session: Session, settings, box: SecretBox, form: ProviderForm
     endpoint_changes: dict[str, dict[str, str | None]] = {}  # mode -> {"old": …, "new": …}
     secrets_cleared: dict[str, list[str]] = {}  # mode -> secret field names forgotten with the old endpoint
     refused_endpoints: dict[str, dict[str, str | None]] = {}
+    unusable: set[str] = set()  # modes whose typed credentials were refused (said once, not again below)
     for block_mode in MODES:
         old = dict(stored.get(block_mode) or {})
         if form[f"clear-{block_mode}"].data:
@@ -366,7 +367,9 @@ def save_provider(session: Session, settings, box: SecretBox, form: ProviderForm
             value = sent.data
             if f.name in secret_names and not value:
                 continue  # blank secret: keep the stored one
-            if value != (old.get(f.name) or ""):
+            # a select left on its default in a set with nothing saved (as older pages sent it) changes nothing
+            left_on_default = bool(f.choices) and not old.get(f.name) and value == f.default
+            if value != (old.get(f.name) or "") and not left_on_default:
                 changed_fields.append(f"{block_mode}.{f.name}")
             if value:
                 block[f.name] = value
@@ -401,7 +404,10 @@ def save_provider(session: Session, settings, box: SecretBox, form: ProviderForm
         block = {k: v for k, v in block.items() if k in known or k in cls.endpoint_fields}
         creds = {k: v for k, v in block.items() if k not in cls.endpoint_fields}
         if _filled(cls, creds):
-            for problem in cls.validate_credentials({**creds, **forgotten}, block_mode):
+            said = cls.validate_credentials({**creds, **forgotten}, block_mode)
+            if said:
+                unusable.add(block_mode)
+            for problem in said:
                 problems.append(_("In the %(mode)s credentials: %(problem)s", mode=_mode_label(block_mode), problem=problem))
         new_creds[block_mode] = block
     if refused_endpoints:
@@ -413,7 +419,7 @@ def save_provider(session: Session, settings, box: SecretBox, form: ProviderForm
                 _("%(provider)s is enabled in %(mode)s mode: type its %(mode)s secrets again for the new endpoint "
                   "(changing the endpoint forgets them).", provider=cls.display_name, mode=_mode_label(mode))
             )
-        elif not _filled(cls, active) or cls.validate_credentials(active, mode):
+        elif mode not in unusable and (not _filled(cls, active) or cls.validate_credentials(active, mode)):
             problems.append(
                 _("%(provider)s cannot be enabled in %(mode)s mode: its %(mode)s credentials are incomplete.",
                   provider=cls.display_name, mode=_mode_label(mode))
@@ -449,7 +455,8 @@ def save_provider(session: Session, settings, box: SecretBox, form: ProviderForm
         details["endpoints"] = endpoint_changes  # endpoints are not secrets: the log says where secrets go
     if secrets_cleared:
         details["secrets_cleared"] = secrets_cleared  # field names only
-    audit(session, actor, "provider.update", name, details, commit=False)
+    if changes or changed_fields or endpoint_changes or secrets_cleared:  # a save that changed nothing: no entry
+        audit(session, actor, "provider.update", name, details, commit=False)
     if mode == "live":  # open test-mode payments can no longer pay orders: expired with the switch
         expire_test_payments(session, name, actor)
     session.commit()

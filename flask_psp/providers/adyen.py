@@ -51,6 +51,7 @@ from .base import (
     RejectedItem,
     VerifiedMessage,
 )
+from ..events import card_facts
 
 API_VERSION = "v72"
 TEST_URL = f"https://checkout-test.adyen.com/{API_VERSION}"
@@ -119,6 +120,19 @@ def _parse_date(value: str) -> date | None:
         return None
 
 
+def _card(item: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An AUTHORISATION item's ``paymentMethod`` (the brand: "visa", "mc"…) and, when the merchant
+    account sends them as additional data, ``cardSummary`` (last four digits), ``threeDAuthenticated``
+    and ``liabilityShift`` ("true"/"false")."""
+    authenticated = str(extra.get("threeDAuthenticated") or "").lower()
+    shift = str(extra.get("liabilityShift") or "").lower()
+    return card_facts(
+        item.get("paymentMethod") or extra.get("paymentMethod"), extra.get("cardSummary"),
+        "authenticated" if authenticated == "true" else "not_authenticated" if authenticated == "false" else None,
+        True if shift == "true" else False if shift == "false" else None,
+    )
+
+
 class AdyenProvider(Provider):
     name = "adyen"
     display_name = "Adyen"
@@ -141,8 +155,9 @@ class AdyenProvider(Provider):
         "no status lookup for Hosted Checkout: find it in the Customer Area (merchant reference = payment token); "
         "check the Standard webhook (URL /notify/adyen, HMAC key as set here). Settlement reports also tell"
     )
-    three_ds_mapping = {"always": "attemptAuthentication: always", "when_required": "(Adyen decides)",
-                        "frictionless": "(Adyen decides)"}
+    three_ds_mapping = {"always": "attemptAuthentication: always, threeDSRequestorChallengeInd: 03",
+                        "when_required": "(Adyen decides)",
+                        "frictionless": "threeDSRequestorChallengeInd: 02 (no challenge requested)"}
     look_field = ("adyen_theme_id", "Adyen theme id (themeId)")
 
     def __init__(self, config, http=None):
@@ -407,6 +422,7 @@ class AdyenProvider(Provider):
             payment_token=reference if ours else None,
             merchant_reference=reference,
             raw=dict(item),
+            card=_card(item, extra) if ours and code == "AUTHORISATION" else None,
         )
 
     def events_for(

@@ -241,6 +241,8 @@ class Provider:
     supports_capture: ClassVar[bool] = True
     supports_refund: ClassVar[bool] = True
     supports_cancel: ClassVar[bool] = True
+    #: can part of an authorization be captured? (False: the whole authorized amount only)
+    supports_partial_capture: ClassVar[bool] = True
     #: the PSP's own API hosts, per mode. An endpoint typed in the admin panel must name one of
     #: them over https (:func:`endpoint_problem`); "{field}" is filled from that mode's credentials
     #: (Adyen's live hosts carry the merchant's ``live_endpoint_prefix``)

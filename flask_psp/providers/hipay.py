@@ -35,6 +35,7 @@ import uuid
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ..events import card_facts
 from ..money import UnknownCurrency, from_decimal_string, to_decimal_string
 from .base import (
     CheckoutRequest,
@@ -168,6 +169,20 @@ def _deciding(transactions: list[dict[str, Any]]) -> dict[str, Any]:
     took_money = [t for t in transactions if _status(t) in TOOK_MONEY]
     return max(enumerate(took_money or transactions), key=latest)[1]
 
+
+
+#: 3-D Secure as HiPay reports it: ``authentication_status`` (Y authenticated, A attempted, N failed,
+#: U/R not authenticated), else the ECI (Visa 5/6/7, Mastercard 02/01/00). HiPay does not state the
+#: liability shift itself, so none is shown
+_AUTHENTICATION = {"Y": "authenticated", "A": "attempted", "N": "failed", "U": "not_authenticated",
+                   "R": "not_authenticated"}
+_ECI = {"5": "authenticated", "05": "authenticated", "02": "authenticated", "6": "attempted", "06": "attempted",
+        "01": "attempted", "7": "not_authenticated", "07": "not_authenticated", "00": "not_authenticated"}
+
+
+def _card(brand: Any, pan: Any, authentication: Any, eci: Any) -> dict[str, Any] | None:
+    three_ds = _AUTHENTICATION.get(str(authentication or "").upper()) or _ECI.get(str(eci or ""))
+    return card_facts(brand, pan, three_ds)
 
 class HiPayProvider(Provider):
     name = "hipay"
@@ -369,6 +384,7 @@ class HiPayProvider(Provider):
             payment_token=snap.get("order_id") or None,
             merchant_reference=snap.get("order_id") or None,
             raw=snap.get("raw"),
+            card=snap.get("card"),
         )
 
     def _signature_problem(self, body: bytes, signature: str) -> str:
@@ -405,6 +421,9 @@ class HiPayProvider(Provider):
             "reason": fields.get("reason"),
             "order_id": fields.get("order[id]"),
             "raw": fields,
+            "card": _card(fields.get("payment_method[brand]"), fields.get("payment_method[pan]"),
+                          fields.get("three_d_secure[authentication_status]"),
+                          fields.get("three_d_secure[eci]")),
         }
         return [self.snapshot_message(snap, "notification")]
 
@@ -529,6 +548,8 @@ class HiPayProvider(Provider):
             return []
         tx = _deciding(ours)
         reason = tx.get("reason")
+        method = tx.get("paymentMethod") if isinstance(tx.get("paymentMethod"), dict) else {}
+        secure = tx.get("threeDSecure") if isinstance(tx.get("threeDSecure"), dict) else {}
         order = tx.get("order") if isinstance(tx.get("order"), dict) else {}
         snap = {
             "reference": tx.get("transactionReference"),
@@ -542,6 +563,8 @@ class HiPayProvider(Provider):
             "reason": reason.get("message") if isinstance(reason, dict) else reason,
             "order_id": payment.token,
             "raw": tx,
+            "card": _card(method.get("brand"), method.get("pan"), secure.get("authenticationStatus"),
+                          secure.get("eci")),
         }
         return [self.snapshot_message(snap, "transaction lookup")]
 

@@ -172,7 +172,10 @@ class PayPalProvider(Provider):
         CredentialField("webhook_id", "Webhook ID"),
     )
     own_hosts = OWN_HOSTS
-    three_ds_mapping = {"always": "SCA_ALWAYS", "when_required": "SCA_WHEN_REQUIRED", "frictionless": "SCA_WHEN_REQUIRED"}
+    # nothing about 3-D Secure is sent: the buyer pays from a PayPal account (payment_source.paypal),
+    # where PayPal alone decides on strong authentication
+    three_ds_mapping = {"always": "(not sent: PayPal decides)", "when_required": "(not sent: PayPal decides)",
+                        "frictionless": "(not sent: PayPal decides)"}
     currencies = CURRENCIES
     return_needs_processing = True
 

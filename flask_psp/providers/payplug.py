@@ -25,6 +25,7 @@ from .base import (
     ProviderError,
     VerifiedMessage,
 )
+from ..events import card_facts
 
 API_URL = "https://api.payplug.com"
 API_VERSION = "2019-08-06"
@@ -37,9 +38,19 @@ def _minor_units(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _card(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The payment object's ``card`` (brand, last4) and ``is_3ds`` (true: the buyer went through
+    3-D Secure; false: not; null: not known yet). PayPlug says nothing of the liability shift."""
+    card = data.get("card") if isinstance(data.get("card"), dict) else {}
+    is_3ds = data.get("is_3ds")
+    three_ds = "authenticated" if is_3ds is True else "not_authenticated" if is_3ds is False else None
+    return card_facts(card.get("brand"), card.get("last4"), three_ds)
+
+
 class PayPlugProvider(Provider):
     name = "payplug"
     display_name = "PayPlug"
+    supports_partial_capture = False  # a deferred payment is captured whole
     credential_fields = (CredentialField("secret_key", "Secret key", secret=True),)
     own_hosts = {"test": ("api.payplug.com",), "live": ("api.payplug.com",)}  # one host; the key says the mode
     three_ds_mapping = {"always": "force_3ds: true", "when_required": "(PayPlug decides)",
@@ -178,6 +189,7 @@ class PayPlugProvider(Provider):
             psp_reference=data["id"],
             payment_token=(data.get("metadata") or {}).get("psp_token"),
             raw=data,
+            card=_card(data),
         )
 
     def _fetch_payment(self, payment_id: str) -> dict[str, Any]:

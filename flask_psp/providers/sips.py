@@ -43,6 +43,7 @@ import re
 from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
+from ..events import card_facts
 from ..money import UnknownCurrency, numeric_code
 from .base import (
     CheckoutRequest,
@@ -216,6 +217,11 @@ def describe_code(code: str | None) -> str:
     meaning = RESPONSE_CODES.get(code)
     return f"responseCode {code} ({meaning})" if meaning else f"responseCode {code}"
 
+
+#: Sips' ``holderAuthentStatus`` as the panel words the 3-D Secure outcome (``maskedPan`` shows the
+#: last two digits only: no last four; ``guaranteeIndicator`` Y/N is the liability shift)
+_HOLDER_AUTHENT = {"SUCCESS": "authenticated", "ATTEMPT": "attempted", "FAILURE": "failed",
+                   "NOT_ENROLLED": "not_authenticated", "NOT_PARTICIPATING": "not_authenticated"}
 
 class SipsProvider(Provider):
     name = "sips"
@@ -488,6 +494,9 @@ class SipsProvider(Provider):
             payment_token=fields.get("returnContext") or None,
             merchant_reference=fields.get("orderId"),
             raw={"source": source, **fields},
+            card=card_facts(fields.get("paymentMeanBrand"), fields.get("maskedPan"),
+                            _HOLDER_AUTHENT.get(fields.get("holderAuthentStatus") or ""),
+                            {"Y": True, "N": False}.get(fields.get("guaranteeIndicator") or "")),
         )
 
     def _key_version_hint(self, answered_version: str | None) -> str:

@@ -407,7 +407,10 @@ class AdyenSimulator(ProviderSimulator):
                 session["refusals"] += 1
                 if session["refusals"] >= self.max_refusals:
                     session["status"] = "refused"
-            additional = {"cardSummary": number[-4:], "paymentMethod": "visa"}
+            additional = {"cardSummary": number[-4:], "paymentMethod": "visa",
+                          # with the merchant account's "3D Secure" additional data on
+                          "threeDAuthenticated": "true" if challenge_passed else "false",
+                          "liabilityShift": "true" if challenge_passed else "false"}
             if authorised:
                 additional["authCode"] = "".join(secrets.choice("0123456789") for _ in range(6))
             item = self.item(
@@ -445,7 +448,7 @@ class AdyenSimulator(ProviderSimulator):
         return self.page(title, status=status,
                          merchant=f"{self.merchant_account} · {session['request']['reference']}", amount=amount,
                          detail=None if session["live"] else "test mode", secret="password", code=THREE_DS_PASSWORD,
-                         **context)
+                         lang=str(session["request"].get("shopperLocale") or "en"), **context)
 
 
 # ====================================================================== HTTP: API

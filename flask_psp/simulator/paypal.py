@@ -508,7 +508,8 @@ class PayPalSimulator(ProviderSimulator):
         amount = order["unit"]["amount"] if order else None
         return self.page(title, status=status, code=THREE_DS_CODE,
                          merchant=(order["context"].get("brand_name") or "Merchant") if order else None,
-                         amount=f"{amount['value']} {amount['currency_code']}" if order else None, **context)
+                         amount=f"{amount['value']} {amount['currency_code']}" if order else None,
+                         lang=str(order["context"].get("locale") or "en") if order else "en", **context)
 
 
 # ====================================================================== HTTP: API

@@ -478,7 +478,7 @@ class PayPlugSimulator(ProviderSimulator):
         merchant = self.owners.get(payment["id"], ("", False))[0]
         detail = payment["id"] + ("" if payment["is_live"] else " · test mode")
         return self.page(title, status=status, merchant=merchant, amount=format_euros(payment["amount"]),
-                         detail=detail, **context)
+                         detail=detail, lang=(payment.get("billing") or {}).get("language") or "en", **context)
 
     def _form_page(self, payment: dict, error: str | None = None, status: int = 200):
         return self._payment_page("Payment", payment, form=True, error=error, status=status)

@@ -440,7 +440,8 @@ class SipsSimulator(ProviderSimulator):
             title, status=status, note=self.page_note + (f" Page template: {template}." if template else ""),
             merchant=self.accounts.get(tx["merchant_id"], {}).get("name"),
             amount=_minor_to_text(tx["amount"], tx["currency"]) if tx["amount"] else None,
-            detail=f"transactionReference {tx['reference']}", **context,
+            detail=f"transactionReference {tx['reference']}", lang=tx["request"].get("customerLanguage") or "en",
+            **context,
         )
 
     def _payment_page(self, tx: dict, error: str | None = None, status: int = 200) -> Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from flask import abort, current_app, g, jsonify, redirect, request, url_for
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms.validators import ValidationError
@@ -141,12 +143,32 @@ def cancel(token: str):
     return _result_page(payment)
 
 
+def shop_url(order_ref: str) -> str | None:
+    """``PSP_SHOP_URL``, where a buyer goes back to the shop from a result page; "{order_ref}" in
+    it is replaced by the order's reference (the shop's page of the order)."""
+    template = current_app.config.get("PSP_SHOP_URL")
+    if not template:
+        return None
+    return template.replace("{order_ref}", quote(order_ref, safe=""))
+
+
+def _buyer_is_mailed(payment) -> bool:
+    """Will the buyer get an e-mail when the payment is settled? Only when mail is set up, the merchant
+    sends buyer receipts and the buyer gave an address."""
+    from ..admin.notifications import notification_settings
+
+    return bool(payment.email) and current_state().mailer.enabled and \
+        notification_settings(page_settings()).get("buyer_receipt", False)
+
+
 def _result_page(payment):
     locale = payment.locale or buyer_locale()
     return render(
         "psp/return.html",
         locale,
         payment=payment,
+        shop_url=shop_url(payment.order_ref),
+        buyer_mailed=_buyer_is_mailed(payment),
         status_url=url_for("psp.status", token=payment.token),
         checkout_url=url_for("psp.checkout", order_ref=payment.order_ref),
         poll_seconds=current_app.config["PSP_POLL_INTERVAL"],

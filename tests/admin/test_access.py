@@ -24,6 +24,7 @@ EXPECTED = {
     "psp.admin_account": ALL,
     "psp.admin_password": ALL,
     "psp.admin_payments": ALL,
+    "psp.admin_payments_csv": ALL,
     "psp.admin_payment": ALL,
     "psp.admin_inbox": ALL,
     "psp.admin_event": ALL,
@@ -40,6 +41,7 @@ EXPECTED = {
     "psp.admin_notifications_save": MANAGERS,
     "psp.admin_mail_retry": MANAGERS,
     "psp.admin_payment_action": MANAGERS,
+    "psp.admin_payment_confirm": MANAGERS,
     "psp.admin_event_process": MANAGERS,
     "psp.admin_accounting_save": ACCOUNTANTS,
     "psp.admin_accounting_export": ACCOUNTANTS,
@@ -303,7 +305,8 @@ def test_every_page_carries_csrf_tokens_in_its_forms_and_speaks_french(panel):
     english, french = panel.admin("owner"), panel.admin("owner")
     french.http.headers["Accept-Language"] = "fr-FR,fr;q=0.9"
     pages = [(e, p) for e, m, p in admin_routes(panel, params)
-             if m == "GET" and e not in ("psp.admin_asset", "psp.admin_accounting_export", "psp.admin_link_qr")]
+             if m == "GET" and e not in ("psp.admin_asset", "psp.admin_accounting_export", "psp.admin_link_qr",
+                                         "psp.admin_payments_csv")]
     anonymous_en, anonymous_fr = Admin(panel.shop), Admin(panel.shop)
     anonymous_fr.http.headers["Accept-Language"] = "fr"
     for endpoint, path in pages:

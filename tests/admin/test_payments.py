@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from flask_psp.models import PaymentEvent
 
-from .conftest import configure_payplug
+from .conftest import CSRF, configure_payplug
 
 
 def pay(panel, sku="MUG-01", code=None):
@@ -24,11 +24,23 @@ def pay(panel, sku="MUG-01", code=None):
 
 
 def confirm(admin, payment_id, action, amount=""):
-    """Click the action, then confirm on the confirmation page, as a merchant does."""
+    """Click the action, then confirm on the confirmation page, as a merchant does: each POST is
+    answered by a redirect (POST/redirect/GET), the confirmation page is a GET."""
     first = admin.post(f"/payments/{payment_id}/{action}", {"amount": amount})
-    assert first.status_code == 200 and 'data-confirm="' + action + '"' in first.text, first.text
-    shown = re.search(r'name="amount" value="([^"]*)"', first.text).group(1)
-    return first, admin.post(f"/payments/{payment_id}/{action}", {"amount": shown, "confirmed": "1"})
+    assert first.status_code == 303, first.text
+    page = admin.http.get(admin.shop.url + first.headers["Location"], timeout=15)
+    assert page.status_code == 200 and 'data-confirm="' + action + '"' in page.text, page.text
+    admin.token = CSRF.search(page.text).group(1)
+    shown = re.search(r'name="amount" value="([^"]*)"', page.text).group(1)
+    return page, admin.post(f"/payments/{payment_id}/{action}", {"amount": shown, "confirmed": "1"})
+
+
+def refused(admin, answer):
+    """A refused POST: redirected to the payment's page, which says why (once)."""
+    assert answer.status_code == 303, answer.text
+    page = admin.http.get(admin.shop.url + answer.headers["Location"], timeout=15)
+    assert page.status_code == 200
+    return page.text
 
 
 def test_manager_refunds_part_then_the_rest(panel):
@@ -61,12 +73,16 @@ def test_refund_amount_is_checked_before_calling_the_provider(panel):
     configure_payplug(panel, panel.sim.url)
     ref, payment = pay(panel)
     manager = panel.admin("manager")
-    too_much = manager.post(f"/payments/{payment['id']}/refund", {"amount": "99.00", "confirmed": "1"})
-    assert too_much.status_code == 400 and "between 1 and 1450" in too_much.text
-    garbage = manager.post(f"/payments/{payment['id']}/refund", {"amount": "1.234"})
-    assert garbage.status_code == 400 and "is not an amount in EUR" in garbage.text
-    negative = manager.post(f"/payments/{payment['id']}/refund", {"amount": "-5"})
-    assert negative.status_code == 400
+    # refused on the form, before any confirmation, with the limit in money
+    too_much = refused(manager, manager.post(f"/payments/{payment['id']}/refund", {"amount": "99.00"}))
+    assert "You can refund at most €14.50." in too_much
+    confirmed = refused(manager, manager.post(f"/payments/{payment['id']}/refund", {"amount": "99.00", "confirmed": "1"}))
+    assert "You can refund at most €14.50." in confirmed
+    garbage = refused(manager, manager.post(f"/payments/{payment['id']}/refund", {"amount": "1.234"}))
+    assert "is not an amount in EUR" in garbage
+    negative = refused(manager, manager.post(f"/payments/{payment['id']}/refund", {"amount": "-5"}))
+    assert "The amount must be positive." in negative
+    assert "You can refund at most" not in manager.get(f"/payments/{payment['id']}").text  # said once
     assert panel.shop.payments(ref)[0]["refunded_amount"] == 0
     assert panel.sim.payments[payment["psp_reference"]]["amount_refunded"] == 0
 
@@ -77,8 +93,10 @@ def test_capture_and_cancel_authorized_payments(panel):
     assert payment["status"] == "authorized"
     owner = panel.admin("owner")
     # PayPlug takes the whole authorization only: the provider's refusal reads in plain words
-    partial = owner.post(f"/payments/{payment['id']}/capture", {"amount": "5.00", "confirmed": "1"})
-    assert partial.status_code == 502 and "whole authorized amount" in partial.text
+    detail = owner.get(f"/payments/{payment['id']}").text
+    assert 'id="capture-amount"' not in detail and "PayPlug captures the whole amount: €14.50." in detail
+    partial = refused(owner, owner.post(f"/payments/{payment['id']}/capture", {"amount": "5.00", "confirmed": "1"}))
+    assert "whole authorized amount" in partial
     _page, done = confirm(owner, payment["id"], "capture")
     assert done.status_code == 303
     captured = panel.shop.payments(ref)[0]
@@ -438,7 +456,8 @@ def test_a_failed_attempt_to_apply_news_shows_in_the_payments_timeline(panel):
 
     timeline = panel.admin("viewer").get(f"/payments/{payment['id']}").text
     failed = re.findall(r'<tr data-outcome="error">.*?</tr>', timeline, re.S)
-    assert {"notify", "return"} <= {re.findall(r"<td>(\w+)</td>", row)[0] for row in failed}
+    assert {"notify", "return"} <= {re.findall(r'data-source="(\w+)"', row)[0] for row in failed}
+    assert "buyer&#39;s return" in timeline or "buyer's return" in timeline
     assert all("the warehouse is closed" in row for row in failed)
     assert "Nothing received yet" not in timeline
     assert panel.query(lambda s: s.scalar(select(func.count()).select_from(PaymentEvent).where(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import abort, request
 
-from ...admin.audit import audit_page
+from ...admin.audit import audit_page, describe, order_refs
 from ...admin.inputs import parse_before
 from ...access import Permission
 from ...i18n import gettext as _
-from .base import admin_route, db_session, page
+from ...money import format_amount
+from .base import admin_locale, admin_route, db_session, page
 
 
 @admin_route("/audit", Permission.VIEW_AUDIT, endpoint="admin_audit")
@@ -20,4 +21,7 @@ def audit_log():
     rows, next_before = audit_page(db_session(), before,
                                         actor=request.args.get("actor") or None,
                                         action=request.args.get("action") or None)
-    return page("psp/admin/audit.html", title=_("Audit log"), rows=rows, next_before=next_before)
+    locale = admin_locale()
+    return page("psp/admin/audit.html", title=_("Audit log"), rows=rows, next_before=next_before,
+                payments=order_refs(db_session(), rows),
+                describe=lambda entry: describe(entry, lambda a, c: format_amount(a, c, locale)))

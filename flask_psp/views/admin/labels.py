@@ -30,6 +30,16 @@ LABELS = {
     },
     "role": {"owner": lazy_gettext("owner"), "manager": lazy_gettext("manager"), "accountant": lazy_gettext("accountant"), "viewer": lazy_gettext("viewer")},
     "mode": {"test": lazy_gettext("test"), "live": lazy_gettext("live")},
+    "three_ds": {
+        "authenticated": lazy_gettext("authenticated"),
+        "frictionless": lazy_gettext("frictionless (no challenge)"),
+        "attempted": lazy_gettext("attempted"),
+        "not_authenticated": lazy_gettext("not authenticated"),
+        "failed": lazy_gettext("failed"),
+    },
+    "source": {"notify": lazy_gettext("notification"), "return": lazy_gettext("buyer's return"),
+               "api": lazy_gettext("API answer"), "fetch": lazy_gettext("check with the PSP"),
+               "job": lazy_gettext("scheduled job")},
     "capture": {"auto": lazy_gettext("automatic"), "manual": lazy_gettext("manual"), "delayed": lazy_gettext("delayed")},
 }
 
