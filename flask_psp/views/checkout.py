@@ -14,7 +14,7 @@ from ..providers import get_provider_class
 from ..providers.base import InboundRequest, ProviderError
 from ..states import SETTLED, UNSUCCESSFUL, PaymentStatus
 from . import blueprint
-from .common import buyer_locale, in_locale, provider_page_look, public_base, render
+from .common import buyer_locale, in_locale, page_settings, provider_page_look, public_base, render
 from ..extension import current_state
 
 S = PaymentStatus
