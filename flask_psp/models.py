@@ -202,6 +202,43 @@ class PaymentEvent(Base):
         return f"<PaymentEvent {self.id} {self.provider} {self.outcome}>"
 
 
+class Movement(Base):
+    """The accounting journal: one row per movement of money — capture, refund, chargeback and its
+    reversal, a PSP fee, a payout to the bank, an adjustment — written by the transaction that
+    proved it (:func:`flask_psp.movements.record_movement`). Never updated nor deleted: a correction
+    is a new row. ``amount`` is positive; its direction is the ``kind``'s."""
+
+    __tablename__ = "psp_movements"
+    __table_args__ = (
+        # exports: a mode's movements of a period, in order
+        Index("ix_psp_movements_mode_occurred_at_id", "mode", "occurred_at", "id"),
+        # settlement matching: a PSP reference of one provider
+        Index("ix_psp_movements_provider_psp_reference", "provider", "psp_reference"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: a :class:`~flask_psp.movements.MovementKind` (capture, refund, chargeback…)
+    kind: Mapped[str] = mapped_column(String(24))
+    #: when the money moved: the PSP's own date of the event where it gives one, else when it was proven
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    provider: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(8))  # "test" | "live"
+    #: None for what belongs to no one payment (a payout, a monthly fee)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("psp_payment.id"), index=True)
+    psp_reference: Mapped[str | None] = mapped_column(String(128))
+    #: the inbox row that proved it (None: a report line, or history the data migration could not tie)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("psp_payment_event.id"), index=True)
+    #: the settlement report line that proved it (that table is the settlements module's: no foreign key)
+    settlement_line_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"<Movement {self.id} {self.kind} {self.amount} {self.currency} {self.provider}>"
+
+
 class ProviderSettings(Base):
     """A provider managed from the admin panel (providers in ``PSP_PROVIDERS`` are not stored here).
     ``credentials`` holds the Fernet token of a JSON object ``{"test": {...}, "live": {...}}``."""
