@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import inspect
 
 from .extension import current_state
+from .jobs import JOB_NAMES
 from .providers.base import ProviderError
 
 psp_cli = AppGroup("psp", help="flask-psp: database, users, keys, simulators.")
@@ -104,15 +105,14 @@ def rotate_key():
 
 
 @psp_cli.command("run-jobs")
-@click.option("--job", "names", multiple=True, type=click.Choice(["sweep", "retry", "capture", "reconcile", "expire", "mail"]),
+@click.option("--job", "names", multiple=True, type=click.Choice(list(JOB_NAMES)),
               help="run only this job (repeatable); default: all of them")
 def run_jobs(names):
     """Run the scheduled jobs once, for cron: re-queue or apply stuck notifications (sweep), retry
     failed post-processing (retry), take delayed captures that fell due (capture), check long
-    pending or authorized payments with the PSP (reconcile), expire abandoned ones (expire), send
-    the notification e-mails that are due (mail). Safe to run from several machines at once."""
-    from .jobs import JOB_NAMES
-
+    pending or authorized payments with the PSP (reconcile), expire abandoned ones (expire), import
+    the settlement reports that are due (settlements), send the notification e-mails that are due
+    (mail). Safe to run from several machines at once."""
     runner = current_state().jobs()
     failed = []
     for name in names or JOB_NAMES:
@@ -159,3 +159,53 @@ def simulate_notify(provider, payment_token, url):
     answer = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10)
     click.echo(f"POST {url} -> {answer.status_code} {answer.text[:200]}")
     sys.exit(0 if answer.ok else 1)
+
+
+@psp_cli.group("settlements")
+def settlements_cli():
+    """Settlement reconciliation: import each PSP's settlement report and match it to the shop's movements."""
+
+
+@settlements_cli.command("import")
+@click.argument("provider", type=click.Choice(["adyen", "hipay", "paypal", "payplug", "sips"]))
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="the report file, as the PSP gave it")
+@click.option("--fetch", is_flag=True, help="ask the PSP for its report (PayPal, PayPlug: of --date; Adyen: those it announced)")
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), help="the day to fetch (YYYY-MM-DD; default: yesterday)")
+@click.option("--mode", type=click.Choice(["test", "live"]), help="the report's mode (default: the provider's mode in force)")
+def settlements_import(provider, path, fetch, day, mode):
+    """Import PROVIDER's settlement report and reconcile it: fees and payouts become movements,
+    every other line is matched to its capture, refund or chargeback. Importing the same report
+    again changes nothing. Exits 1 when lines match nothing or differ (listed on the admin
+    panel's Settlements page)."""
+    from datetime import date, timedelta
+
+    from .settlements import ReportFormatError
+    from .settlements.imports import fetch_and_import, import_announced_adyen, import_file
+
+    if bool(path) == bool(fetch):
+        raise click.UsageError("give either --file FILE or --fetch")
+    service = current_state().service()
+    try:
+        if path:
+            with open(path, "rb") as handle:
+                results = [import_file(service, provider, handle.read(), name=path.rsplit("/", 1)[-1], mode=mode)]
+        elif provider == "adyen":
+            results, problems = import_announced_adyen(service)
+            for problem in problems:
+                click.echo(f"not imported: {problem}", err=True)
+            if not results and not problems:
+                click.echo("adyen: no announced settlement report is waiting")
+        else:
+            wanted = day.date() if day else date.today() - timedelta(days=1)
+            results = [fetch_and_import(service, provider, wanted, mode=mode)]
+    except ReportFormatError as exc:
+        raise click.ClickException(f"not a {provider} settlement report: {exc}") from None
+    except ProviderError as exc:
+        raise click.ClickException(exc.message) from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for result in results:
+        click.echo(str(result))
+    if any(result.problems for result in results):
+        click.echo("lines that match nothing or differ are listed on the admin panel's Settlements page", err=True)
+        sys.exit(1)

@@ -61,6 +61,11 @@ DEFAULTS: dict[str, Any] = {
     "PSP_RECONCILE_AFTER": 1800,  # pending/authorized payments older than this are checked with the PSP
     "PSP_RECONCILE_EVERY": 3600,  # and checked again at most this often
     "PSP_EXPIRE_AFTER": 86400,  # created/pending payments older than this are expired
+    # settlement reconciliation: providers whose report the settlements job fetches each day (by
+    # date: "paypal", "payplug"; Adyen's announced reports are always fetched), and after how many
+    # days a paid payment no report has settled is listed on the Settlements page
+    "PSP_SETTLEMENT_PROVIDERS": (),
+    "PSP_SETTLEMENT_DAYS": 7,
 }
 
 MODES = ("test", "live")
@@ -184,4 +189,16 @@ def job_settings(config: Mapping[str, Any]) -> JobSettings:
         reconcile_every=duration(config, "PSP_RECONCILE_EVERY"),
         expire_after=duration(config, "PSP_EXPIRE_AFTER"),
         retry=retry_policy(config),
+        settlement_providers=settlement_providers(config),
     )
+
+
+def settlement_providers(config: Mapping[str, Any]) -> tuple[str, ...]:
+    value = config["PSP_SETTLEMENT_PROVIDERS"]
+    names = (value,) if isinstance(value, str) else tuple(value or ())
+    fetchable = ("paypal", "payplug")
+    unknown = [name for name in names if name not in fetchable]
+    if unknown:
+        raise ConfigurationError(f"PSP_SETTLEMENT_PROVIDERS: {', '.join(map(str, unknown))} cannot be fetched by date; "
+                                 f"those that can: {', '.join(fetchable)}")
+    return names

@@ -27,7 +27,7 @@ import json
 import re
 import threading
 from typing import Any, Callable, Mapping, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import paypalrestsdk
 
@@ -625,3 +625,11 @@ class PayPalProvider(Provider):
         except ProviderError as exc:
             return False, exc.message
         return True, f"Connected to PayPal in {'live' if self.config.mode == 'live' else 'sandbox'} mode"
+
+    # --- settlement reports -------------------------------------------------------------------
+    def search_transactions(self, start: str, end: str, page: int = 1, page_size: int = 500) -> dict:
+        """One page of Transaction Search, ``GET /v1/reporting/transactions`` (``start``/``end``:
+        RFC 3339 date-times at most 31 days apart), every balance movement with its fee."""
+        query = urlencode({"start_date": start, "end_date": end, "fields": "transaction_info",
+                           "page_size": page_size, "page": page})
+        return self._request("GET", f"/v1/reporting/transactions?{query}")

@@ -95,5 +95,6 @@ def _line(columns: Columns, cells: list[str], number: int) -> ReportLine:
         merchant_reference=reference(get("Merchant Reference"), number),
         payout_id=batch,
         net_currency=net_currency if net_currency != gross_currency else None,
+        related_reference=modification if modification != psp else None,
         number=number,
     )

@@ -64,6 +64,9 @@ class ReportLine:
     merchant_reference: str | None = None
     payout_id: str | None = None
     net_currency: str | None = None  # None: the same as ``currency``
+    #: another reference of the same money: Adyen's modification pspReference, the capture a
+    #: PayPal refund or reversal is about
+    related_reference: str | None = None
     number: int = 0  # line number in the file (1: the first line)
 
     @property

@@ -105,5 +105,6 @@ def _line(entry, number: int) -> ReportLine | None:
         psp_reference=transaction_id,
         merchant_reference=_text(info, "custom_field", number) or _text(info, "invoice_id", number),
         payout_id=transaction_id if kind is LineKind.PAYOUT else None,
+        related_reference=_text(info, "paypal_reference_id", number, 64),
         number=number,
     )
