@@ -31,6 +31,24 @@ LABELS = {
     "role": {"owner": lazy_gettext("owner"), "manager": lazy_gettext("manager"), "accountant": lazy_gettext("accountant"), "viewer": lazy_gettext("viewer")},
     "mode": {"test": lazy_gettext("test"), "live": lazy_gettext("live")},
     "capture": {"auto": lazy_gettext("automatic"), "manual": lazy_gettext("manual"), "delayed": lazy_gettext("delayed")},
+    # settlement report lines: what reconciliation made of them (and the status filter's choices), their kinds
+    "settlement": {
+        "problems": lazy_gettext("to check (different or unmatched)"),
+        "all": lazy_gettext("all"),
+        "matched": lazy_gettext("matched"),
+        "booked": lazy_gettext("booked"),
+        "difference": lazy_gettext("different amount"),
+        "unmatched": lazy_gettext("matches nothing"),
+    },
+    "settlement_kind": {
+        "capture": lazy_gettext("capture"),
+        "refund": lazy_gettext("refund"),
+        "chargeback": lazy_gettext("chargeback"),
+        "chargeback_reversal": lazy_gettext("chargeback reversal"),
+        "fee": lazy_gettext("fee"),
+        "payout": lazy_gettext("payout"),
+        "adjustment": lazy_gettext("adjustment"),
+    },
 }
 
 
