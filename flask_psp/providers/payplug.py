@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, Mapping
 
+from ..events import psp_time
 from .base import (
     CheckoutRequest,
     CheckoutStart,
@@ -155,7 +156,8 @@ class PayPlugProvider(Provider):
         events: list[Event] = []
         if data.get("is_paid"):
             state = "paid"
-            events.append(Event(EventKind.CAPTURED, amount=amount, currency=currency, captured_total=amount))
+            events.append(Event(EventKind.CAPTURED, amount=amount, currency=currency, captured_total=amount,
+                                occurred_at=psp_time((data.get("hosted_payment") or {}).get("paid_at"))))
         elif failure:
             # checked before the authorization: a deferred payment aborted (or whose authorization
             # lapsed) keeps its ``authorization`` block, and ``failure`` says how it ended
