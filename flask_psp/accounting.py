@@ -10,17 +10,20 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date, datetime, timedelta
-from typing import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, Callable, Iterator, Mapping
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .i18n import gettext as _
-from .models import Payment, ProviderSettings
-from .money import to_decimal_string
+from .models import Movement, Payment, ProviderSettings
+from .money import exponent, to_decimal, to_decimal_string
+from .movements import MovementKind
 
-FIELDS = ("journal_code", "clearing_account", "fee_account", "customer_account")
+FIELDS = ("journal_code", "clearing_account", "fee_account", "customer_account", "bank_account")
 _JOURNALS = {"adyen": "ADY", "paypal": "PPL", "payplug": "PPG", "sips": "SIP", "hipay": "HIP"}
 _CLEARING = {"adyen": "511510", "paypal": "511520", "payplug": "511530", "sips": "511540", "hipay": "511550"}
 _JOURNAL_RE = re.compile(r"[A-Z0-9]{1,8}")
@@ -33,6 +36,7 @@ def defaults(provider: str) -> dict[str, str]:
         "clearing_account": _CLEARING.get(provider, "511500"),
         "fee_account": "627800",
         "customer_account": "411000",
+        "bank_account": "512000",
     }
 
 
@@ -72,80 +76,291 @@ def save(session: Session, provider: str, form: Mapping[str, str], actor: str) -
 
 
 #: the longest period one export covers: a fiscal year, up to 24 months for a company's first one
-MAX_EXPORT_DAYS = 731
+MAX_EXPORT_MONTHS = 24
+
+
+def _months_later(day: date, months: int) -> date:
+    """The same day ``months`` later (the month's last day when it is shorter); date.max past the calendar."""
+    year, month = divmod(day.month - 1 + months, 12)
+    year += day.year
+    if year > date.max.year:
+        return date.max
+    for last in (31, 30, 29, 28):
+        try:
+            return day.replace(year=year, month=month + 1, day=min(day.day, last))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
 
 
 def export_period(start: str | None, end: str | None) -> tuple[date, date]:
     """The dates of an export as typed (``YYYY-MM-DD``): ``export_period("2026-01-01", "2026-12-31")``.
     Raises ValueError with a message for the merchant: unreadable dates, the end before the start, or
-    more than :data:`MAX_EXPORT_DAYS` days (``0001-01-01`` to ``9999-12-31``)."""
+    a period longer than :data:`MAX_EXPORT_MONTHS` months (a company's first fiscal year)."""
     try:
         first, last = date.fromisoformat((start or "").strip()), date.fromisoformat((end or "").strip())
-    except ValueError:
+    except (ValueError, TypeError):
         raise ValueError(_("Dates are written YYYY-MM-DD.")) from None
     if last < first:
         raise ValueError(_("The end of the period is before its start."))
-    if (last - first).days >= MAX_EXPORT_DAYS:
-        raise ValueError(_("An export covers at most %(days)s days (two years): choose a shorter period.",
-                           days=MAX_EXPORT_DAYS))
+    if last >= _months_later(first, MAX_EXPORT_MONTHS) and _months_later(first, MAX_EXPORT_MONTHS) != date.max:
+        raise ValueError(_("An export covers at most 24 months (a company's first fiscal year): "
+                           "choose a shorter period."))
     return first, last
 
 
-def _day_after(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time()) + timedelta(days=1) if day < date.max else datetime.max
+# ---------------------------------------------------------------------- what each movement books
+#: (account debited, account credited) of each kind of movement, as accounting settings' fields
+BOOKING: dict[MovementKind, tuple[str, str]] = {
+    MovementKind.CAPTURE: ("clearing_account", "customer_account"),
+    MovementKind.REFUND: ("customer_account", "clearing_account"),
+    MovementKind.CHARGEBACK: ("customer_account", "clearing_account"),
+    MovementKind.CHARGEBACK_REVERSAL: ("clearing_account", "customer_account"),
+    MovementKind.FEE: ("fee_account", "clearing_account"),
+    MovementKind.PAYOUT: ("bank_account", "clearing_account"),
+    MovementKind.ADJUSTMENT: ("clearing_account", "customer_account"),
+}
+
+# The FEC is a French tax document (article A47 A-1 LPF): its labels are French whatever the
+# admin panel's language.
+_NAMES = {"adyen": "Adyen", "paypal": "PayPal", "payplug": "PayPlug", "sips": "Worldline Sips", "hipay": "HiPay"}
+_ACCOUNT_LABELS = {
+    "clearing_account": "Valeurs à l'encaissement {name}",
+    "customer_account": "Clients",
+    "fee_account": "Commissions {name}",
+    "bank_account": "Banque",
+}
+_ENTRY_LABELS = {
+    MovementKind.CAPTURE: "Encaissement {order} {name}",
+    MovementKind.REFUND: "Remboursement {order} {name}",
+    MovementKind.CHARGEBACK: "Impayé {order} {name}",
+    MovementKind.CHARGEBACK_REVERSAL: "Annulation d'impayé {order} {name}",
+    MovementKind.FEE: "Commission {name}",
+    MovementKind.PAYOUT: "Virement {name} vers la banque",
+    MovementKind.ADJUSTMENT: "Régularisation {name}",
+}
+
+FEC_COLUMNS = ("JournalCode", "JournalLib", "EcritureNum", "EcritureDate", "CompteNum", "CompteLib", "CompAuxNum",
+               "CompAuxLib", "PieceRef", "PieceDate", "EcritureLib", "Debit", "Credit", "EcritureLet", "DateLet",
+               "ValidDate", "Montantdevise", "Idevise")
+#: article A47 A-1 LPF: ASCII, ISO 8859-15 or EBCDIC; records end with CR and/or LF
+FEC_ENCODING = "iso-8859-15"
+FEC_SEPARATOR = "\t"
+FEC_NEWLINE = "\r\n"
+
+#: Rates: ``{"USD": "0.92"}`` (units of the accounting currency for one unit of the other), or a
+#: callable ``rate(currency, day) -> Decimal | str | None`` (the day's rate, e.g. the ECB's)
+ExchangeRates = Mapping[str, Any] | Callable[[str, date], Any] | None
 
 
-def journal_lines(session: Session, providers: Iterable[str], start: date, end: date) -> list[dict[str, str]]:
-    """Journal entries for money taken (debit clearing / credit customer, on the day it was paid)
-    and refunded (the reverse, on the day of the payment's last change), between ``start`` and
-    ``end`` inclusive. Amounts as decimal strings of the payment's currency."""
-    lo = datetime.combine(start, datetime.min.time())
-    hi = _day_after(end)
-    accounts = {p: settings_for(session, p) for p in providers}
-    query = select(Payment).where(
-        or_(
-            and_(Payment.captured_amount > 0, Payment.paid_at >= lo, Payment.paid_at < hi),
-            and_(Payment.refunded_amount > 0, Payment.updated_at >= lo, Payment.updated_at < hi),
+class ExportProblem(ValueError):
+    """The export cannot be made as asked (no SIREN for a FEC, no exchange rate…): the message says why."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What shapes an export besides its period: the mode's movements only (a FEC: live, always)."""
+
+    mode: str = "live"
+    timezone: tzinfo = timezone.utc
+    currency: str = "EUR"
+    rates: ExchangeRates = None
+    siren: str | None = None
+
+
+def fec_filename(siren: str, end: date) -> str:
+    """``<SIREN>FEC<YYYYMMDD>.txt``, the date being the end of the period (the fiscal year's closing)."""
+    return f"{siren}FEC{end:%Y%m%d}.txt"
+
+
+def csv_filename(start: date, end: date, mode: str = "live") -> str:
+    return f"psp-journal-{start}-{end}" + ("" if mode == "live" else f"-{mode}") + ".csv"
+
+
+def _utc_bounds(start: date, end: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    def utc(day: date) -> datetime:
+        return datetime.combine(day, datetime.min.time(), zone).astimezone(timezone.utc).replace(tzinfo=None)
+
+    lo = utc(start) if start > date.min else datetime.min
+    hi = utc(end + timedelta(days=1)) if end < date.max - timedelta(days=1) else datetime.max
+    return lo, hi
+
+
+def _local_day(moment: datetime, zone: tzinfo) -> date:
+    try:
+        return moment.replace(tzinfo=timezone.utc).astimezone(zone).date()
+    except OverflowError:
+        return moment.date()
+
+
+#: movements read from the database at a time: memory stays the same whatever the period holds
+BATCH = 2000
+
+
+def movement_rows(session: Session, start: date, end: date, options: ExportOptions) -> Iterator[Any]:
+    """The ``mode``'s movements of the period (local days of ``options.timezone``), oldest first,
+    each with its payment's order reference and token; streamed (a server-side cursor on
+    PostgreSQL), never all in memory."""
+    lo, hi = _utc_bounds(start, end, options.timezone)
+    query = (
+        select(Movement.id, Movement.kind, Movement.occurred_at, Movement.recorded_at, Movement.amount,
+               Movement.currency, Movement.provider, Movement.psp_reference, Movement.note,
+               Payment.order_ref, Payment.token)
+        .outerjoin(Payment, Payment.id == Movement.payment_id)
+        .where(Movement.mode == options.mode, Movement.occurred_at >= lo, Movement.occurred_at < hi)
+        .order_by(Movement.occurred_at, Movement.id)
+        .execution_options(yield_per=BATCH)
+    )
+    yield from session.execute(query)
+
+
+def _rate(options: ExportOptions, currency: str, day: date) -> Decimal:
+    rates, value = options.rates, None
+    if callable(rates):
+        value = rates(currency, day)
+    elif isinstance(rates, Mapping):
+        value = rates.get(currency)
+    try:
+        rate = Decimal(str(value)) if value is not None else None
+    except InvalidOperation:
+        rate = None
+    if rate is None or not rate.is_finite() or rate <= 0:
+        raise ExportProblem(_("No exchange rate from %(currency)s to %(accounting)s for %(day)s: "
+                              "set PSP_EXCHANGE_RATES.", currency=currency, accounting=options.currency,
+                              day=day.isoformat()))
+    return rate
+
+
+def currencies_without_rate(session: Session, start: date, end: date, options: ExportOptions) -> list[str]:
+    """The currencies of the period's movements other than the accounting one that a rate table
+    (a dict) lacks, checked before a download starts (a callable is asked day by day, as it goes)."""
+    if callable(options.rates):
+        return []
+    lo, hi = _utc_bounds(start, end, options.timezone)
+    found = session.scalars(select(Movement.currency).distinct().where(
+        Movement.mode == options.mode, Movement.occurred_at >= lo, Movement.occurred_at < hi))
+    rates = options.rates or {}
+    return sorted(c for c in found if c != options.currency and c not in rates)
+
+
+def _fec_amount(value: Decimal, places: int) -> str:
+    return f"{value:.{places}f}".replace(".", ",")
+
+
+def _clean(text: Any) -> str:
+    """A field holds no separator nor line break."""
+    return re.sub(r"[\t\r\n|]+", " ", str(text or "")).strip()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One balanced journal entry: a movement, two lines (debit, credit), same amount."""
+
+    journal: str
+    journal_label: str
+    number: int
+    day: date
+    valid_day: date
+    debit_account: str
+    debit_label: str
+    credit_account: str
+    credit_label: str
+    piece: str
+    label: str
+    amount: int  # in the movement's currency
+    currency: str
+    booked: Decimal  # in the accounting currency
+    foreign: bool
+
+
+def journal_entries(session: Session, start: date, end: date, options: ExportOptions,
+                    convert: bool = True) -> Iterator[Entry]:
+    """The period's movements as journal entries, in date order, numbered 1, 2, 3… per journal;
+    ``convert``: amounts in another currency are booked in the accounting currency at the day's rate."""
+    accounts: dict[str, dict[str, str]] = {}
+    numbers: dict[str, int] = {}
+    places = exponent(options.currency)
+    quantum = Decimal(1).scaleb(-places)
+    for row in movement_rows(session, start, end, options):
+        if row.provider not in accounts:
+            accounts[row.provider] = settings_for(session, row.provider)
+        acc = accounts[row.provider]
+        kind = MovementKind(row.kind)
+        debit, credit = BOOKING[kind]
+        name = _NAMES.get(row.provider, row.provider)
+        day = _local_day(row.occurred_at, options.timezone)
+        valid_day = max(day, _local_day(row.recorded_at, options.timezone))
+        numbers[acc["journal_code"]] = number = numbers.get(acc["journal_code"], 0) + 1
+        value = to_decimal(row.amount, row.currency)
+        foreign = row.currency != options.currency
+        booked = value
+        if foreign and convert:
+            booked = (value * _rate(options, row.currency, day)).quantize(quantum, ROUND_HALF_UP)
+        label = _ENTRY_LABELS[kind].format(order=row.order_ref or "", name=name)
+        if kind is MovementKind.ADJUSTMENT and row.note:
+            label += f" : {row.note}"
+        yield Entry(
+            journal=acc["journal_code"], journal_label=f"{name} - encaissements", number=number, day=day,
+            valid_day=valid_day, debit_account=acc[debit], debit_label=_ACCOUNT_LABELS[debit].format(name=name),
+            credit_account=acc[credit], credit_label=_ACCOUNT_LABELS[credit].format(name=name),
+            piece=row.psp_reference or row.token or f"MVT{row.id}", label=" ".join(label.split())[:200],
+            amount=row.amount, currency=row.currency, booked=booked, foreign=foreign,
         )
-    ).order_by(Payment.id)
-    lines: list[dict[str, str]] = []
-    for payment in session.scalars(query):
-        acc = accounts.get(payment.provider) or settings_for(session, payment.provider)
-        piece = payment.psp_reference or payment.token
 
-        def entry(day: datetime, account: str, label: str, debit: int, credit: int) -> dict[str, str]:
-            return {
-                "JournalCode": acc["journal_code"],
-                "EcritureDate": day.strftime("%Y%m%d"),
-                "CompteNum": account,
-                "PieceRef": piece,
-                "EcritureLib": label,
-                "Debit": to_decimal_string(debit, payment.currency) if debit else "",
-                "Credit": to_decimal_string(credit, payment.currency) if credit else "",
-                "Devise": payment.currency,
-            }
 
-        if payment.captured_amount and payment.paid_at and lo <= payment.paid_at < hi:
-            label = f"Order {payment.order_ref} {payment.provider}"
-            lines.append(entry(payment.paid_at, acc["clearing_account"], label, payment.captured_amount, 0))
-            lines.append(entry(payment.paid_at, acc["customer_account"], label, 0, payment.captured_amount))
-        if payment.refunded_amount and lo <= payment.updated_at < hi:
-            label = f"Refund {payment.order_ref} {payment.provider}"
-            lines.append(entry(payment.updated_at, acc["customer_account"], label, payment.refunded_amount, 0))
-            lines.append(entry(payment.updated_at, acc["clearing_account"], label, 0, payment.refunded_amount))
-    return lines
+def fec_lines(session: Session, start: date, end: date, options: ExportOptions) -> Iterator[str]:
+    """The FEC of the period (article A47 A-1 LPF), line by line, each ending with CR LF: the
+    header of the 18 fields, then two lines per movement. Live movements only."""
+    if options.mode != "live":
+        raise ExportProblem(_("A FEC holds live movements only: test payments are not accounting."))
+    yield FEC_SEPARATOR.join(FEC_COLUMNS) + FEC_NEWLINE
+    places = exponent(options.currency)
+    zero = _fec_amount(Decimal(0), places)
+    for entry in journal_entries(session, start, end, options):
+        amount = _fec_amount(entry.booked, places)
+        in_currency = _fec_amount(to_decimal(entry.amount, entry.currency), exponent(entry.currency)) if entry.foreign else ""
+        common = [entry.journal, _clean(entry.journal_label), str(entry.number), f"{entry.day:%Y%m%d}"]
+        tail = [_clean(entry.piece), f"{entry.day:%Y%m%d}", _clean(entry.label)]
+        after = ["", "", f"{entry.valid_day:%Y%m%d}", in_currency, entry.currency if entry.foreign else ""]
+        for account, label, debit, credit in ((entry.debit_account, entry.debit_label, amount, zero),
+                                              (entry.credit_account, entry.credit_label, zero, amount)):
+            yield FEC_SEPARATOR.join(common + [account, _clean(label), "", ""] + tail + [debit, credit] + after) + FEC_NEWLINE
+
+
+def fec_chunks(session: Session, start: date, end: date, options: ExportOptions, size: int = 64 * 1024) -> Iterator[bytes]:
+    """The FEC encoded for the file (ISO 8859-15), in chunks of about ``size`` bytes."""
+    buffer: list[str] = []
+    held = 0
+    for line in fec_lines(session, start, end, options):
+        buffer.append(line)
+        held += len(line)
+        if held >= size:
+            yield "".join(buffer).encode(FEC_ENCODING, errors="replace")
+            buffer, held = [], 0
+    if buffer:
+        yield "".join(buffer).encode(FEC_ENCODING, errors="replace")
 
 
 COLUMNS = ("JournalCode", "EcritureDate", "CompteNum", "PieceRef", "EcritureLib", "Debit", "Credit", "Devise")
 
 
-def to_csv(lines: list[dict[str, str]]) -> str:
+def csv_lines(session: Session, start: date, end: date, options: ExportOptions) -> Iterator[str]:
+    """The journal as CSV (``;``, amounts in the movement's own currency with a point), line by line."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, delimiter=";", lineterminator="\r\n")
-    writer.writeheader()
-    for line in lines:
-        writer.writerow({k: _no_formula(v) for k, v in line.items()})
-    return out.getvalue()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+
+    def line(values) -> str:
+        out.seek(0)
+        out.truncate()
+        writer.writerow([_no_formula(v) for v in values])
+        return out.getvalue()
+
+    yield line(COLUMNS)
+    for entry in journal_entries(session, start, end, options, convert=False):
+        amount = to_decimal_string(entry.amount, entry.currency)
+        day = f"{entry.day:%Y%m%d}"
+        yield line((entry.journal, day, entry.debit_account, entry.piece, entry.label, amount, "", entry.currency))
+        yield line((entry.journal, day, entry.credit_account, entry.piece, entry.label, "", amount, entry.currency))
 
 
 def _no_formula(value: str) -> str:

@@ -209,3 +209,63 @@ def settlements_import(provider, path, fetch, day, mode):
     if any(result.problems for result in results):
         click.echo("lines that match nothing or differ are listed on the admin panel's Settlements page", err=True)
         sys.exit(1)
+
+
+@psp_cli.group("accounting")
+def accounting_cli():
+    """The accounting journal: exports for the accountant."""
+
+
+@accounting_cli.command("export")
+@click.option("--start", required=True, help="first day, YYYY-MM-DD")
+@click.option("--end", required=True, help="last day, YYYY-MM-DD (a FEC: the fiscal year's closing date)")
+@click.option("--format", "kind", type=click.Choice(["fec", "csv"]), required=True)
+@click.option("--output", help="the file to write ('-': standard output); default: the format's own file name "
+                                "(<SIREN>FEC<YYYYMMDD>.txt, psp-journal-<start>-<end>.csv) in this directory")
+@click.option("--mode", type=click.Choice(["live", "test"]), default="live", show_default=True,
+              help="whose movements: test payments are never in a FEC")
+def accounting_export(start, end, kind, output, mode):
+    """Export the journal of movements between START and END inclusive as a FEC (article A47 A-1
+    of the livre des procédures fiscales) or a CSV. Written whole or not at all."""
+    import os
+    import tempfile
+
+    from . import accounting
+    from .config import ConfigurationError, export_options
+
+    try:
+        first, last = accounting.export_period(start, end)
+        options = export_options(current_app.config, mode)
+    except (ValueError, ConfigurationError) as exc:
+        raise click.ClickException(str(exc)) from None
+    session = current_state().db.session
+    if kind == "fec":
+        if not options.siren:
+            raise click.ClickException("a FEC is named after the company's SIREN: set PSP_SIREN")
+        if mode != "live":
+            raise click.ClickException("a FEC holds live movements only: test payments are not accounting")
+        chunks = accounting.fec_chunks(session, first, last, options)
+        name = accounting.fec_filename(options.siren, last)
+    else:
+        chunks = (line.encode("utf-8") for line in accounting.csv_lines(session, first, last, options))
+        name = accounting.csv_filename(first, last, mode)
+    try:
+        if output == "-":
+            stream = sys.stdout.buffer
+            for chunk in chunks:
+                stream.write(chunk)
+            stream.flush()
+            return
+        target = os.path.abspath(output or name)
+        handle, partial = tempfile.mkstemp(prefix=".psp-export-", dir=os.path.dirname(target))
+        try:
+            with os.fdopen(handle, "wb") as file:
+                for chunk in chunks:
+                    file.write(chunk)
+            os.replace(partial, target)
+        except BaseException:
+            os.unlink(partial)
+            raise
+    except accounting.ExportProblem as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {target}", err=True)

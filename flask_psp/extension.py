@@ -10,7 +10,7 @@ import requests
 from flask import Flask, current_app, g, request
 
 from . import signals
-from .config import DEFAULTS, ConfigurationError, job_settings, retry_policy, validate_providers
+from .config import DEFAULTS, ConfigurationError, export_options, job_settings, retry_policy, validate_providers
 from .i18n import best_locale
 from .models import ALL_TABLES, Payment
 from .jobs import JOB_NAMES, JobReport, Jobs
@@ -129,6 +129,7 @@ class PSP:
         keys = app.config["PSP_ENCRYPTION_KEY"]
         keys = [keys] if isinstance(keys, str) else list(keys or [])
         providers = validate_providers(app.config["PSP_PROVIDERS"], has_encryption_key=bool(keys))
+        export_options(app.config)  # a wrong SIREN, currency or time zone stops the start, not an export
         if not keys:
             if not (app.debug or app.testing):
                 raise ConfigurationError(

@@ -37,6 +37,7 @@ from Adyen.client import AdyenClient
 from Adyen.exceptions import AdyenError
 from Adyen.services.checkout import AdyenCheckoutApi
 
+from ..events import psp_time
 from .base import (
     CheckoutRequest,
     CheckoutStart,
@@ -373,6 +374,9 @@ class AdyenProvider(Provider):
         ours = item.get("merchantAccountCode") == self.credentials["merchant_account"]
 
         events = self.events_for(code, success, value, currency, reason, extra, psp or None) if ours else []
+        occurred_at = psp_time(item.get("eventDate"))
+        for event in events:
+            event.occurred_at = occurred_at
         payment_reference = original or psp
         if code == "AUTHORISATION" and not success:
             # a refused attempt: the buyer may still pay within the same session with another
@@ -438,7 +442,10 @@ class AdyenProvider(Provider):
         if code in ("EXPIRE", "OFFER_CLOSED"):
             return [Event(K.EXPIRED, reason=reason or code.lower())] if success else []
         if code == "CHARGEBACK":
-            return [Event(K.CHARGEBACK, reason=reason or "chargeback")]
+            return [Event(K.CHARGEBACK, reason=reason or "chargeback", currency=currency, operation_amount=value)]
+        if code == "CHARGEBACK_REVERSED":
+            return [Event(K.CHARGEBACK_REVERSED, reason=reason or "chargeback reversed", currency=currency,
+                          operation_amount=value)]
         return []
 
     # ------------------------------------------------------------------ modifications

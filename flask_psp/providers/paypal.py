@@ -32,6 +32,7 @@ from urllib.parse import urlencode, urlsplit
 import paypalrestsdk
 
 from ..money import from_decimal_string, to_decimal_string
+from ..events import psp_time
 from .base import (
     CheckoutRequest,
     CheckoutStart,
@@ -365,7 +366,7 @@ class PayPalProvider(Provider):
             state = "COMPLETED"  # money was taken; refunds are news of their own
             events = [
                 Event(K.CAPTURED, amount=None if from_authorization else value, currency=currency, captured_total=value,
-                      operation_reference=capture_id)
+                      operation_reference=capture_id, occurred_at=psp_time(capture.get("create_time")))
             ]
         elif status == "PENDING" and from_authorization:
             # the merchant's capture of an authorization, taken but not cleared yet: awaited
@@ -407,7 +408,8 @@ class PayPalProvider(Provider):
         K = EventKind
         refund_id = refund.get("id") if isinstance(refund.get("id"), str) else None
         if status == "COMPLETED":
-            events = [Event(K.REFUNDED, currency=currency, refund_delta=value, operation_reference=refund_id)]
+            events = [Event(K.REFUNDED, currency=currency, refund_delta=value, operation_reference=refund_id,
+                            occurred_at=psp_time(refund.get("create_time")))]
         elif status in ("FAILED", "CANCELLED"):
             events = [Event(K.REFUND_FAILED, reason=f"refund {status.lower()}", operation_reference=refund_id)]
         elif status == "PENDING":

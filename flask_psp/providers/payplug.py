@@ -12,6 +12,7 @@ import json
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from ..events import psp_time
 from .base import (
     CheckoutRequest,
     CheckoutStart,
@@ -156,7 +157,8 @@ class PayPlugProvider(Provider):
         events: list[Event] = []
         if data.get("is_paid"):
             state = "paid"
-            events.append(Event(EventKind.CAPTURED, amount=amount, currency=currency, captured_total=amount))
+            events.append(Event(EventKind.CAPTURED, amount=amount, currency=currency, captured_total=amount,
+                                occurred_at=psp_time((data.get("hosted_payment") or {}).get("paid_at"))))
         elif failure:
             # checked before the authorization: a deferred payment aborted (or whose authorization
             # lapsed) keeps its ``authorization`` block, and ``failure`` says how it ended
