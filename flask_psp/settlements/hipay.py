@@ -50,6 +50,8 @@ def parse(data: bytes) -> list[ReportLine]:
     text = read_text(data)
     columns = None
     lines = []
+    #: a settlement may hold two refunds of one transaction: the n-th of its kind in the settlement
+    seen: dict[tuple, int] = {}
     for number, cells in csv_rows(text, sniff_delimiter(text.split("\n", 1)[0])):
         if not any(cell.strip() for cell in cells):
             continue
@@ -72,9 +74,10 @@ def parse(data: bytes) -> list[ReportLine]:
             fee = sign * gross - net if settled_currency == currency else 0
         settlement = reference(get("Settlement ID"), number, 64)
         transaction = reference(get("Transaction ID"), number, 64)
+        occurrence = seen[(settlement, transaction, operation)] = seen.get((settlement, transaction, operation), 0) + 1
         lines.append(ReportLine(
             kind=kind,
-            line_key=f"hipay:{settlement}:{transaction or number}:{operation}"[:191],
+            line_key=f"hipay:{settlement}:{transaction or number}:{operation}:{occurrence}"[:191],
             currency=currency if kind is not LineKind.FEE else settled_currency,
             gross=gross,
             fee=fee,
