@@ -75,35 +75,40 @@ def save(session: Session, provider: str, form: Mapping[str, str], actor: str) -
     return []
 
 
+#: what a typed date looks like (date.fromisoformat alone also takes 20260101 and other ISO forms)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: the longest period one export covers: a fiscal year, up to 24 months for a company's first one
 MAX_EXPORT_MONTHS = 24
 
 
-def _months_later(day: date, months: int) -> date:
-    """The same day ``months`` later (the month's last day when it is shorter); date.max past the calendar."""
+def _months_on(day: date, months: int) -> date | None:
+    """The day ``months`` after ``day`` (past a month's end: the 1st of the month after, so that
+    29 February + 24 months leaves a period ending on 28 February); None past the calendar."""
     year, month = divmod(day.month - 1 + months, 12)
     year += day.year
     if year > date.max.year:
-        return date.max
-    for last in (31, 30, 29, 28):
-        try:
-            return day.replace(year=year, month=month + 1, day=min(day.day, last))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+        return None
+    try:
+        return day.replace(year=year, month=month + 1)
+    except ValueError:
+        return date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1) if year < date.max.year or month < 11 else None
 
 
 def export_period(start: str | None, end: str | None) -> tuple[date, date]:
     """The dates of an export as typed (``YYYY-MM-DD``): ``export_period("2026-01-01", "2026-12-31")``.
     Raises ValueError with a message for the merchant: unreadable dates, the end before the start, or
     a period longer than :data:`MAX_EXPORT_MONTHS` months (a company's first fiscal year)."""
+    typed = [(value or "").strip() if isinstance(value, str) else "" for value in (start, end)]
     try:
-        first, last = date.fromisoformat((start or "").strip()), date.fromisoformat((end or "").strip())
-    except (ValueError, TypeError):
+        if not all(_ISO_DAY.fullmatch(value) for value in typed):
+            raise ValueError
+        first, last = date.fromisoformat(typed[0]), date.fromisoformat(typed[1])
+    except ValueError:
         raise ValueError(_("Dates are written YYYY-MM-DD.")) from None
     if last < first:
         raise ValueError(_("The end of the period is before its start."))
-    if last >= _months_later(first, MAX_EXPORT_MONTHS) and _months_later(first, MAX_EXPORT_MONTHS) != date.max:
+    limit = _months_on(first, MAX_EXPORT_MONTHS)
+    if limit is not None and last >= limit:
         raise ValueError(_("An export covers at most 24 months (a company's first fiscal year): "
                            "choose a shorter period."))
     return first, last
