@@ -5,6 +5,8 @@
 2. checkout start: ``POST /psp/checkout/<ref>`` → 303, against the provider call made directly.
 3. the admin payments list with BENCH_ADMIN_ROWS payments: the view against its own SQL run bare.
 4. the peak RSS of the gunicorn workers after each benchmark.
+5. the accounting export (bench/export.py): FEC and CSV of BENCH_EXPORT_MOVEMENTS live movements,
+   each in a fresh process — time, and peak RSS at a tenth and at all of them (streamed: the same).
 
 Sizes and settings come from the environment (see ``Settings``); figures are printed and written to
 bench/results.json (git-ignored).
@@ -27,7 +29,7 @@ import psycopg
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from . import admin, flows
+from . import admin, export, flows
 from .load import LoadGenerator, percentile, summary
 from .servers import (PROVIDERS, ROOT, Simulators, baseline_server, floor_server, machine_cpu_seconds,
                       postgres_cpu_seconds, prepare_database, shop_config, shop_server)
@@ -54,6 +56,8 @@ class Settings:
     client_processes: int = field(default_factory=lambda: _env_int("BENCH_CLIENT_PROCESSES", 4))
     admin_rows: int = field(default_factory=lambda: _env_int("BENCH_ADMIN_ROWS", 1_000_000))
     admin_repeat: int = field(default_factory=lambda: _env_int("BENCH_ADMIN_REPEAT", 20))
+    #: live movements the accounting export (FEC, CSV) is timed on (0: skipped)
+    export_movements: int = field(default_factory=lambda: _env_int("BENCH_EXPORT_MOVEMENTS", 1_000_000))
     output: str = field(default_factory=lambda: os.environ.get("BENCH_OUTPUT")
                         or os.path.join(ROOT, "bench", "results.json"))
     seed: int = field(default_factory=lambda: _env_int("BENCH_SEED", 6))
@@ -66,6 +70,8 @@ TARGETS = {
     "notification p99 < 50 ms at concurrency 8": ("notify_p99_c8", "<", 50.0),
     "admin list p95 < 100 ms (every query shape)": ("admin_p95_max", "<", 100.0),
     "worker peak RSS < 150 MB": ("rss_max", "<", 150.0),
+    "FEC export of the movements < 30 s": ("export_fec_seconds", "<", 30.0),
+    "FEC export's peak RSS grows < 20 MB from a tenth to all of the movements": ("export_rss_growth", "<", 20.0),
 }
 
 
@@ -367,6 +373,8 @@ class Bench:
             "notify_p99_c8": (r.get("notifications") or {}).get("8", {}).get("plugin", {}).get("p99_ms"),
             "admin_p95_max": max((v["plugin"]["p95_ms"] for v in (r.get("admin") or {}).values()), default=None),
             "rss_max": max(rss) if rss else None,
+            "export_fec_seconds": (r.get("export") or {}).get("fec all", {}).get("seconds"),
+            "export_rss_growth": (r.get("export") or {}).get("peak_rss_growth_mb"),
         }
         r["targets"] = []
         log("\ntargets")
@@ -431,6 +439,10 @@ def main() -> int:
         if settings.admin_rows:
             log(f"\n3. admin payments list, {settings.admin_rows:,} payments: the view vs its SQL alone")
             bench.admin_list()
+        if settings.export_movements:
+            log(f"\n5. accounting export (flask psp accounting export), {settings.export_movements:,} movements")
+            bench.results["export"] = export.bench_export(settings.database_url, settings.export_movements, log,
+                                                          fresh=False)
         log("\n4. peak RSS of a gunicorn worker (VmHWM), MB")
         for after, values in bench.results["rss"].items():
             log(f"  after {after:<14} plugin {values['plugin']['max_mb']}  baseline {values['baseline']['max_mb']}  "

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from .i18n import gettext as _
 from .models import Movement, Payment, ProviderSettings
-from .money import exponent, to_decimal, to_decimal_string
+from .money import exponent, to_decimal
 from .movements import MovementKind
 
 FIELDS = ("journal_code", "clearing_account", "fee_account", "customer_account", "bank_account")
@@ -75,35 +75,40 @@ def save(session: Session, provider: str, form: Mapping[str, str], actor: str) -
     return []
 
 
+#: what a typed date looks like (date.fromisoformat alone also takes 20260101 and other ISO forms)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 #: the longest period one export covers: a fiscal year, up to 24 months for a company's first one
 MAX_EXPORT_MONTHS = 24
 
 
-def _months_later(day: date, months: int) -> date:
-    """The same day ``months`` later (the month's last day when it is shorter); date.max past the calendar."""
+def _months_on(day: date, months: int) -> date | None:
+    """The day ``months`` after ``day`` (past a month's end: the 1st of the month after, so that
+    29 February + 24 months leaves a period ending on 28 February); None past the calendar."""
     year, month = divmod(day.month - 1 + months, 12)
     year += day.year
     if year > date.max.year:
-        return date.max
-    for last in (31, 30, 29, 28):
-        try:
-            return day.replace(year=year, month=month + 1, day=min(day.day, last))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+        return None
+    try:
+        return day.replace(year=year, month=month + 1)
+    except ValueError:
+        return date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1) if year < date.max.year or month < 11 else None
 
 
 def export_period(start: str | None, end: str | None) -> tuple[date, date]:
     """The dates of an export as typed (``YYYY-MM-DD``): ``export_period("2026-01-01", "2026-12-31")``.
     Raises ValueError with a message for the merchant: unreadable dates, the end before the start, or
     a period longer than :data:`MAX_EXPORT_MONTHS` months (a company's first fiscal year)."""
+    typed = [(value or "").strip() if isinstance(value, str) else "" for value in (start, end)]
     try:
-        first, last = date.fromisoformat((start or "").strip()), date.fromisoformat((end or "").strip())
-    except (ValueError, TypeError):
+        if not all(_ISO_DAY.fullmatch(value) for value in typed):
+            raise ValueError
+        first, last = date.fromisoformat(typed[0]), date.fromisoformat(typed[1])
+    except ValueError:
         raise ValueError(_("Dates are written YYYY-MM-DD.")) from None
     if last < first:
         raise ValueError(_("The end of the period is before its start."))
-    if last >= _months_later(first, MAX_EXPORT_MONTHS) and _months_later(first, MAX_EXPORT_MONTHS) != date.max:
+    limit = _months_on(first, MAX_EXPORT_MONTHS)
+    if limit is not None and last >= limit:
         raise ValueError(_("An export covers at most 24 months (a company's first fiscal year): "
                            "choose a shorter period."))
     return first, last
@@ -243,18 +248,64 @@ def currencies_without_rate(session: Session, start: date, end: date, options: E
     return sorted(c for c in found if c != options.currency and c not in rates)
 
 
-def _fec_amount(value: Decimal, places: int) -> str:
-    return f"{value:.{places}f}".replace(".", ",")
+_SEPARATORS = re.compile(r"[\t\r\n|]")
 
 
 def _clean(text: Any) -> str:
-    """A field holds no separator nor line break."""
-    return re.sub(r"[\t\r\n|]+", " ", str(text or "")).strip()
+    """A field holds no field separator (tab, or the other one the format allows, |) nor line break."""
+    text = str(text or "")
+    return _SEPARATORS.sub(" ", text) if _SEPARATORS.search(text) else text
 
 
-@dataclass(frozen=True)
+def _minor_text(amount: int, places: int, point: str) -> str:
+    """An amount in minor units as a decimal text, by integer arithmetic: ``(1205, 2, ",") -> "12,05"``."""
+    if not places:
+        return str(amount)
+    units, rest = divmod(amount, 10 ** places)
+    return f"{units}{point}{rest:0{places}d}"
+
+
+def _decimal_text(value: Decimal, places: int, point: str) -> str:
+    return f"{value:.{places}f}".replace(".", point)
+
+
+class _Days:
+    """The local day of UTC datetimes asked for in (mostly) increasing order: one time-zone
+    conversion per day, not per movement."""
+
+    def __init__(self, zone: tzinfo):
+        self.zone = zone
+        self.lo = self.hi = self.day = None
+
+    def __call__(self, moment: datetime) -> date:
+        if self.lo is not None and self.lo <= moment < self.hi:
+            return self.day
+        day = _local_day(moment, self.zone)
+        self.lo, self.hi = _utc_bounds(day, day, self.zone)
+        self.day = day
+        return day
+
+
+class _Books:
+    """What one provider's entries say that does not change from one movement to the next: its
+    journal, and for each kind of movement the accounts and labels of its two lines."""
+
+    def __init__(self, provider: str, accounts: Mapping[str, str]):
+        name = _NAMES.get(provider, provider)
+        self.journal = _clean(accounts["journal_code"])
+        self.journal_label = _clean(f"{name} - encaissements")
+        self.lines = {}
+        for kind, (debit, credit) in BOOKING.items():
+            self.lines[kind.value] = (
+                kind, _clean(accounts[debit]), _clean(_ACCOUNT_LABELS[debit].format(name=name)),
+                _clean(accounts[credit]), _clean(_ACCOUNT_LABELS[credit].format(name=name)),
+                _ENTRY_LABELS[kind].replace("{name}", name),
+            )
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
-    """One balanced journal entry: a movement, two lines (debit, credit), same amount."""
+    """One balanced journal entry: a movement as two lines, the debit and the credit of one amount."""
 
     journal: str
     journal_label: str
@@ -267,73 +318,70 @@ class Entry:
     credit_label: str
     piece: str
     label: str
-    amount: int  # in the movement's currency
+    amount: int  # in the movement's currency, minor units
     currency: str
-    booked: Decimal  # in the accounting currency
-    foreign: bool
 
 
-def journal_entries(session: Session, start: date, end: date, options: ExportOptions,
-                    convert: bool = True) -> Iterator[Entry]:
-    """The period's movements as journal entries, in date order, numbered 1, 2, 3… per journal;
-    ``convert``: amounts in another currency are booked in the accounting currency at the day's rate."""
-    accounts: dict[str, dict[str, str]] = {}
+def journal_entries(session: Session, start: date, end: date, options: ExportOptions) -> Iterator[Entry]:
+    """The period's movements as journal entries, in date order, numbered 1, 2, 3… per journal."""
+    books: dict[str, _Books] = {}
     numbers: dict[str, int] = {}
-    places = exponent(options.currency)
-    quantum = Decimal(1).scaleb(-places)
+    occurred_day, recorded_day = _Days(options.timezone), _Days(options.timezone)
     for row in movement_rows(session, start, end, options):
-        if row.provider not in accounts:
-            accounts[row.provider] = settings_for(session, row.provider)
-        acc = accounts[row.provider]
-        kind = MovementKind(row.kind)
-        debit, credit = BOOKING[kind]
-        name = _NAMES.get(row.provider, row.provider)
-        day = _local_day(row.occurred_at, options.timezone)
-        valid_day = max(day, _local_day(row.recorded_at, options.timezone))
-        numbers[acc["journal_code"]] = number = numbers.get(acc["journal_code"], 0) + 1
-        value = to_decimal(row.amount, row.currency)
-        foreign = row.currency != options.currency
-        booked = value
-        if foreign and convert:
-            booked = (value * _rate(options, row.currency, day)).quantize(quantum, ROUND_HALF_UP)
-        label = _ENTRY_LABELS[kind].format(order=row.order_ref or "", name=name)
+        book = books.get(row.provider)
+        if book is None:
+            book = books[row.provider] = _Books(row.provider, settings_for(session, row.provider))
+        kind, debit, debit_label, credit, credit_label, template = book.lines[row.kind]
+        day = occurred_day(row.occurred_at)
+        valid_day = recorded_day(row.recorded_at)
+        numbers[book.journal] = number = numbers.get(book.journal, 0) + 1
+        label = template.replace("{order}", row.order_ref or "")
         if kind is MovementKind.ADJUSTMENT and row.note:
             label += f" : {row.note}"
-        yield Entry(
-            journal=acc["journal_code"], journal_label=f"{name} - encaissements", number=number, day=day,
-            valid_day=valid_day, debit_account=acc[debit], debit_label=_ACCOUNT_LABELS[debit].format(name=name),
-            credit_account=acc[credit], credit_label=_ACCOUNT_LABELS[credit].format(name=name),
-            piece=row.psp_reference or row.token or f"MVT{row.id}", label=" ".join(label.split())[:200],
-            amount=row.amount, currency=row.currency, booked=booked, foreign=foreign,
-        )
+        yield Entry(book.journal, book.journal_label, number, day, valid_day if valid_day > day else day,
+                    debit, debit_label, credit, credit_label, _clean(row.psp_reference or row.token or f"MVT{row.id}"),
+                    _clean(" ".join(label.split())[:200]), row.amount, row.currency)
 
 
 def fec_lines(session: Session, start: date, end: date, options: ExportOptions) -> Iterator[str]:
     """The FEC of the period (article A47 A-1 LPF), line by line, each ending with CR LF: the
-    header of the 18 fields, then two lines per movement. Live movements only."""
+    header of the 18 fields, then two lines per movement. Live movements only. A movement in
+    another currency than the accounting one is booked at the day's rate (``options.rates``), its
+    own amount and currency in Montantdevise and Idevise."""
     if options.mode != "live":
         raise ExportProblem(_("A FEC holds live movements only: test payments are not accounting."))
     yield FEC_SEPARATOR.join(FEC_COLUMNS) + FEC_NEWLINE
     places = exponent(options.currency)
-    zero = _fec_amount(Decimal(0), places)
-    for entry in journal_entries(session, start, end, options):
-        amount = _fec_amount(entry.booked, places)
-        in_currency = _fec_amount(to_decimal(entry.amount, entry.currency), exponent(entry.currency)) if entry.foreign else ""
-        common = [entry.journal, _clean(entry.journal_label), str(entry.number), f"{entry.day:%Y%m%d}"]
-        tail = [_clean(entry.piece), f"{entry.day:%Y%m%d}", _clean(entry.label)]
-        after = ["", "", f"{entry.valid_day:%Y%m%d}", in_currency, entry.currency if entry.foreign else ""]
-        for account, label, debit, credit in ((entry.debit_account, entry.debit_label, amount, zero),
-                                              (entry.credit_account, entry.credit_label, zero, amount)):
-            yield FEC_SEPARATOR.join(common + [account, _clean(label), "", ""] + tail + [debit, credit] + after) + FEC_NEWLINE
+    quantum = Decimal(1).scaleb(-places)
+    zero = _minor_text(0, places, ",")
+    exponents = {options.currency: places}
+    days: dict[date, str] = {}
+    t, end_of_line = FEC_SEPARATOR, FEC_NEWLINE
+    for e in journal_entries(session, start, end, options):
+        day = days.get(e.day) or days.setdefault(e.day, f"{e.day:%Y%m%d}")
+        valid = days.get(e.valid_day) or days.setdefault(e.valid_day, f"{e.valid_day:%Y%m%d}")
+        if e.currency == options.currency:
+            amount, in_currency, currency = _minor_text(e.amount, places, ","), "", ""
+        else:
+            own = exponents.get(e.currency)
+            if own is None:
+                own = exponents[e.currency] = exponent(e.currency)
+            booked = (to_decimal(e.amount, e.currency) * _rate(options, e.currency, e.day)).quantize(quantum, ROUND_HALF_UP)
+            amount, in_currency, currency = _decimal_text(booked, places, ","), _minor_text(e.amount, own, ","), e.currency
+        head = f"{e.journal}{t}{e.journal_label}{t}{e.number}{t}{day}{t}"
+        middle = f"{t}{t}{t}{e.piece}{t}{day}{t}{e.label}{t}"
+        tail = f"{t}{t}{t}{valid}{t}{in_currency}{t}{currency}{end_of_line}"
+        yield (f"{head}{e.debit_account}{t}{e.debit_label}{middle}{amount}{t}{zero}{tail}"
+               f"{head}{e.credit_account}{t}{e.credit_label}{middle}{zero}{t}{amount}{tail}")
 
 
-def fec_chunks(session: Session, start: date, end: date, options: ExportOptions, size: int = 64 * 1024) -> Iterator[bytes]:
+def fec_chunks(session: Session, start: date, end: date, options: ExportOptions, size: int = 256 * 1024) -> Iterator[bytes]:
     """The FEC encoded for the file (ISO 8859-15), in chunks of about ``size`` bytes."""
     buffer: list[str] = []
     held = 0
-    for line in fec_lines(session, start, end, options):
-        buffer.append(line)
-        held += len(line)
+    for lines in fec_lines(session, start, end, options):
+        buffer.append(lines)
+        held += len(lines)
         if held >= size:
             yield "".join(buffer).encode(FEC_ENCODING, errors="replace")
             buffer, held = [], 0
@@ -345,22 +393,24 @@ COLUMNS = ("JournalCode", "EcritureDate", "CompteNum", "PieceRef", "EcritureLib"
 
 
 def csv_lines(session: Session, start: date, end: date, options: ExportOptions) -> Iterator[str]:
-    """The journal as CSV (``;``, amounts in the movement's own currency with a point), line by line."""
+    """The journal as CSV (``;``, amounts in the movement's own currency with a point), a movement's
+    two lines at a time."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-
-    def line(values) -> str:
+    writer.writerow(COLUMNS)
+    yield out.getvalue()
+    exponents: dict[str, int] = {}
+    for e in journal_entries(session, start, end, options):
+        own = exponents.get(e.currency)
+        if own is None:
+            own = exponents[e.currency] = exponent(e.currency)
+        amount, day = _minor_text(e.amount, own, "."), f"{e.day:%Y%m%d}"
+        piece, label = _no_formula(e.piece), _no_formula(e.label)
         out.seek(0)
         out.truncate()
-        writer.writerow([_no_formula(v) for v in values])
-        return out.getvalue()
-
-    yield line(COLUMNS)
-    for entry in journal_entries(session, start, end, options, convert=False):
-        amount = to_decimal_string(entry.amount, entry.currency)
-        day = f"{entry.day:%Y%m%d}"
-        yield line((entry.journal, day, entry.debit_account, entry.piece, entry.label, amount, "", entry.currency))
-        yield line((entry.journal, day, entry.credit_account, entry.piece, entry.label, "", amount, entry.currency))
+        writer.writerow((e.journal, day, e.debit_account, piece, label, amount, "", e.currency))
+        writer.writerow((e.journal, day, e.credit_account, piece, label, "", amount, e.currency))
+        yield out.getvalue()
 
 
 def _no_formula(value: str) -> str:
