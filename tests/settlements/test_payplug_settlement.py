@@ -149,3 +149,13 @@ def test_a_file_that_is_not_a_report_is_refused_and_nothing_is_stored(make_shop,
     assert code == 1 and "not UTF-8" in output, output
     assert lines(shop) == [] and movements(shop, "fee", "payout") == []
     assert problems(shop) == []
+
+
+def test_providers_without_a_report_api_say_to_import_the_file(make_shop, sim, tmp_path):
+    from tests.sips.conftest import sips_settings
+
+    shop = make_shop(psp_providers=sips_settings(sim))
+    code, output = run_cli(shop, "settlements", "import", "sips", "--fetch")
+    assert code == 1 and "Worldline Sips has no API for its settlement report: import the file (--file)" in output, output
+    code, output = run_cli(shop, "settlements", "import", "sips")
+    assert code == 2 and "give either --file FILE or --fetch" in output, output
