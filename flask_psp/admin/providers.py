@@ -46,6 +46,8 @@ def credential_labels() -> tuple[str, ...]:
         _("Secret key"), _("Merchant ID (merchantId)"), _("Key version (keyVersion)"), _("Seal algorithm"),
         # Provider.look_field
         _("Adyen theme id (themeId)"), _("Sips template name (templateName)"), _("HiPay theme code (theme_code)"),
+        # Adyen's report user (settlement reports)
+        _("Report user name (settlement reports)"), _("Report user password"),
     )
 
 
