@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from ..models import PaymentEvent, SettlementImport
+from ..models import PaymentEvent, SettlementImport, utcnow
 from ..providers.base import MalformedNotification, ProviderError, parse_json
 
 #: providers whose report can be asked for by date
@@ -79,8 +79,6 @@ def _payplug(provider, day: date) -> tuple[str, bytes]:
 def announced_adyen_reports(session, since: timedelta = timedelta(days=30), now=None) -> list[AnnouncedReport]:
     """Settlement details reports Adyen announced (verified ``REPORT_AVAILABLE`` webhooks of the
     last ``since``) that no import holds yet, oldest first."""
-    from ..models import utcnow
-
     now = now or utcnow()
     rows = session.scalars(
         select(PaymentEvent)
