@@ -159,3 +159,69 @@ def test_providers_without_a_report_api_say_to_import_the_file(make_shop, sim, t
     assert code == 1 and "Worldline Sips has no API for its settlement report: import the file (--file)" in output, output
     code, output = run_cli(shop, "settlements", "import", "sips")
     assert code == 2 and "give either --file FILE or --fetch" in output, output
+
+
+def test_a_live_reports_fee_and_payout_are_entries_of_the_days_fec(make_shop, sim, tmp_path):
+    """What the import books is accounting like the rest: the day's FEC holds the capture, the
+    provider's fee and the payout to the bank, balanced, and passes the checker."""
+    from tests.accounting.fec_checker import check
+    from tests.conftest import LIVE_KEY, payplug_settings
+
+    siren = "732829320"
+    shop = make_shop(psp_providers=payplug_settings(sim, mode="live", live={"secret_key": LIVE_KEY, "endpoint": sim.url}),
+                     PSP_SIREN=siren)
+    paid(shop, sim)
+    payout = sim.payout(is_live=True)
+    from example_shop import psp
+
+    today = datetime.now(timezone.utc).date()
+    with shop.app.app_context():
+        client = psp.service().provider("payplug", "live")
+        report = client.download_accounting_report(
+            client.create_accounting_report(today.isoformat(), today.isoformat())["temporary_url"])
+    code, output = import_file(shop, "payplug", report, tmp_path)
+    assert code == 0 and "1 matched, 1 booked" in output, output
+    assert {m["mode"] for m in movements(shop)} == {"live"}
+
+    result = shop.app.test_cli_runner().invoke(args=["psp", "accounting", "export", "--start", today.isoformat(),
+                                                     "--end", today.isoformat(), "--format", "fec", "--output", "-"])
+    assert result.exit_code == 0, result.output
+    entries = check(f"{siren}FEC{today:%Y%m%d}.txt", result.stdout_bytes)
+    amounts = sorted(line["Debit"] for lines in entries.values() for line in lines if line["Debit"] not in ("", "0,00"))
+    fee = sim.fee_of(3990)
+    assert amounts == sorted(["39,90", f"{fee // 100},{fee % 100:02d}",
+                              f"{payout['amount'] // 100},{payout['amount'] % 100:02d}"])
+
+
+def test_two_imports_of_one_report_at_once_book_it_once(make_shop, sim):
+    """Two workers (cron on two machines) import the same report at the same moment: one import,
+    each line once, one fee and one payout movement."""
+    import threading
+
+    from flask_psp.settlements.imports import import_file as import_data
+
+    shop = make_shop()
+    paid(shop, sim)
+    sim.payout()
+    report = report_of_today(shop, sim)
+    start, results, errors = threading.Barrier(2), [], []
+
+    def worker():
+        from example_shop import psp
+
+        with shop.app.app_context():
+            start.wait(timeout=10)
+            try:
+                results.append(import_data(psp.service(), "payplug", report, name="report.csv"))
+            except Exception as exc:  # noqa: BLE001 - the test reports it
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads) and errors == []
+    assert sorted(result.already_imported for result in results) == [False, True]
+    assert_reconciled(shop)
+    assert len(lines(shop)) == 2 and len(movements(shop, "fee")) == 1 and len(movements(shop, "payout")) == 1
