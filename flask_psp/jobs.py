@@ -191,9 +191,7 @@ class Jobs:
                     continue
                 except Exception:  # noqa: BLE001 - no broker now: apply them here instead
                     log.exception("could not queue inbox rows %s again: applying them now", ids)
-            outcomes = self.service.apply_queued(ids)
-            report.done += len(outcomes)
-            report.left += len(ids) - len(outcomes)
+            self._apply_rows(report, ids, (InboxOutcome.QUEUED,))
         return report
 
     def retry_failed(self, now: datetime | None = None) -> JobReport:
@@ -204,10 +202,14 @@ class Jobs:
         until = now + self.settings.hold
         for ids in self._batches(PaymentEvent, PaymentEvent.next_attempt_at, conditions, until, now):
             report.claimed += len(ids)
-            outcomes = self.service.apply_queued(ids, expected=(InboxOutcome.ERROR,))
-            report.done += len(outcomes)
-            report.left += len(ids) - len(outcomes)
+            self._apply_rows(report, ids, (InboxOutcome.ERROR,))
         return report
+
+    def _apply_rows(self, report: JobReport, ids: list[int], expected: tuple[InboxOutcome, ...]) -> None:
+        """Apply claimed inbox rows through the ledger; a row another run took meanwhile is left."""
+        outcomes = self.service.apply_queued(ids, expected=expected)
+        report.done += len(outcomes)
+        report.left += len(ids) - len(outcomes)
 
     # ------------------------------------------------------------------ settlement reports
     def settlements(self, now: datetime | None = None) -> JobReport:

@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, scoped_session
 from .events import OPERATIONS, Event, EventKind, InboxOutcome, RejectedItem, VerifiedMessage
 from .models import Payment, PaymentEvent, lock_row, utcnow
 from .money import UnknownCurrency, to_decimal_string
-from .movements import MovementKind, record_movement
+from .movements import MovementKind, insert_movements
 from .states import Move, PaymentStatus, classify
 
 log = logging.getLogger("flask_psp.ledger")
@@ -584,8 +584,7 @@ class Ledger:
         outcome, payments = self._decide(row, message)
         to_mark = [(paid.order_ref, paid) for paid in outcome.orders_to_mark]  # read before they are expired
         self._write(row, payments)
-        for movement in outcome.movements:
-            record_movement(self.session, event_id=row.id, **movement)
+        insert_movements(self.session, [{**movement, "event_id": row.id} for movement in outcome.movements])
         for order_ref, paid in to_mark:
             self.orders.mark_paid(order_ref, paid)
         return outcome

@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from enum import Enum
 
-from .models import Movement
+from sqlalchemy import insert
+
+from .models import Movement, utcnow
 
 
 class MovementKind(str, Enum):
@@ -38,6 +40,26 @@ def record_movement(session, *, kind, amount: int, currency: str, provider: str,
     """Add one movement to ``session`` (the caller's transaction commits it with the rest).
     ``amount`` is a positive int in minor units; ``occurred_at`` a UTC datetime (an aware one is
     turned into naive UTC, as every datetime of the plugin is stored)."""
+    movement = Movement(**movement_values(
+        kind=kind, amount=amount, currency=currency, provider=provider, mode=mode, occurred_at=occurred_at,
+        payment_id=payment_id, psp_reference=psp_reference, event_id=event_id,
+        settlement_line_id=settlement_line_id, note=note))
+    session.add(movement)
+    return movement
+
+
+def insert_movements(session, movements: list[dict]) -> None:
+    """Write movements (``record_movement``'s arguments, each) in one INSERT in the caller's
+    transaction, without the session's unit of work: the ledger's way, on every notification that
+    moves money."""
+    if movements:
+        session.execute(insert(Movement), [movement_values(**movement) for movement in movements])
+
+
+def movement_values(*, kind, amount: int, currency: str, provider: str, mode: str, occurred_at: datetime,
+                    payment_id: int | None = None, psp_reference: str | None = None, event_id: int | None = None,
+                    settlement_line_id: int | None = None, note: str | None = None) -> dict:
+    """A movement's columns, checked: raises ValueError for what is not a movement."""
     kind = MovementKind(kind)
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValueError(f"a movement's amount is a positive int in minor units, not {amount!r}")
@@ -49,8 +71,7 @@ def record_movement(session, *, kind, amount: int, currency: str, provider: str,
         raise ValueError(f"a movement's occurred_at is a datetime, not {occurred_at!r}")
     if occurred_at.tzinfo is not None:
         occurred_at = occurred_at.astimezone(timezone.utc).replace(tzinfo=None)
-    movement = Movement(kind=kind.value, amount=amount, currency=currency.upper(), provider=provider, mode=mode,
-                        occurred_at=occurred_at, payment_id=payment_id, psp_reference=psp_reference,
-                        event_id=event_id, settlement_line_id=settlement_line_id, note=note)
-    session.add(movement)
-    return movement
+    return {"kind": kind.value, "amount": amount, "currency": currency.upper(), "provider": provider, "mode": mode,
+            "occurred_at": occurred_at, "recorded_at": utcnow(), "payment_id": payment_id,
+            "psp_reference": psp_reference, "event_id": event_id, "settlement_line_id": settlement_line_id,
+            "note": note}

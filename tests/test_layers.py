@@ -40,3 +40,33 @@ CORE_MODULES = [f"flask_psp.{name.removesuffix('.py')}" for name in CORE]
 def test_the_core_imports_nothing_but_the_core_and_no_flask(module):
     outward = sorted(filter(reaches_out, imported_modules(PACKAGE / module)))
     assert outward == [], f"{module} reaches out of the core: {outward}"
+
+
+
+def test_no_module_of_the_plugin_is_named_after_a_standard_or_installed_package():
+    """``flask_psp/secrets.py`` read as the standard library's ``secrets`` in a traceback or an
+    editor's jump-to; ``celery.py`` as the celery package. Only the deprecated alias is left."""
+    import sys
+    from importlib.metadata import packages_distributions
+
+    installed = set(packages_distributions()) - {"flask_psp"}
+    shadowing = []
+    for path in PACKAGE.glob("*.py"):
+        name = path.stem
+        if name == "celery":  # flask_psp.celery: deprecated alias of celery_tasks, kept for old READMEs
+            continue
+        if name in sys.stdlib_module_names or name in installed:
+            shadowing.append(name)
+    assert shadowing == []
+
+
+def test_the_old_celery_module_name_still_works_and_says_it_is_deprecated():
+    import importlib
+    import sys
+
+    from flask_psp import celery_tasks
+
+    sys.modules.pop("flask_psp.celery", None)
+    with pytest.warns(DeprecationWarning, match="celery_tasks"):
+        old = importlib.import_module("flask_psp.celery")
+    assert old.init_celery is celery_tasks.init_celery

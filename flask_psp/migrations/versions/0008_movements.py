@@ -7,7 +7,7 @@ Revises: 0007
 Create Date: 2026-12-05 11:00:00
 """
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 
 from alembic import op
 import sqlalchemy as sa
@@ -138,7 +138,7 @@ def rebuild_history(connection):
     """One movement per capture and refund of the payments made before the journal existed, from
     the inbox rows that applied them; what the inbox does not explain is dated by the payment and
     says so in its note, and is logged."""
-    now = datetime.utcnow()
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
     undated = 0
     payments = connection.execute(sa.select(_payments).where(
         sa.or_(_payments.c.captured_amount > 0, _payments.c.refunded_amount > 0)).order_by(_payments.c.id)).all()
