@@ -293,8 +293,7 @@ def test_every_page_carries_csrf_tokens_in_its_forms_and_speaks_french(panel):
     french.http.headers["Accept-Language"] = "fr-FR,fr;q=0.9"
     pages = [(e, p) for e, m, p in admin_routes(panel, params)
              if m == "GET" and e not in ("psp.admin_asset", "psp.admin_accounting_export",
-                                                          "psp.admin_accounting_export_fec", "psp.admin_settlements_export")]
-                                         "psp.admin_accounting_export_fec")]
+                                         "psp.admin_accounting_export_fec", "psp.admin_settlements_export")]
     anonymous_en, anonymous_fr = Admin(panel.shop), Admin(panel.shop)
     anonymous_fr.http.headers["Accept-Language"] = "fr"
     for endpoint, path in pages:
