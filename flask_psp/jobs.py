@@ -12,6 +12,7 @@ settings, HTTP session) and its :class:`JobSettings`.
 * ``expire`` — abandoned payments (created or pending for long) are checked with the PSP one
   last time when it can be asked, then expired through the ledger; open test-mode payments of a
   provider that is live now are expired at once (a switch made in ``PSP_PROVIDERS``);
+* ``links`` — payment links falling due for their reminder get it (:mod:`flask_psp.links`), once;
 * ``mail`` — notification e-mails of the outbox that are due are sent (:mod:`flask_psp.mailer`),
   retried with the same backoff as failed post-processing, then left ``failed`` for the admin panel.
 
@@ -47,7 +48,7 @@ log = logging.getLogger("flask_psp.jobs")
 S = PaymentStatus
 
 #: in the order ``run`` runs them: news first, then what depends on payments being up to date
-JOB_NAMES = ("sweep", "retry", "capture", "reconcile", "expire", "mail")
+JOB_NAMES = ("sweep", "retry", "capture", "reconcile", "expire", "links", "mail")
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Jobs:
         settings: JobSettings | None = None,
         enqueue: Callable[[list[int]], None] | None = None,
         mailer: "Mailer | None" = None,
+        links: Callable[[datetime | None], "JobReport"] | None = None,
     ):
         """``enqueue``: hand inbox rows to background workers (the sweeper uses it); without it the
         sweeper applies them itself. ``mailer``: what sends the outbox's mails (none: the ``mail``
@@ -98,6 +100,8 @@ class Jobs:
         self.settings = settings or JobSettings()
         self.enqueue = enqueue
         self.mailer = mailer
+        #: the ``links`` job (payment link reminders), given by the app; None: nothing to do
+        self.links = links
 
     def run(self, names: Iterable[str] = JOB_NAMES, now: datetime | None = None) -> list[JobReport]:
         jobs = {
@@ -107,6 +111,7 @@ class Jobs:
             "reconcile": self.reconcile,
             "expire": self.expire_abandoned,
             "mail": self.send_mail,
+            "links": self.links or (lambda now: JobReport("links")),
         }
         reports = []
         for name in names:
