@@ -222,4 +222,28 @@ def _routes(app: Flask) -> None:
     @app.get("/orders/<ref>")
     def order_page(ref):
         order = db.session.get(Order, ref) or abort(404)
-        return render_template("shop/order.html", order=order)
+        return render_template("shop/order.html", order=order, sent=request.args.get("link") == "sent")
+
+    @app.post("/orders/<ref>/payment-link")
+    def email_payment_link(ref):
+        """"Email me a payment link": a link to the order's address, mailed by the plugin."""
+        from flask_psp.links import LinkError
+
+        order = db.session.get(Order, ref) or abort(404)
+        try:
+            psp.send_payment_link(psp.create_payment_link(order.reference, actor="example shop (buyer)"))
+        except LinkError as exc:
+            return render_template("shop/order.html", order=order, error=str(exc)), 400
+        return redirect(url_for("order_page", ref=order.reference, link="sent"), code=303)
+
+    @app.get("/orders/<ref>/invoice")
+    def invoice(ref):
+        """The invoice, with the order's payment link and its QR code for a printed copy."""
+        from flask_psp.links import qr_svg
+
+        order = db.session.get(Order, ref) or abort(404)
+        link = None
+        if order.status == "pending":
+            link = next((li for li in reversed(psp.payment_links_for(order.reference)) if li.status == "active"), None)
+            link = link or psp.create_payment_link(order.reference, actor="example shop (invoice)")
+        return render_template("shop/invoice.html", order=order, link=link, qr=qr_svg(link.url) if link else None)

@@ -10,11 +10,14 @@ See :class:`PSP` and the README.
 
 from .config import ConfigurationError
 from .extension import PSP
+from .links import LinkError
+from .models import PaymentLink
 from .orders import OrderInfo
 from .providers.base import ProviderError
 from .states import PaymentStatus
 
-__all__ = ["PSP", "OrderInfo", "PaymentStatus", "ConfigurationError", "ProviderError", "signals"]
+__all__ = ["PSP", "OrderInfo", "PaymentStatus", "ConfigurationError", "ProviderError", "PaymentLink", "LinkError",
+           "signals"]
 __version__ = "0.1.0"
 
 from . import signals  # noqa: E402

@@ -39,13 +39,15 @@ class Permission(str, enum.Enum):
     EDIT_ACCOUNTING = "edit_accounting"
     EXPORT = "export"
     MANAGE_USERS = "manage_users"
+    MANAGE_LINKS = "manage_links"  # payment links: create, send again, cancel
 
 
 P = Permission
 GRANTS: dict[str, frozenset[Permission]] = {
     "owner": frozenset(Permission),
     "manager": frozenset(
-        {P.VIEW_PAYMENTS, P.VIEW_SETTINGS, P.VIEW_AUDIT, P.EDIT_PROVIDERS, P.EDIT_PAGE, P.EDIT_NOTIFICATIONS, P.OPERATE}
+        {P.VIEW_PAYMENTS, P.VIEW_SETTINGS, P.VIEW_AUDIT, P.EDIT_PROVIDERS, P.EDIT_PAGE, P.EDIT_NOTIFICATIONS, P.OPERATE,
+         P.MANAGE_LINKS}
     ),
     "accountant": frozenset({P.VIEW_PAYMENTS, P.VIEW_SETTINGS, P.VIEW_AUDIT, P.EDIT_ACCOUNTING, P.EXPORT}),
     "viewer": frozenset({P.VIEW_PAYMENTS}),

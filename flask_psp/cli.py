@@ -111,8 +111,8 @@ def run_jobs(names):
     """Run the scheduled jobs once, for cron: re-queue or apply stuck notifications (sweep), retry
     failed post-processing (retry), take delayed captures that fell due (capture), check long
     pending or authorized payments with the PSP (reconcile), expire abandoned ones (expire), import
-    the settlement reports that are due (settlements), send the notification e-mails that are due
-    (mail). Safe to run from several machines at once."""
+    the settlement reports that are due (settlements), remind buyers of payment links about to expire
+    (links), send the e-mails that are due (mail). Safe to run from several machines at once."""
     runner = current_state().jobs()
     failed = []
     for name in names or JOB_NAMES:
@@ -127,6 +127,65 @@ def run_jobs(names):
         click.echo(str(report))
     if failed:
         sys.exit(1)
+
+
+@psp_cli.group("payment-link")
+def payment_link():
+    """Payment links: an order paid later, from a URL sent to the buyer."""
+
+
+_CLI_ACTOR = "flask psp payment-link"
+
+
+@payment_link.command("create")
+@click.argument("order_ref")
+@click.option("--email", help="send it to this address (default: the order's)")
+@click.option("--expires-in-days", type=click.IntRange(1, 366), default=30, show_default=True)
+@click.option("--locale", help="the buyer's language (default: the order's)")
+@click.option("--note", help="a line for the buyer, shown on the page and in the mail")
+@click.option("--send", is_flag=True, help="mail it now (needs MAIL_SERVER)")
+def payment_link_create(order_ref, email, expires_in_days, locale, note, send):
+    """Create a payment link for ORDER_REF; its URL is the last line printed. Put ``--`` before a
+    reference that starts with ``-``."""
+    from datetime import timedelta
+
+    from .links import LinkError
+
+    links = current_state().links()
+    try:
+        link = links.create(order_ref, email=email, expires_in=timedelta(days=expires_in_days), locale=locale,
+                            note=note, actor=_CLI_ACTOR)
+        url = link.url
+    except LinkError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"payment link for order {link.order_ref}, valid until {link.expires_at:%Y-%m-%d %H:%M} UTC")
+    if send:
+        try:
+            links.send(link, actor=_CLI_ACTOR)
+        except LinkError as exc:
+            click.echo(f"not sent: {exc}", err=True)
+            click.echo(url)
+            sys.exit(1)
+        click.echo(f"sent to {link.email or current_state().orders.get(link.order_ref).email}")
+    click.echo(url)
+
+
+@payment_link.command("cancel")
+@click.argument("token")
+def payment_link_cancel(token):
+    """Cancel the payment link whose URL ends with TOKEN."""
+    from .links import LinkError
+
+    links = current_state().links()
+    token = token.rstrip("/").rsplit("/", 1)[-1]
+    link = links.by_token(token) if 0 < len(token) <= 64 and token.isprintable() else None
+    if link is None:
+        raise click.ClickException(f"no payment link with token {token}")
+    try:
+        links.cancel(link, actor=_CLI_ACTOR)
+    except LinkError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"cancelled the payment link of order {link.order_ref}")
 
 
 @psp_cli.group("simulate")

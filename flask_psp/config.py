@@ -74,6 +74,11 @@ DEFAULTS: dict[str, Any] = {
     "PSP_EXCHANGE_RATES": None,
     # the time zone whose days entries are dated by and periods cut at (an IANA name: "Europe/Paris")
     "PSP_ACCOUNTING_TIMEZONE": "UTC",
+    # payment links: a reminder this many days before a mailed link expires (None: no reminder;
+    # the ``links`` job sends it), and the shop's contact (an e-mail address or a URL) shown on
+    # the page of a link that expired or was cancelled
+    "PSP_LINK_REMINDER_DAYS": None,
+    "PSP_LINK_CONTACT": None,
 }
 
 MODES = ("test", "live")
@@ -211,6 +216,16 @@ def export_options(config: Mapping[str, Any], mode: str = "live"):
             f"PSP_ACCOUNTING_TIMEZONE must be an IANA time zone name, not {config.get('PSP_ACCOUNTING_TIMEZONE')!r}"
         ) from None
     return ExportOptions(mode=mode, timezone=zone, currency=currency.upper(), rates=rates, siren=siren)
+
+
+def link_reminder_days(config: Mapping[str, Any]) -> float | None:
+    """``PSP_LINK_REMINDER_DAYS``: None (no reminder) or a positive number of days."""
+    value = config.get("PSP_LINK_REMINDER_DAYS")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigurationError(f"PSP_LINK_REMINDER_DAYS must be a positive number of days or None, not {value!r}")
+    return float(value)
 
 
 def job_settings(config: Mapping[str, Any]) -> JobSettings:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+from datetime import timedelta
 from typing import Iterable
 
 import requests
 from flask import Flask, current_app, g, request
 
 from . import signals
-from .config import DEFAULTS, ConfigurationError, export_options, job_settings, retry_policy, validate_providers
+from .config import (DEFAULTS, ConfigurationError, export_options, job_settings, link_reminder_days, retry_policy,
+                     validate_providers)
 from .i18n import best_locale
 from .models import ALL_TABLES, Payment
 from .jobs import JOB_NAMES, JobReport, Jobs
@@ -61,9 +63,27 @@ class _State:
         service = PaymentService(
             self.db.session, self.orders, self.settings, signals.send, self.http, retry=retry_policy(current_app.config)
         )
-        if self.mailer.enabled:  # notification e-mails are outbox rows of the deciding transaction
-            service.ledger.write_notices = self.mailer.write_notices
+        from .links import mark_links_paid
+
+        # in the transaction that decides: an order's payment links are paid with it, and
+        # notification e-mails are outbox rows
+        writers = [mark_links_paid] + ([self.mailer.write_notices] if self.mailer.enabled else [])
+
+        def write_notices(session, notices):
+            for write in writers:
+                write(session, notices)
+
+        service.ledger.write_notices = write_notices
         return service
+
+    def links(self, service: PaymentService | None = None):
+        """The payment links (:class:`flask_psp.links.PaymentLinks`) on this app's service."""
+        from .links import PaymentLinks
+
+        config = current_app.config
+        return PaymentLinks(service or self.service(), self.mailer, locales=self.locales,
+                            default_locale=self.default_locale, reminder_days=link_reminder_days(config),
+                            batch_size=job_settings(config).batch_size)
 
     def notification_queue(self) -> NotificationQueue | None:
         """Where this app's notifications go once verified: None applies them inline."""
@@ -79,7 +99,9 @@ class _State:
 
     def jobs(self, enqueue=None) -> Jobs:
         """The scheduled jobs on this app's service, with the ``PSP_JOBS_*`` settings."""
-        return Jobs(self.service(), job_settings(current_app.config), enqueue=enqueue, mailer=self.mailer)
+        service = self.service()
+        return Jobs(service, job_settings(current_app.config), enqueue=enqueue, mailer=self.mailer,
+                    links=self.links(service).send_reminders)
 
     def run_jobs(self, names: Iterable[str] = JOB_NAMES, enqueue=None) -> list[JobReport]:
         """Run the named jobs once (``flask psp run-jobs``, the beat tasks)."""
@@ -152,6 +174,10 @@ class PSP:
         from .mailer import connect as connect_mail
 
         connect_mail()  # notification e-mails on the signals (sent from a background thread)
+        from .links import connect as connect_links
+
+        connect_links()  # payment_link_paid after order_paid
+        link_reminder_days(app.config)  # a wrong value stops the start, not the first job
         self._init_babel(app)
         from .views import blueprint
 
@@ -217,6 +243,30 @@ class PSP:
 
     def cancel(self, payment: Payment) -> Payment:
         return self.service().cancel(payment)
+
+    def create_payment_link(self, order_ref: str, *, email: str | None = None,
+                            expires_in: timedelta = timedelta(days=30), locale: str | None = None,
+                            note: str | None = None, actor: str = "shop code"):
+        """A new payment link for an unpaid order: a :class:`~flask_psp.models.PaymentLink` with its
+        ``url``, ``token``, ``status``, ``expires_at``. The amount is the order's when the buyer opens
+        it. Raises :class:`flask_psp.links.LinkError` (unknown or paid order, bad address…)."""
+        return current_state().links().create(order_ref, email=email, expires_in=expires_in, locale=locale,
+                                              note=note, actor=actor)
+
+    def send_payment_link(self, link, *, actor: str = "shop code"):
+        """Mail the payment request (HTML and plain text, in the buyer's language) through the mail
+        outbox, to the link's address or else the order's. Raises :class:`flask_psp.links.LinkError`."""
+        return current_state().links().send(link, actor=actor)
+
+    def cancel_payment_link(self, link, *, actor: str = "shop code"):
+        return current_state().links().cancel(link, actor=actor)
+
+    def payment_links_for(self, order_ref: str) -> list:
+        """Every payment link of an order, oldest first."""
+        return current_state().links().for_order(order_ref)
+
+    def payment_link(self, token: str):
+        return current_state().links().by_token(token)
 
     def upgrade_database(self, revision: str = "head") -> None:
         """Run the plugin's migrations on the app's database (``flask psp db upgrade``)."""

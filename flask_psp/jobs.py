@@ -15,6 +15,7 @@ settings, HTTP session) and its :class:`JobSettings`.
 * ``settlements`` — settlement reports: those Adyen announced (``REPORT_AVAILABLE``) are downloaded,
   and yesterday's report of each provider in ``PSP_SETTLEMENT_PROVIDERS`` that has an API for it is
   fetched once; each is imported and reconciled (:mod:`flask_psp.settlements`);
+* ``links`` — payment links falling due for their reminder get it (:mod:`flask_psp.links`), once;
 * ``mail`` — notification e-mails of the outbox that are due are sent (:mod:`flask_psp.mailer`),
   retried with the same backoff as failed post-processing, then left ``failed`` for the admin panel.
 
@@ -50,7 +51,7 @@ log = logging.getLogger("flask_psp.jobs")
 S = PaymentStatus
 
 #: in the order ``run`` runs them: news first, then what depends on payments being up to date
-JOB_NAMES = ("sweep", "retry", "capture", "reconcile", "expire", "settlements", "mail")
+JOB_NAMES = ("sweep", "retry", "capture", "reconcile", "expire", "settlements", "links", "mail")
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class Jobs:
         settings: JobSettings | None = None,
         enqueue: Callable[[list[int]], None] | None = None,
         mailer: "Mailer | None" = None,
+        links: Callable[[datetime | None], "JobReport"] | None = None,
     ):
         """``enqueue``: hand inbox rows to background workers (the sweeper uses it); without it the
         sweeper applies them itself. ``mailer``: what sends the outbox's mails (none: the ``mail``
@@ -103,6 +105,8 @@ class Jobs:
         self.settings = settings or JobSettings()
         self.enqueue = enqueue
         self.mailer = mailer
+        #: the ``links`` job (payment link reminders), given by the app; None: nothing to do
+        self.links = links
 
     def run(self, names: Iterable[str] = JOB_NAMES, now: datetime | None = None) -> list[JobReport]:
         jobs = {
@@ -113,6 +117,7 @@ class Jobs:
             "expire": self.expire_abandoned,
             "settlements": self.settlements,
             "mail": self.send_mail,
+            "links": self.links or (lambda now: JobReport("links")),
         }
         reports = []
         for name in names:

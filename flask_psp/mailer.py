@@ -235,6 +235,8 @@ class Mailer:
         message["To"] = row.recipients
         message["Subject"] = row.subject
         message.set_content(row.body)
+        if row.html_body:
+            message.add_alternative(row.html_body, subtype="html")
         subject = row.subject
         session.commit()  # no lock is held while the server takes its time
         try:
@@ -325,6 +327,19 @@ class Mailer:
         """True once the inline sender has gone through everything due (tests, shutdown)."""
         with self._cond:
             return self._cond.wait_for(lambda: not self._busy and not self._wanted, timeout)
+
+
+def queue_mail(session: Session, kind: str, recipients: str, subject: str, body: str, *, html_body: str | None = None,
+               dedupe_key: str | None = None, payment_id: int | None = None, data: dict | None = None) -> MailMessage:
+    """An outbox row due now, in the caller's transaction (the caller commits, then calls
+    :meth:`Mailer.written` to wake a sender)."""
+    now = utcnow()
+    row = MailMessage(kind=kind, recipients=recipients, subject=subject[:255], body=body, html_body=html_body,
+                      status="unsent", next_attempt_at=now, composed_at=now, created_at=now,
+                      dedupe_key=dedupe_key, payment_id=payment_id, data=data or {})
+    session.add(row)
+    session.info[_WRITTEN] = True
+    return row
 
 
 def _lock_mail(session: Session, mail_id: int) -> MailMessage | None:

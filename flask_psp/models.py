@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import date, datetime, timezone
+from typing import Callable, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -376,6 +377,8 @@ class MailMessage(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(String(255))
     dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: an HTML alternative to ``body`` (payment-request mails); None: plain text only
+    html_body: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     composed_at: Mapped[datetime | None] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -450,6 +453,68 @@ class SettlementLine(Base):
 
     def __repr__(self) -> str:
         return f"<SettlementLine {self.id} {self.provider} {self.kind} {self.status}>"
+
+
+class PaymentLink(Base):
+    """A payment link sent to a buyer for one order (:mod:`flask_psp.links`). It holds no amount:
+    the order's own total is read when the buyer opens it. Its status is worked out from its dates
+    (:attr:`status`), so an expiry needs no job."""
+
+    __tablename__ = "psp_payment_link"
+    __table_args__ = (
+        # the reminder job: links falling due for a reminder
+        Index("ix_psp_payment_link_reminder_sent_at_expires_at", "reminder_sent_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the last path segment of the link's URL: 192 random bits
+    token: Mapped[str] = mapped_column(String(64), unique=True, default=new_token)
+    order_ref: Mapped[str] = mapped_column(String(128), index=True)
+    email: Mapped[str | None] = mapped_column(String(255))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    #: the last time it was mailed, and how many times
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    send_count: Mapped[int] = mapped_column(Integer, default=0)
+    reminder_sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: the first time a buyer opened it
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    cancelled_by: Mapped[str | None] = mapped_column(String(255))
+    #: set in the transaction that paid the order, with the payment that paid it
+    paid_at: Mapped[datetime | None] = mapped_column(DateTime)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("psp_payment.id"))
+
+    def status_at(self, now: datetime) -> str:
+        """``paid``, ``cancelled``, ``expired`` or ``active`` at ``now`` (naive UTC)."""
+        if self.paid_at is not None:
+            return "paid"
+        if self.cancelled_at is not None:
+            return "cancelled"
+        if self.expires_at <= now:
+            return "expired"
+        return "active"
+
+    @property
+    def status(self) -> str:
+        return self.status_at(utcnow())
+
+    #: builds the buyer's URL from a token; set by :mod:`flask_psp.links` (the models know no Flask)
+    url_for_token: ClassVar[Callable[[str], str] | None] = None
+
+    @property
+    def url(self) -> str:
+        """The buyer's address of the link (``PSP_PUBLIC_URL`` or the request's host; needs an app)."""
+        build = type(self).url_for_token
+        if build is None:
+            raise RuntimeError("flask_psp.links is not imported: PSP.init_app imports it")
+        return build(self.token)
+
+    def __repr__(self) -> str:
+        return f"<PaymentLink {self.id} {self.order_ref} {self.status}>"
 
 
 ALL_TABLES = tuple(metadata.sorted_tables)

@@ -185,8 +185,11 @@ class PaymentService:
 
     # ------------------------------------------------------------------ checkout
     def start(
-        self, order: OrderInfo, provider_name: str, locale: str, urls: Callable[[str], Urls], extras: dict | None = None
+        self, order: OrderInfo, provider_name: str, locale: str, urls: Callable[[str], Urls], extras: dict | None = None,
+        payment_extra: dict | None = None,
     ) -> tuple[Payment, CheckoutStart]:
+        """Create a payment of ``order`` and start the provider's hosted checkout. ``payment_extra``
+        seeds the payment's ``extra`` (a payment link's token: ``{"payment_link": token}``)."""
         paid = self.settled_payment(order.reference)
         if paid is not None:
             raise AlreadyPaid(paid)
@@ -206,6 +209,7 @@ class PaymentService:
             locale=locale,
             email=order.email,
             status=S.CREATED.value,
+            extra=dict(payment_extra or {}),
         )
         self.session.add(payment)
         self.session.commit()

@@ -54,6 +54,12 @@ ABOUT_INBOX = {"notification_problem": notification_problem, "amount_mismatch": 
 NOTICES = {"chargeback": chargeback, **ABOUT_INBOX}
 
 
+#: payment links (:mod:`flask_psp.links`), sent with the link as sender and as ``link=``;
+#: ``payment_link_paid`` also with the payment that paid it as ``payment=``, after ``order_paid``
+payment_link_created = _signals.signal("psp-payment-link-created")
+payment_link_paid = _signals.signal("psp-payment-link-paid")
+
+
 def send(name: str, subject) -> None:
     """Send the signal ``name`` about ``subject``: a payment, or an inbox entry (a dict)."""
     if name in ABOUT_INBOX:

@@ -32,4 +32,4 @@ def _page_headers(response):
     return response
 
 
-from . import admin, checkout, notify  # noqa: E402,F401  (routes register on import)
+from . import admin, checkout, notify, pay  # noqa: E402,F401  (routes register on import)

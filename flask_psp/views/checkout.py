@@ -76,7 +76,11 @@ def _checkout_page(order, locale, error=None, status=200):
     )
 
 
-def _start(order, locale, provider_name):
+def _start(order, locale, provider_name, *, again=None, payment_extra=None):
+    """Start ``provider_name``'s hosted checkout for ``order``: a 303 to its page (Sips: the
+    auto-submitting form). ``again(error, status)`` shows the page the buyer chose on with an error
+    (default: the checkout page); ``payment_extra`` seeds the payment's ``extra``."""
+    again = again or (lambda error, status: _checkout_page(order, locale, error, status))
     base = public_base()
 
     def urls(token: str) -> Urls:
@@ -94,17 +98,18 @@ def _start(order, locale, provider_name):
             locale,
             urls,
             extras={"brand_name": settings.brand_name, "provider_look": settings.provider_look or {}},
+            payment_extra=payment_extra,
         )
     except AlreadyPaid as exc:
         return render("psp/already_paid.html", locale, order=order, payment=exc.payment)
     except NotAvailable:
         with in_locale(locale):
             error = _("This payment method is not available for this order.")
-        return _checkout_page(order, locale, error, 400)
+        return again(error, 400)
     except ProviderError:
         with in_locale(locale):
             error = _("The payment service could not be reached. Please try again or choose another method.")
-        return _checkout_page(order, locale, error, 502)
+        return again(error, 502)
     if started.form_action:
         return render(
             "psp/redirect_form.html", locale, action=started.form_action, fields=started.form_fields or {}

@@ -49,6 +49,12 @@ EXPECTED = {
     "psp.admin_users": {"owner"},
     "psp.admin_user_create": {"owner"},
     "psp.admin_user_update": {"owner"},
+    # payment links: everyone reads, managers and owners create, send and cancel
+    "psp.admin_links": ALL,
+    "psp.admin_link": ALL,
+    "psp.admin_link_qr": ALL,
+    "psp.admin_link_create": MANAGERS,
+    "psp.admin_link_action": MANAGERS,
 }
 
 
@@ -77,7 +83,15 @@ def route_params(panel, ref):
             "event_id": panel.query(lambda s: s.scalar(select(PaymentEvent.id).where(PaymentEvent.source == "notify"))),
             "name": "payplug",
             "user_id": panel.query(lambda s: s.scalar(select(AdminUser.id).where(AdminUser.email == "viewer@example.com"))),
-            "key": "0" * 64, "action": "cancel", "mail_id": 999999}
+            "key": "0" * 64, "action": "cancel", "mail_id": 999999, "link_id": unpaid_link(panel)}
+
+
+def unpaid_link(panel):
+    from example_shop import psp
+
+    ref = panel.shop.buyer().place_order()
+    with panel.app.app_context():
+        return psp.create_payment_link(ref).id
 
 
 def paid_order(panel):
@@ -293,7 +307,7 @@ def test_every_page_carries_csrf_tokens_in_its_forms_and_speaks_french(panel):
     french.http.headers["Accept-Language"] = "fr-FR,fr;q=0.9"
     pages = [(e, p) for e, m, p in admin_routes(panel, params)
              if m == "GET" and e not in ("psp.admin_asset", "psp.admin_accounting_export",
-                                         "psp.admin_accounting_export_fec", "psp.admin_settlements_export")]
+                                         "psp.admin_accounting_export_fec", "psp.admin_settlements_export", "psp.admin_link_qr")]
     anonymous_en, anonymous_fr = Admin(panel.shop), Admin(panel.shop)
     anonymous_fr.http.headers["Accept-Language"] = "fr"
     for endpoint, path in pages:

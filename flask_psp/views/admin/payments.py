@@ -51,6 +51,7 @@ def payment_detail(payment_id: int, error: str | None = None, status: int = 200)
     cls = provider_class(payment.provider)
     return page("psp/admin/payment.html", status, title=_("Payment %(ref)s", ref=payment.order_ref),
                 payment=payment, events=payment_timeline(db_session(), payment), error=error,
+                link=current_state().links().of_payment(payment),
                 provider_cls=cls, provider_name=provider_display_name(payment.provider),
                 decimal=lambda amount: to_decimal_string(amount, payment.currency))
 
