@@ -3,6 +3,7 @@
 #   make test        the whole suite on SQLite;  make test DB=postgres  on PostgreSQL
 #   make e2e         the real-browser suite (Playwright + Debian's Chromium); screenshots in test-artifacts/
 #   make bench       benchmarks; figures in bench/results.json
+#   make docs        the documentation site (Sphinx + MyST) into docs/_build/html, warnings as errors
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -11,7 +12,7 @@ DB     ?= sqlite
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all e2e bench translations wheel clean
+.PHONY: install demo test test-all e2e bench docs translations wheel clean
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +66,18 @@ $(VENV)/.bench-installed: $(VENV)/.installed setup.cfg
 bench: install $(VENV)/.bench-installed
 	PG_URL=$(BENCH_PG_URL) $(BIN)/python -m bench.run
 
+# The documentation: Sphinx with MyST Markdown pages under docs/ (the `docs` extra, installed here).
+# A fresh build each time (no stale page of a moved file; -E: every page's warnings show); -W --keep-going: all warnings, then
+# fail; -n: every cross-reference and API name must resolve.
+$(VENV)/.installed-docs: $(VENV)/.installed setup.cfg pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	rm -rf docs/_build/html
+	$(BIN)/python -m sphinx -E -W --keep-going -n -q -b html docs docs/_build/html
+	@echo "docs: docs/_build/html/index.html"
+
 translations: install
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k gettext -k lazy_gettext -k ngettext:1,2 --no-location --sort-output \
 	  -o flask_psp/translations/flask_psp.pot .
@@ -75,4 +88,4 @@ wheel: install
 	$(BIN)/python -m build --wheel --outdir dist .
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info example_shop/instance test-artifacts
+	rm -rf $(VENV) build dist *.egg-info example_shop/instance test-artifacts docs/_build

@@ -5,7 +5,7 @@
     from flask_psp import PSP, OrderInfo
     psp = PSP(app, db=db, orders=MyOrders())
 
-See :class:`PSP` and the README.
+See :class:`PSP` and the documentation under docs/.
 """
 
 from .config import ConfigurationError

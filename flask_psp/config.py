@@ -10,7 +10,7 @@ from .ledger import RetryPolicy
 from .providers import get_provider_class, provider_names
 from .providers.base import endpoint_syntax_problem
 
-#: every key the plugin reads, with its default (documented in the README)
+#: every key the plugin reads, with its default (documented in docs/guide/configuration.md)
 DEFAULTS: dict[str, Any] = {
     "PSP_URL_PREFIX": "/psp",
     "PSP_ENCRYPTION_KEY": None,

@@ -126,7 +126,7 @@ class PSP:
         psp = PSP(app, db=db, orders=Orders())     # or psp = PSP(); psp.init_app(app, db=db, orders=...)
 
     Buyers pay at ``url_for("psp.checkout", order_ref=ref)``. Configuration keys: see
-    :data:`flask_psp.config.DEFAULTS` and the README.
+    :data:`flask_psp.config.DEFAULTS` and the documentation's configuration reference.
     """
 
     def __init__(self, app: Flask | None = None, *, db=None, orders=None):
@@ -136,6 +136,9 @@ class PSP:
             self.init_app(app, db=db, orders=orders)
 
     def init_app(self, app: Flask, *, db=None, orders=None) -> None:
+        """Set the plugin up on ``app``: the ``PSP_*`` defaults, the check of ``PSP_PROVIDERS`` and of the
+        encryption key (:class:`~flask_psp.ConfigurationError` says what to fix), the plugin's tables in
+        ``db.metadata``, the blueprint under ``PSP_URL_PREFIX`` and the ``flask psp`` commands."""
         db = db if db is not None else self.db
         orders = orders if orders is not None else self.orders
         if db is None:
@@ -231,6 +234,7 @@ class PSP:
         return self.service().payments_of(order_ref)
 
     def payment(self, token: str) -> Payment | None:
+        """The payment whose public token (in the buyer's URLs) is ``token``, or None."""
         return self.service().by_token(token)
 
     def capture(self, payment: Payment, amount: int | None = None) -> Payment:
@@ -242,6 +246,7 @@ class PSP:
         return self.service().refund(payment, amount)
 
     def cancel(self, payment: Payment) -> Payment:
+        """Cancel an authorized payment that was not captured. Raises ProviderError."""
         return self.service().cancel(payment)
 
     def create_payment_link(self, order_ref: str, *, email: str | None = None,
@@ -259,6 +264,7 @@ class PSP:
         return current_state().links().send(link, actor=actor)
 
     def cancel_payment_link(self, link, *, actor: str = "shop code"):
+        """Cancel a link that is not paid: its page then answers 410. Raises :class:`flask_psp.links.LinkError`."""
         return current_state().links().cancel(link, actor=actor)
 
     def payment_links_for(self, order_ref: str) -> list:
@@ -275,6 +281,8 @@ class PSP:
         upgrade(current_state().db.engine, revision)
 
     def create_user(self, email: str, password: str, role: str = "owner"):
+        """A built-in admin panel account (``flask psp create-user``); role ``owner``, ``manager``,
+        ``accountant`` or ``viewer``. Raises ValueError for a password under 10 characters."""
         from .users import create_user
 
         return create_user(current_state().db.session, email, password, role)

@@ -37,7 +37,10 @@ class OrderInfo:
 
 
 class OrderAdapter(Protocol):
-    def get(self, order_ref: str) -> OrderInfo | None: ...
+    """What ``PSP(orders=...)`` expects of the shop's adapter: any object with these two methods."""
+
+    def get(self, order_ref: str) -> OrderInfo | None:
+        """The order as an :class:`OrderInfo`, or None for an order that cannot be paid."""
 
     def mark_paid(self, order_ref: str, payment: "Payment") -> None:
         """Called once per order inside the transaction that moves its payment to paid."""

@@ -28,10 +28,15 @@ from blinker import Namespace
 
 _signals = Namespace()
 
+#: a payment is authorized: the money is reserved (manual or delayed capture)
 payment_authorized = _signals.signal("psp-payment-authorized")
+#: a payment is paid (captured)
 payment_paid = _signals.signal("psp-payment-paid")
+#: a payment failed (refused, 3-D Secure failed…)
 payment_failed = _signals.signal("psp-payment-failed")
+#: a payment was refunded, in part or in full
 payment_refunded = _signals.signal("psp-payment-refunded")
+#: an order is paid, once per order, after ``mark_paid`` ran in the same transaction
 order_paid = _signals.signal("psp-order-paid")
 
 BY_NAME = {
@@ -43,9 +48,13 @@ BY_NAME = {
 }
 
 
+#: the PSP reported a chargeback (sent with the payment)
 chargeback = _signals.signal("psp-chargeback")
+#: a notification refused, malformed or about no known payment (sent with ``entry=``)
 notification_problem = _signals.signal("psp-notification-problem")
+#: proven news whose amount, currency or mode differ from the payment's (sent with ``entry=``)
 amount_mismatch = _signals.signal("psp-amount-mismatch")
+#: news that would have paid an order through a test-mode payment while its provider is live (``entry=``)
 test_payment_on_live = _signals.signal("psp-test-payment-on-live")
 
 #: sent with an inbox entry rather than a payment
