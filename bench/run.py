@@ -6,6 +6,8 @@
 3. the admin payments list with BENCH_ADMIN_ROWS payments: the view against its own SQL run bare;
    then the overview (money per provider, charts, failures, health) over the same payments.
 4. the peak RSS of the gunicorn workers after each benchmark.
+5. the accounting export (bench/export.py): FEC and CSV of BENCH_EXPORT_MOVEMENTS live movements,
+   each in a fresh process — time, and peak RSS at a tenth and at all of them (streamed: the same).
 
 Sizes and settings come from the environment (see ``Settings``); figures are printed and written to
 bench/results.json (git-ignored).
@@ -32,7 +34,7 @@ import psycopg
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from . import admin, flows
+from . import admin, export, flows
 from .load import LoadGenerator, Request, percentile, summary
 from .peer import webhooks as peer_webhooks
 from .servers import (PROVIDERS, ROOT, Gunicorn, Simulators, baseline_server, floor_server, machine_cpu_seconds, peer_server,
@@ -61,6 +63,8 @@ class Settings:
     client_processes: int = field(default_factory=lambda: _env_int("BENCH_CLIENT_PROCESSES", 4))
     admin_rows: int = field(default_factory=lambda: _env_int("BENCH_ADMIN_ROWS", 1_000_000))
     admin_repeat: int = field(default_factory=lambda: _env_int("BENCH_ADMIN_REPEAT", 20))
+    #: live movements the accounting export (FEC, CSV) is timed on (0: skipped)
+    export_movements: int = field(default_factory=lambda: _env_int("BENCH_EXPORT_MOVEMENTS", 1_000_000))
     output: str = field(default_factory=lambda: os.environ.get("BENCH_OUTPUT")
                         or os.path.join(ROOT, "bench", "results.json"))
     seed: int = field(default_factory=lambda: _env_int("BENCH_SEED", 6))
@@ -133,6 +137,9 @@ def targets_for(levels: list[str]) -> list[tuple]:
         ("admin list p95 < 100 ms (every query shape)", _admin_p95_max, "<", 100.0),
         ("admin overview p95 < 150 ms (last 30 days, live and test)", _overview_p95_max, "<", 150.0),
         ("worker peak RSS < 150 MB", _rss_max, "<", 150.0),
+        ("FEC export of the movements < 30 s", _at("export", "fec all", "seconds"), "<", 30.0),
+        ("FEC export's peak RSS grows < 20 MB from a tenth to all of the movements",
+         lambda r: (r.get("export") or {}).get("peak_rss_growth_mb"), "<", 20.0),
     ]
 
 
@@ -812,6 +819,10 @@ def main() -> int:
             phase("admin", bench.admin_list)
             log(f"\n3b. admin overview, {settings.admin_rows:,} payments")
             phase("overview", bench.admin_overview)
+        if settings.export_movements:
+            log(f"\n5. accounting export (flask psp accounting export), {settings.export_movements:,} movements")
+            phase("export", lambda: bench.results.__setitem__("export", export.bench_export(
+                settings.database_url, settings.export_movements, log, fresh=False)))
         log("\n4. peak RSS of a gunicorn worker (VmHWM), MB")
         for after, values in bench.results["rss"].items():
             log(f"  after {after:<14} plugin {values['plugin']['max_mb']}  baseline {values['baseline']['max_mb']}  "

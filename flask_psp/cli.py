@@ -11,6 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import inspect
 
 from .extension import current_state
+from .jobs import JOB_NAMES
 from .providers.base import ProviderError
 
 psp_cli = AppGroup("psp", help="flask-psp: database, users, keys, simulators.")
@@ -104,15 +105,14 @@ def rotate_key():
 
 
 @psp_cli.command("run-jobs")
-@click.option("--job", "names", multiple=True, type=click.Choice(["sweep", "retry", "capture", "reconcile", "expire", "links", "mail"]),
+@click.option("--job", "names", multiple=True, type=click.Choice(list(JOB_NAMES)),
               help="run only this job (repeatable); default: all of them")
 def run_jobs(names):
     """Run the scheduled jobs once, for cron: re-queue or apply stuck notifications (sweep), retry
     failed post-processing (retry), take delayed captures that fell due (capture), check long
-    pending or authorized payments with the PSP (reconcile), expire abandoned ones (expire), remind
-    buyers of payment links about to expire (links), send the e-mails that are due (mail). Safe to run from several machines at once."""
-    from .jobs import JOB_NAMES
-
+    pending or authorized payments with the PSP (reconcile), expire abandoned ones (expire), import
+    the settlement reports that are due (settlements), remind buyers of payment links about to expire
+    (links), send the e-mails that are due (mail). Safe to run from several machines at once."""
     runner = current_state().jobs()
     failed = []
     for name in names or JOB_NAMES:
@@ -218,3 +218,113 @@ def simulate_notify(provider, payment_token, url):
     answer = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=10)
     click.echo(f"POST {url} -> {answer.status_code} {answer.text[:200]}")
     sys.exit(0 if answer.ok else 1)
+
+
+@psp_cli.group("settlements")
+def settlements_cli():
+    """Settlement reconciliation: import each PSP's settlement report and match it to the shop's movements."""
+
+
+@settlements_cli.command("import")
+@click.argument("provider", type=click.Choice(["adyen", "hipay", "paypal", "payplug", "sips"]))
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False), help="the report file, as the PSP gave it")
+@click.option("--fetch", is_flag=True, help="ask the PSP for its report (PayPal, PayPlug: of --date; Adyen: those it announced)")
+@click.option("--date", "day", type=click.DateTime(formats=["%Y-%m-%d"]), help="the day to fetch (YYYY-MM-DD; default: yesterday)")
+@click.option("--mode", type=click.Choice(["test", "live"]), help="the report's mode (default: the provider's mode in force)")
+def settlements_import(provider, path, fetch, day, mode):
+    """Import PROVIDER's settlement report and reconcile it: fees and payouts become movements,
+    every other line is matched to its capture, refund or chargeback. Importing the same report
+    again changes nothing. Exits 1 when lines match nothing or differ (listed on the admin
+    panel's Settlements page)."""
+    from datetime import date, timedelta
+
+    from .settlements import ReportFormatError
+    from .settlements.imports import fetch_and_import, import_announced_adyen, import_file
+
+    if bool(path) == bool(fetch):
+        raise click.UsageError("give either --file FILE or --fetch")
+    service = current_state().service()
+    try:
+        if path:
+            with open(path, "rb") as handle:
+                results = [import_file(service, provider, handle.read(), name=path.rsplit("/", 1)[-1], mode=mode)]
+        elif provider == "adyen":
+            results, problems = import_announced_adyen(service)
+            for problem in problems:
+                click.echo(f"not imported: {problem}", err=True)
+            if not results and not problems:
+                click.echo("adyen: no announced settlement report is waiting")
+        else:
+            wanted = day.date() if day else date.today() - timedelta(days=1)
+            results = [fetch_and_import(service, provider, wanted, mode=mode)]
+    except ReportFormatError as exc:
+        raise click.ClickException(f"not a {provider} settlement report: {exc}") from None
+    except ProviderError as exc:
+        raise click.ClickException(exc.message) from None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for result in results:
+        click.echo(str(result))
+    if any(result.problems for result in results):
+        click.echo("lines that match nothing or differ are listed on the admin panel's Settlements page", err=True)
+        sys.exit(1)
+
+
+@psp_cli.group("accounting")
+def accounting_cli():
+    """The accounting journal: exports for the accountant."""
+
+
+@accounting_cli.command("export")
+@click.option("--start", required=True, help="first day, YYYY-MM-DD")
+@click.option("--end", required=True, help="last day, YYYY-MM-DD (a FEC: the fiscal year's closing date)")
+@click.option("--format", "kind", type=click.Choice(["fec", "csv"]), required=True)
+@click.option("--output", help="the file to write ('-': standard output); default: the format's own file name "
+                                "(<SIREN>FEC<YYYYMMDD>.txt, psp-journal-<start>-<end>.csv) in this directory")
+@click.option("--mode", type=click.Choice(["live", "test"]), default="live", show_default=True,
+              help="whose movements: test payments are never in a FEC")
+def accounting_export(start, end, kind, output, mode):
+    """Export the journal of movements between START and END inclusive as a FEC (article A47 A-1
+    of the livre des procédures fiscales) or a CSV. Written whole or not at all."""
+    import os
+    import tempfile
+
+    from . import accounting
+    from .config import ConfigurationError, export_options
+
+    try:
+        first, last = accounting.export_period(start, end)
+        options = export_options(current_app.config, mode)
+    except (ValueError, ConfigurationError) as exc:
+        raise click.ClickException(str(exc)) from None
+    session = current_state().db.session
+    if kind == "fec":
+        if not options.siren:
+            raise click.ClickException("a FEC is named after the company's SIREN: set PSP_SIREN")
+        if mode != "live":
+            raise click.ClickException("a FEC holds live movements only: test payments are not accounting")
+        chunks = accounting.fec_chunks(session, first, last, options)
+        name = accounting.fec_filename(options.siren, last)
+    else:
+        chunks = (line.encode("utf-8") for line in accounting.csv_lines(session, first, last, options))
+        name = accounting.csv_filename(first, last, mode)
+    try:
+        if output == "-":
+            stream = sys.stdout.buffer
+            for chunk in chunks:
+                stream.write(chunk)
+            stream.flush()
+            return
+        target = os.path.abspath(output or name)
+        handle, partial = tempfile.mkstemp(prefix=".psp-export-", dir=os.path.dirname(target))
+        try:
+            with os.fdopen(handle, "wb") as file:
+                for chunk in chunks:
+                    file.write(chunk)
+            os.replace(partial, target)
+        except BaseException:
+            os.unlink(partial)
+            raise
+    except accounting.ExportProblem as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {target}", err=True)

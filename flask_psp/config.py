@@ -71,6 +71,19 @@ DEFAULTS: dict[str, Any] = {
     "PSP_RECONCILE_AFTER": 1800,  # pending/authorized payments older than this are checked with the PSP
     "PSP_RECONCILE_EVERY": 3600,  # and checked again at most this often
     "PSP_EXPIRE_AFTER": 86400,  # created/pending payments older than this are expired
+    # settlement reconciliation: providers whose report the settlements job fetches each day (by
+    # date: "paypal", "payplug"; Adyen's announced reports are always fetched), and after how many
+    # days a paid payment no report has settled is listed on the Settlements page
+    "PSP_SETTLEMENT_PROVIDERS": (),
+    "PSP_SETTLEMENT_DAYS": 7,
+    # accounting exports: the company's SIREN (9 digits) names the FEC, <SIREN>FEC<YYYYMMDD>.txt
+    "PSP_SIREN": None,
+    # the accounting currency (FEC Debit/Credit) and the rates to it: {"USD": "0.92"} or a callable
+    # rate(currency, day) -> Decimal; a movement in a currency without a rate stops the FEC with a message
+    "PSP_ACCOUNTING_CURRENCY": "EUR",
+    "PSP_EXCHANGE_RATES": None,
+    # the time zone whose days entries are dated by and periods cut at (an IANA name: "Europe/Paris")
+    "PSP_ACCOUNTING_TIMEZONE": "UTC",
     # payment links: a reminder this many days before a mailed link expires (None: no reminder;
     # the ``links`` job sends it), and the shop's contact (an e-mail address or a URL) shown on
     # the page of a link that expired or was cancelled
@@ -220,6 +233,31 @@ def retry_policy(config: Mapping[str, Any]) -> RetryPolicy:
     return RetryPolicy(duration(config, "PSP_RETRY_FIRST_DELAY"), whole(config, "PSP_RETRY_MAX_ATTEMPTS"))
 
 
+def export_options(config: Mapping[str, Any], mode: str = "live"):
+    """The accounting export's settings (:class:`flask_psp.accounting.ExportOptions`) from the config."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from .accounting import ExportOptions
+    from .money import is_currency
+
+    siren = config.get("PSP_SIREN")
+    if siren is not None and not (isinstance(siren, str) and len(siren) == 9 and siren.isascii() and siren.isdigit()):
+        raise ConfigurationError(f"PSP_SIREN must be the company's 9-digit SIREN as a string, not {siren!r}")
+    currency = config.get("PSP_ACCOUNTING_CURRENCY") or "EUR"
+    if not isinstance(currency, str) or not is_currency(currency):
+        raise ConfigurationError(f"PSP_ACCOUNTING_CURRENCY must be an ISO 4217 code, not {currency!r}")
+    rates = config.get("PSP_EXCHANGE_RATES")
+    if rates is not None and not (callable(rates) or isinstance(rates, Mapping)):
+        raise ConfigurationError("PSP_EXCHANGE_RATES must be a dict {currency: rate} or a callable (currency, day)")
+    try:
+        zone = ZoneInfo(config.get("PSP_ACCOUNTING_TIMEZONE") or "UTC")
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ConfigurationError(
+            f"PSP_ACCOUNTING_TIMEZONE must be an IANA time zone name, not {config.get('PSP_ACCOUNTING_TIMEZONE')!r}"
+        ) from None
+    return ExportOptions(mode=mode, timezone=zone, currency=currency.upper(), rates=rates, siren=siren)
+
+
 def link_reminder_days(config: Mapping[str, Any]) -> float | None:
     """``PSP_LINK_REMINDER_DAYS``: None (no reminder) or a positive number of days."""
     value = config.get("PSP_LINK_REMINDER_DAYS")
@@ -240,4 +278,16 @@ def job_settings(config: Mapping[str, Any]) -> JobSettings:
         expire_after=duration(config, "PSP_EXPIRE_AFTER"),
         awaiting_after=duration({"PSP_AWAITING_PSP_AFTER": 86400, **config}, "PSP_AWAITING_PSP_AFTER"),
         retry=retry_policy(config),
+        settlement_providers=settlement_providers(config),
     )
+
+
+def settlement_providers(config: Mapping[str, Any]) -> tuple[str, ...]:
+    value = config["PSP_SETTLEMENT_PROVIDERS"]
+    names = (value,) if isinstance(value, str) else tuple(value or ())
+    fetchable = ("paypal", "payplug")
+    unknown = [name for name in names if name not in fetchable]
+    if unknown:
+        raise ConfigurationError(f"PSP_SETTLEMENT_PROVIDERS: {', '.join(map(str, unknown))} cannot be fetched by date; "
+                                 f"those that can: {', '.join(fetchable)}")
+    return names

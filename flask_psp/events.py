@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 
@@ -32,7 +33,8 @@ class EventKind(str, enum.Enum):
     CAPTURE_FAILED = "capture_failed"
     REFUND_FAILED = "refund_failed"
     CANCEL_FAILED = "cancel_failed"
-    CHARGEBACK = "chargeback"
+    CHARGEBACK = "chargeback"  # ``operation_amount``: how much the buyer's bank took back, when the PSP says
+    CHARGEBACK_REVERSED = "chargeback_reversed"  # a chargeback the merchant won: the money is back
     #: the PSP took a capture, refund or cancellation (``operation``, ``operation_amount``) but
     #: only acknowledged it: the outcome comes later by notification. Moves no money; the payment
     #: shows it as awaiting the PSP until the matching outcome (or failure) arrives
@@ -62,6 +64,31 @@ class Event:
     #: the PSP's own reference of one capture, refund or cancellation (Adyen's modification
     #: pspReference): ties a request to its outcome, and a refund to its later failure
     operation_reference: str | None = None
+    #: when it happened by the PSP's own clock (naive UTC, :func:`psp_time`), where its news says:
+    #: the date of the accounting movement it makes (None: the moment it is proven)
+    occurred_at: datetime | None = None
+
+
+def psp_time(value: Any) -> datetime | None:
+    """A PSP's timestamp as naive UTC, the plugin's way of keeping datetimes: ISO 8601 with an
+    offset or ``Z`` (Adyen's eventDate, PayPal's create_time, Sips' transactionDateTime, HiPay's
+    ``+0000``) or Unix seconds (PayPlug). None for what is not one — the news is not refused for it."""
+    if isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, (int, float)):
+            return datetime.fromtimestamp(value, timezone.utc).replace(tzinfo=None)
+        if not isinstance(value, str) or not value.strip():
+            return None
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        elif len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit() and text[-6] != ":":
+            text = text[:-2] + ":" + text[-2:]  # +0000 -> +00:00
+        parsed = datetime.fromisoformat(text)
+        return parsed if parsed.tzinfo is None else parsed.astimezone(timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 @dataclass

@@ -14,6 +14,7 @@ from . import signals
 from .config import (
     DEFAULTS,
     ConfigurationError,
+    export_options,
     extra_redirect_hosts,
     job_settings,
     link_reminder_days,
@@ -162,6 +163,7 @@ class PSP:
         keys = app.config["PSP_ENCRYPTION_KEY"]
         keys = [keys] if isinstance(keys, str) else list(keys or [])
         providers = validate_providers(app.config["PSP_PROVIDERS"], has_encryption_key=bool(keys))
+        export_options(app.config)  # a wrong SIREN, currency or time zone stops the start, not an export
         extra_redirect_hosts(app.config)  # refused at start-up, not at the first checkout
         if not keys:
             if not (app.debug or app.testing):

@@ -12,6 +12,9 @@ settings, HTTP session) and its :class:`JobSettings`.
 * ``expire`` — abandoned payments (created or pending for long) are checked with the PSP one
   last time when it can be asked, then expired through the ledger; open test-mode payments of a
   provider that is live now are expired at once (a switch made in ``PSP_PROVIDERS``);
+* ``settlements`` — settlement reports: those Adyen announced (``REPORT_AVAILABLE``) are downloaded,
+  and yesterday's report of each provider in ``PSP_SETTLEMENT_PROVIDERS`` that has an API for it is
+  fetched once; each is imported and reconciled (:mod:`flask_psp.settlements`);
 * ``links`` — payment links falling due for their reminder get it (:mod:`flask_psp.links`), once;
 * ``mail`` — notification e-mails of the outbox that are due are sent (:mod:`flask_psp.mailer`),
   retried with the same backoff as failed post-processing, then left ``failed`` for the admin panel.
@@ -53,7 +56,7 @@ UNANSWERED_FLAG = "no news from "
 OVERDUE_FLAG = " not confirmed by "
 
 #: in the order ``run`` runs them: news first, then what depends on payments being up to date
-JOB_NAMES = ("sweep", "retry", "capture", "reconcile", "expire", "links", "mail")
+JOB_NAMES = ("sweep", "retry", "capture", "reconcile", "expire", "settlements", "links", "mail")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ class JobSettings:
     expire_after: timedelta = timedelta(hours=24)
     #: failed post-processing and failed delayed captures are retried with this backoff
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: providers whose settlement report the ``settlements`` job fetches by date (PayPal, PayPlug)
+    settlement_providers: tuple[str, ...] = ()
     #: a capture, refund or cancellation the PSP took but has not confirmed after this is flagged
     awaiting_after: timedelta = timedelta(hours=24)
 
@@ -120,6 +125,7 @@ class Jobs:
             "capture": self.capture_due,
             "reconcile": self.reconcile,
             "expire": self.expire_abandoned,
+            "settlements": self.settlements,
             "mail": self.send_mail,
             "links": self.links or (lambda now: JobReport("links")),
         }
@@ -219,6 +225,25 @@ class Jobs:
         outcomes = self.service.apply_queued(ids, expected=expected)
         report.done += len(outcomes)
         report.left += len(ids) - len(outcomes)
+
+    # ------------------------------------------------------------------ settlement reports
+    def settlements(self, now: datetime | None = None) -> JobReport:
+        """Reports announced by Adyen, and yesterday's of the providers fetched by date: imported and
+        reconciled. A report that cannot be had now is ``left`` for the next run (imports are idempotent)."""
+        from .settlements.imports import fetch_due, import_announced_adyen
+
+        now = now or utcnow()
+        report = JobReport("settlements")
+        announced, problems = import_announced_adyen(self.service, now)
+        fetched, more = fetch_due(self.service, self.settings.settlement_providers, now.date())
+        for problem in problems + more:
+            log.warning("settlement report not imported: %s", problem)
+        report.claimed = len(announced) + len(fetched) + len(problems) + len(more)
+        report.done = len(announced) + len(fetched)
+        report.left = len(problems) + len(more)
+        for result in announced + fetched:
+            log.info("%s", result)
+        return report
 
     # ------------------------------------------------------------------ mail
     def send_mail(self, now: datetime | None = None) -> JobReport:

@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session, scoped_session
 from .events import OPERATIONS, Event, EventKind, InboxOutcome, RejectedItem, VerifiedMessage
 from .models import Payment, PaymentEvent, lock_row, utcnow
 from .money import UnknownCurrency, to_decimal_string
+from .movements import MovementKind, insert_movements
 from .states import Move, PaymentStatus, classify
 
 log = logging.getLogger("flask_psp.ledger")
@@ -105,7 +106,8 @@ def encode_message(message: VerifiedMessage) -> dict[str, Any]:
     data = dataclasses.asdict(dataclasses.replace(message, raw=None, events=[]))
     data.pop("raw")
     data["events"] = [
-        {k: (v.value if isinstance(v, EventKind) else v) for k, v in dataclasses.asdict(e).items() if v is not None}
+        {k: (v.value if isinstance(v, EventKind) else v.isoformat() if isinstance(v, datetime) else v)
+         for k, v in dataclasses.asdict(e).items() if v is not None}
         for e in message.events
     ]
     return data
@@ -114,7 +116,9 @@ def encode_message(message: VerifiedMessage) -> dict[str, Any]:
 def decode_message(data: dict[str, Any]) -> VerifiedMessage:
     fields = {f.name for f in dataclasses.fields(VerifiedMessage)}
     values = {k: v for k, v in data.items() if k in fields and k != "events"}
-    events = [Event(**{**e, "kind": EventKind(e["kind"])}) for e in data.get("events") or []]
+    events = [Event(**{**e, "kind": EventKind(e["kind"]), **(
+        {"occurred_at": datetime.fromisoformat(e["occurred_at"])} if e.get("occurred_at") else {})})
+        for e in data.get("events") or []]
     return VerifiedMessage(events=events, **values)
 
 
@@ -149,6 +153,9 @@ class Outcome:
     orders_to_mark: list[Payment] = field(default_factory=list)
     #: a test-mode payment of a provider now live would have paid its order: it did not
     held_back: bool = False
+    #: the money the news moved: arguments of :func:`~flask_psp.movements.record_movement`, written
+    #: with the inbox row, in the same transaction as the payment's move
+    movements: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _commit_keeping_state(session) -> None:
@@ -577,6 +584,7 @@ class Ledger:
         outcome, payments = self._decide(row, message)
         to_mark = [(paid.order_ref, paid) for paid in outcome.orders_to_mark]  # read before they are expired
         self._write(row, payments)
+        insert_movements(self.session, [{**movement, "event_id": row.id} for movement in outcome.movements])
         for order_ref, paid in to_mark:
             self.orders.mark_paid(order_ref, paid)
         return outcome
@@ -643,6 +651,8 @@ class Ledger:
             payment.psp_reference = message.psp_reference
         if message.card:  # what the PSP said of the card, for the merchant's support (newest wins)
             self._keep(payment, card={**(payment.extra or {}).get("card", {}), **message.card})
+        for movement in outcome.movements:
+            movement["psp_reference"] = payment.psp_reference
         row.outcome = InboxOutcome.APPLIED
         row.outcome_detail = f"status {payment.status}" + ("" if outcome.changed else " (no change)")
         if outcome.held_back:
@@ -731,6 +741,12 @@ class Ledger:
             payment.flag = f"{kind.value}: {event.reason or 'reported by the PSP'}"[:255]
             outcome.changed = True
             outcome.signals.append(("chargeback", payment))
+            self._chargeback_moved(payment, event, outcome, MovementKind.CHARGEBACK)
+            return
+        if kind is EventKind.CHARGEBACK_REVERSED:
+            payment.flag = f"{kind.value}: {event.reason or 'reported by the PSP'}"[:255]
+            outcome.changed = True
+            self._chargeback_moved(payment, event, outcome, MovementKind.CHARGEBACK_REVERSAL)
             return
         if kind is EventKind.REFUNDED:
             self._apply_refund(payment, event, outcome)
@@ -746,6 +762,7 @@ class Ledger:
             before = payment.captured_amount
             if total > payment.captured_amount:
                 payment.captured_amount, outcome.changed = total, True
+                self._moved(payment, outcome, MovementKind.CAPTURE, total - before, event)
             payment.authorized_amount = max(payment.authorized_amount, payment.captured_amount)
             self._settle(payment, "capture", event.operation_reference, payment.captured_amount - before, outcome)
         elif event.reason and payment.status_enum not in (S.PAID, S.PARTIALLY_REFUNDED, S.REFUNDED):
@@ -871,6 +888,8 @@ class Ledger:
         if not amount:
             return False
         self._keep(payment, refunds=counted)
+        self._moved(payment, outcome, MovementKind.ADJUSTMENT, min(amount, payment.refunded_amount), None,
+                    note=f"refund {reference} failed after it was reported done: {reason}"[:1000])
         payment.refunded_amount = max(payment.refunded_amount - amount, 0)
         if payment.status_enum in (S.PARTIALLY_REFUNDED, S.REFUNDED):
             # a correction of the ledger's own count, not a move the PSP reported: no signal
@@ -907,6 +926,8 @@ class Ledger:
         delta = total - payment.refunded_amount
         payment.refunded_amount = total
         outcome.changed = True
+        self._moved(payment, outcome, MovementKind.REFUND, delta, event,
+                    note=f"refund {reference}" if reference else None)
         if reference:
             counted = dict(extra.get("refunds") or {})
             counted[reference] = delta
@@ -914,6 +935,35 @@ class Ledger:
         self._settle(payment, "refund", reference, delta, outcome)
         # partially_refunded → partially_refunded is a real move: the shop hears of every refund
         self._move(payment, [], S.REFUNDED if total >= payment.captured_amount else S.PARTIALLY_REFUNDED, outcome)
+
+    # ------------------------------------------------------------------ the accounting journal
+    @staticmethod
+    def _moved(payment: Payment, outcome: Outcome, kind: MovementKind, amount: int, event: Event | None,
+               note: str | None = None) -> None:
+        """Money moved: a movement for the journal, dated by the PSP's clock where its news gives a date."""
+        if amount <= 0:
+            return
+        occurred_at = (event.occurred_at if event is not None else None) or utcnow()
+        outcome.movements.append({
+            "kind": kind, "amount": amount, "currency": payment.currency, "provider": payment.provider,
+            "mode": payment.mode, "occurred_at": occurred_at, "payment_id": payment.id, "note": note,
+        })
+
+    def _chargeback_moved(self, payment: Payment, event: Event, outcome: Outcome, kind: MovementKind) -> None:
+        """A chargeback (or its reversal) moves what the PSP says; when it does not say, what the buyer
+        could be taken back for — captured less refunded — with a note. Each is counted once per
+        payment and PSP reference: the same chargeback in a later snapshot moves nothing again."""
+        extra = payment.extra or {}
+        key = f"{kind.value}:{event.operation_reference or '-'}"
+        if key in (extra.get("chargebacks_counted") or []):
+            return
+        note = None
+        amount = event.operation_amount
+        if amount is None:
+            amount = payment.captured_amount - payment.refunded_amount
+            note = "amount not in the PSP's news: the payment's captured amount less refunds"
+        self._keep(payment, chargebacks_counted=((extra.get("chargebacks_counted") or []) + [key])[-_REMEMBERED:])
+        self._moved(payment, outcome, kind, amount, event, note=note)
 
     def _move(self, payment: Payment, siblings: list[Payment], target: PaymentStatus, outcome: Outcome) -> None:
         payment.status = target.value

@@ -7,13 +7,14 @@ host's Alembic autogenerate know them. Their schema history is the plugin's own 
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Callable, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     select,
     text,
     update,
@@ -214,6 +216,43 @@ class PaymentEvent(Base):
         return f"<PaymentEvent {self.id} {self.provider} {self.outcome}>"
 
 
+class Movement(Base):
+    """The accounting journal: one row per movement of money — capture, refund, chargeback and its
+    reversal, a PSP fee, a payout to the bank, an adjustment — written by the transaction that
+    proved it (:func:`flask_psp.movements.record_movement`). Never updated nor deleted: a correction
+    is a new row. ``amount`` is positive; its direction is the ``kind``'s."""
+
+    __tablename__ = "psp_movements"
+    __table_args__ = (
+        # exports: a mode's movements of a period, in order
+        Index("ix_psp_movements_mode_occurred_at_id", "mode", "occurred_at", "id"),
+        # settlement matching: a PSP reference of one provider
+        Index("ix_psp_movements_provider_psp_reference", "provider", "psp_reference"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: a :class:`~flask_psp.movements.MovementKind` (capture, refund, chargeback…)
+    kind: Mapped[str] = mapped_column(String(24))
+    #: when the money moved: the PSP's own date of the event where it gives one, else when it was proven
+    occurred_at: Mapped[datetime] = mapped_column(DateTime)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    provider: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(8))  # "test" | "live"
+    #: None for what belongs to no one payment (a payout, a monthly fee)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("psp_payment.id"), index=True)
+    psp_reference: Mapped[str | None] = mapped_column(String(128))
+    #: the inbox row that proved it (None: a report line, or history the data migration could not tie)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("psp_payment_event.id"), index=True)
+    #: the settlement report line that proved it (that table is the settlements module's: no foreign key)
+    settlement_line_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    note: Mapped[str | None] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"<Movement {self.id} {self.kind} {self.amount} {self.currency} {self.provider}>"
+
+
 class ProviderSettings(Base):
     """A provider managed from the admin panel (providers in ``PSP_PROVIDERS`` are not stored here).
     ``credentials`` holds the Fernet token of a JSON object ``{"test": {...}, "live": {...}}``."""
@@ -357,6 +396,74 @@ class MailMessage(Base):
 
     def __repr__(self) -> str:
         return f"<MailMessage {self.id} {self.kind} {self.status}>"
+
+
+class SettlementImport(Base):
+    """One settlement report read in (a file given to ``flask psp settlements import``, or fetched
+    from the PSP). The same file twice is one import: ``digest`` is unique per provider."""
+
+    __tablename__ = "psp_settlement_import"
+    __table_args__ = (UniqueConstraint("provider", "digest", name="uq_psp_settlement_import_provider_digest"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(8))
+    #: file | fetch | notification (Adyen's REPORT_AVAILABLE)
+    source: Mapped[str] = mapped_column(String(16))
+    #: the file's name, the report's id or its URL's last segment
+    name: Mapped[str | None] = mapped_column(String(255))
+    #: sha256 of the content, hex
+    digest: Mapped[str] = mapped_column(String(64))
+    #: the day the report covers, when it was asked for one (``--fetch --date``)
+    report_date: Mapped[date | None] = mapped_column(Date)
+    imported_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    line_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: lines of this file already imported from another file (overlapping reports)
+    known_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SettlementLine(Base):
+    """One line of a PSP's settlement report and what reconciliation made of it. ``status``:
+    ``matched`` (its movement found, same amount), ``booked`` (a fee or payout: it made its own
+    movement), ``difference`` (its payment's movement found, another amount), ``unmatched`` (no
+    movement is its). Amounts in minor units: ``gross`` in ``currency``; ``fee`` and the signed
+    ``net`` in ``net_currency``."""
+
+    __tablename__ = "psp_settlement_lines"
+    __table_args__ = (
+        UniqueConstraint("provider", "line_key", name="uq_psp_settlement_lines_provider_line_key"),
+        Index("ix_psp_settlement_lines_status_id", "status", "id"),
+        Index("ix_psp_settlement_lines_provider_id", "provider", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("psp_settlement_import.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(8))
+    line_key: Mapped[str] = mapped_column(String(191))
+    #: the file's line number
+    line_number: Mapped[int] = mapped_column(Integer, default=0)
+    #: a :class:`~flask_psp.settlements.lines.LineKind` (the movements' kinds)
+    kind: Mapped[str] = mapped_column(String(24))
+    psp_reference: Mapped[str | None] = mapped_column(String(128))
+    merchant_reference: Mapped[str | None] = mapped_column(String(128))
+    payout_id: Mapped[str | None] = mapped_column(String(64))
+    booked_on: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    gross: Mapped[int] = mapped_column(BigInteger)
+    net_currency: Mapped[str] = mapped_column(String(3))
+    fee: Mapped[int] = mapped_column(BigInteger)
+    net: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    #: what the reconciliation found, in words (the difference, why nothing matched)
+    detail: Mapped[str | None] = mapped_column(String(255))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("psp_payment.id"), index=True)
+    #: the capture/refund/chargeback movement this line settles (matched or different)
+    movement_id: Mapped[int | None] = mapped_column(ForeignKey("psp_movements.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<SettlementLine {self.id} {self.provider} {self.kind} {self.status}>"
 
 
 class PaymentLink(Base):

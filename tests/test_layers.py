@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "flask_psp"
-CORE = ("events.py", "states.py", "models.py", "ledger.py", "money.py")
+CORE = ("events.py", "states.py", "models.py", "ledger.py", "money.py", "movements.py")
 
 
 def imported_modules(path: Path) -> set[str]:

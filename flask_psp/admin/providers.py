@@ -50,6 +50,8 @@ def credential_labels() -> tuple[str, ...]:
         _("Office endpoint override (captures, refunds, cancellations, lookups)"),
         # Provider.look_field
         _("Adyen theme id (themeId)"), _("Sips template name (templateName)"), _("HiPay theme code (theme_code)"),
+        # Adyen's report user (settlement reports)
+        _("Report user name (settlement reports)"), _("Report user password"),
     )
 
 

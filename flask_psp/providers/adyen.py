@@ -30,13 +30,14 @@ import binascii
 import re
 from datetime import date, datetime, timezone
 from typing import Any, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import Adyen
 from Adyen.client import AdyenClient
 from Adyen.exceptions import AdyenError
 from Adyen.services.checkout import AdyenCheckoutApi
 
+from ..events import psp_time
 from .base import (
     CheckoutRequest,
     CheckoutStart,
@@ -144,6 +145,9 @@ class AdyenProvider(Provider):
         CredentialField("theme_id", "Hosted Checkout theme id", required=False),
         CredentialField("hmac_key_previous", "Previous HMAC key, during a rotation (hex)", secret=True, required=False),
         CredentialField("hmac_key_previous_until", "Accept the previous HMAC key until (YYYY-MM-DD)", required=False),
+        # settlement reconciliation: the Customer Area's report user downloads the reports (Basic auth)
+        CredentialField("report_username", "Report user name (settlement reports)", required=False),
+        CredentialField("report_password", "Report user password", secret=True, required=False),
     )
     #: Checkout and Classic (pal) API hosts; live ones carry the merchant's prefix (the library's
     #: ``ENDPOINT_CHECKOUT_LIVE_SUFFIX`` and ``ENDPOINT_PROTOCOL`` live URLs)
@@ -407,6 +411,9 @@ class AdyenProvider(Provider):
         ours = item.get("merchantAccountCode") == self.credentials["merchant_account"]
 
         events = self.events_for(code, success, value, currency, reason, extra, psp or None) if ours else []
+        occurred_at = psp_time(item.get("eventDate"))
+        for event in events:
+            event.occurred_at = occurred_at
         payment_reference = original or psp
         if code == "AUTHORISATION" and not success:
             # a refused attempt: the buyer may still pay within the same session with another
@@ -473,7 +480,10 @@ class AdyenProvider(Provider):
         if code in ("EXPIRE", "OFFER_CLOSED"):
             return [Event(K.EXPIRED, reason=reason or code.lower())] if success else []
         if code == "CHARGEBACK":
-            return [Event(K.CHARGEBACK, reason=reason or "chargeback")]
+            return [Event(K.CHARGEBACK, reason=reason or "chargeback", currency=currency, operation_amount=value)]
+        if code == "CHARGEBACK_REVERSED":
+            return [Event(K.CHARGEBACK_REVERSED, reason=reason or "chargeback reversed", currency=currency,
+                          operation_amount=value)]
         return []
 
     # ------------------------------------------------------------------ modifications
@@ -545,6 +555,40 @@ class AdyenProvider(Provider):
             return False, exc.message
         return True, f"Connected to Adyen in {self.config.mode} mode"
 
+    # --- settlement reports -------------------------------------------------------------------
+    #: where Adyen serves reports (REPORT_AVAILABLE's download URL), per mode
+    REPORT_HOSTS = {"test": ("ca-test.adyen.com",), "live": ("ca-live.adyen.com",)}
+
+    def report_url_problem(self, url: str) -> str | None:
+        """Why the report credentials may not be sent to ``url``, or None: an https URL of Adyen's
+        Customer Area for this mode (or of the configured endpoint) under ``/reports/download/``."""
+        parts = urlsplit(url)
+        endpoint = urlsplit(self.config.endpoint) if self.config.endpoint else None
+        if endpoint is not None and parts.scheme == endpoint.scheme and parts.netloc == endpoint.netloc:
+            pass
+        elif parts.scheme != "https" or (parts.hostname or "") not in self.REPORT_HOSTS.get(self.config.mode, ()) \
+                or parts.port not in (None, 443):
+            return "not a download URL of Adyen's Customer Area"
+        if not parts.path.startswith("/reports/download/") or parts.username or parts.password:
+            return "not a report download URL"
+        return None
+
+    def download_report(self, url: str) -> bytes:
+        """GET a report file with the report user's credentials (``report_username`` /
+        ``report_password``). Raises ProviderError (refused, unreachable, no credentials)."""
+        user, password = self.credentials.get("report_username"), self.credentials.get("report_password")
+        if not user or not password:
+            raise ProviderError("the Adyen report user (report_username, report_password) is not configured")
+        problem = self.report_url_problem(url)
+        if problem:
+            raise ProviderError(f"refused to send the report credentials to {url[:100]}: {problem}")
+        response = self.http_call("GET", url, auth=(user, password), allow_redirects=False)
+        if response.status_code == 401:
+            raise ProviderError("Adyen refused the report user's credentials", status=401)
+        if response.status_code != 200:
+            raise ProviderError(f"Adyen answered {response.status_code} for the report", status=response.status_code,
+                                retryable=response.status_code >= 500)
+        return response.content
 
 def _adyen_address(address: Any) -> dict[str, str] | None:
     """Adyen's Address from ours, or None when a required part is missing. ``street`` takes the

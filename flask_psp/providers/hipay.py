@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..events import card_facts
 from ..money import UnknownCurrency, from_decimal_string, to_decimal_string
+from ..events import psp_time
 from .base import (
     CheckoutRequest,
     CheckoutStart,
@@ -425,7 +426,11 @@ class HiPayProvider(Provider):
                           fields.get("three_d_secure[authentication_status]"),
                           fields.get("three_d_secure[eci]")),
         }
-        return [self.snapshot_message(snap, "notification")]
+        message = self.snapshot_message(snap, "notification")
+        occurred_at = psp_time(fields.get("date_updated"))
+        for event in message.events:
+            event.occurred_at = occurred_at
+        return [message]
 
     def handle_return(self, payment: Any, inbound: InboundRequest) -> list[VerifiedMessage]:
         """The redirect proves nothing about money. With a valid ``hash`` it may report a refusal or the

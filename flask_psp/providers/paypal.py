@@ -27,11 +27,12 @@ import json
 import re
 import threading
 from typing import Any, Callable, Mapping, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import paypalrestsdk
 
 from ..money import from_decimal_string, to_decimal_string
+from ..events import psp_time
 from .base import (
     CheckoutRequest,
     CheckoutStart,
@@ -384,7 +385,7 @@ class PayPalProvider(Provider):
             state = "COMPLETED"  # money was taken; refunds are news of their own
             events = [
                 Event(K.CAPTURED, amount=None if from_authorization else value, currency=currency, captured_total=value,
-                      operation_reference=capture_id)
+                      operation_reference=capture_id, occurred_at=psp_time(capture.get("create_time")))
             ]
         elif status == "PENDING" and from_authorization:
             # the merchant's capture of an authorization, taken but not cleared yet: awaited
@@ -426,7 +427,8 @@ class PayPalProvider(Provider):
         K = EventKind
         refund_id = refund.get("id") if isinstance(refund.get("id"), str) else None
         if status == "COMPLETED":
-            events = [Event(K.REFUNDED, currency=currency, refund_delta=value, operation_reference=refund_id)]
+            events = [Event(K.REFUNDED, currency=currency, refund_delta=value, operation_reference=refund_id,
+                            occurred_at=psp_time(refund.get("create_time")))]
         elif status in ("FAILED", "CANCELLED"):
             events = [Event(K.REFUND_FAILED, reason=f"refund {status.lower()}", operation_reference=refund_id)]
         elif status == "PENDING":
@@ -645,6 +647,13 @@ class PayPalProvider(Provider):
             return False, exc.message
         return True, f"Connected to PayPal in {'live' if self.config.mode == 'live' else 'sandbox'} mode"
 
+    # --- settlement reports -------------------------------------------------------------------
+    def search_transactions(self, start: str, end: str, page: int = 1, page_size: int = 500) -> dict:
+        """One page of Transaction Search, ``GET /v1/reporting/transactions`` (``start``/``end``:
+        RFC 3339 date-times at most 31 days apart), every balance movement with its fee."""
+        query = urlencode({"start_date": start, "end_date": end, "fields": "transaction_info",
+                           "page_size": page_size, "page": page})
+        return self._request("GET", f"/v1/reporting/transactions?{query}")
 
 def _paypal_address(address: Any) -> dict[str, str]:
     """PayPal's address_portable: ``country_code`` required, the rest as filled."""

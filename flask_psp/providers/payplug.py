@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
+from ..events import psp_time
 from .base import (
     CheckoutRequest,
     CheckoutStart,
@@ -157,7 +159,8 @@ class PayPlugProvider(Provider):
         events: list[Event] = []
         if data.get("is_paid"):
             state = "paid"
-            events.append(Event(EventKind.CAPTURED, amount=amount, currency=currency, captured_total=amount))
+            events.append(Event(EventKind.CAPTURED, amount=amount, currency=currency, captured_total=amount,
+                                occurred_at=psp_time((data.get("hosted_payment") or {}).get("paid_at"))))
         elif failure:
             # checked before the authorization: a deferred payment aborted (or whose authorization
             # lapsed) keeps its ``authorization`` block, and ``failure`` says how it ended
@@ -267,6 +270,29 @@ class PayPlugProvider(Provider):
             return True, f"Connected to PayPlug in {self.config.mode} mode"
         return False, f"PayPlug answered {status}"
 
+    # --- settlement reports -------------------------------------------------------------------
+    def create_accounting_report(self, start: str, end: str) -> dict:
+        """``POST /v1/accounting_reports`` for the days ``start``..``end`` (YYYY-MM-DD): the
+        ``accounting_report`` object; its ``temporary_url`` is the file once it is ready."""
+        status, data = self._call("POST", "/v1/accounting_reports", {"start_date": start, "end_date": end})
+        return self._expect(status, data, 200, 201)
+
+    def accounting_report(self, report_id: str) -> dict:
+        if not isinstance(report_id, str) or not report_id.isascii() or not report_id.replace("_", "").isalnum():
+            raise ProviderError("malformed PayPlug accounting report id", status=422)
+        status, data = self._call("GET", f"/v1/accounting_reports/{report_id}")
+        return self._expect(status, data, 200)
+
+    def download_accounting_report(self, temporary_url: str) -> bytes:
+        """The report's file: its ``temporary_url`` (a signed link: no credentials go with it)."""
+        parts = urlsplit(temporary_url)
+        if parts.scheme not in ("https", "http") or not parts.hostname or (parts.scheme == "http" and not self.config.endpoint):
+            raise ProviderError("the accounting report's temporary_url is not a web address")
+        response = self.http_call("GET", temporary_url, allow_redirects=False)
+        if response.status_code != 200:
+            raise ProviderError(f"PayPlug answered {response.status_code} for the report file", status=response.status_code,
+                                retryable=response.status_code >= 500)
+        return response.content
 
 #: OrderInfo.delivery_type → PayPlug's shipping.delivery_type (BILLING, VERIFIED, NEW, SHIP_TO_STORE,
 #: DIGITAL_GOODS, TRAVEL_OR_EVENT, OTHER: PayPlug's README example and its WooCommerce module's

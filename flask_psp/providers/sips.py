@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 
 from ..events import card_facts
 from ..money import UnknownCurrency, numeric_code
+from ..events import psp_time
 from .base import (
     CheckoutRequest,
     CheckoutStart,
@@ -475,7 +476,7 @@ class SipsProvider(Provider):
                               reason=reason)
             else:
                 event = Event(EventKind.CAPTURED, amount=amount, currency=currency, captured_total=amount,
-                              reason=reason)
+                              reason=reason, occurred_at=psp_time(fields.get("transactionDateTime")))
         elif code == "60":
             event = Event(EventKind.PENDING, amount=amount, currency=currency)
         elif code == "17":

@@ -29,7 +29,9 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import csv
 import hashlib
+import io
 import hmac
 import json
 import os
@@ -53,6 +55,16 @@ DEFAULT_MERCHANT = "FlaskPspShopECOM"
 DEFAULT_HMAC_KEY = "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"
 DEFAULT_TEST_KEY = "AQE_test_simulator_key"
 DEFAULT_LIVE_KEY = "AQE_live_simulator_key"
+#: the Customer Area's report user (Basic auth on report downloads)
+DEFAULT_REPORT_USER = "report@Company.FlaskPsp"
+DEFAULT_REPORT_PASSWORD = "report-simulator-password"
+_THREE_DECIMALS = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"}
+SETTLEMENT_COLUMNS = (
+    "Company Account", "Merchant Account", "Psp Reference", "Merchant Reference", "Payment Method", "Creation Date",
+    "TimeZone", "Type", "Modification Reference", "Gross Currency", "Gross Debit (GC)", "Gross Credit (GC)",
+    "Exchange Rate", "Net Currency", "Net Debit (NC)", "Net Credit (NC)", "Commission (NC)", "Markup (NC)",
+    "Scheme Fees (NC)", "Interchange (NC)", "Payment Method Variant", "Modification Merchant Reference", "Batch Number",
+)
 
 CARD_SUCCESS = "4111111111111111"
 CARD_DECLINED = "4000300011112220"
@@ -77,6 +89,13 @@ def sign_item(item: dict, hex_key: str) -> str:
     text = ":".join("" if values.get(name) is None else str(values.get(name)) for name in SIGNED_FIELDS)
     digest = hmac.new(binascii.unhexlify(hex_key), text.encode("utf-8"), hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
+
+
+def _decimal(value: int, currency: str) -> str:
+    """Minor units as the report writes them: ``_decimal(1234, "EUR") == "12.34"``."""
+    places = 0 if currency in _ZERO_DECIMAL else 3 if currency in _THREE_DECIMALS else 2
+    sign, digits = ("-" if value < 0 else ""), str(abs(value)).rjust(places + 1, "0")
+    return f"{sign}{digits[:-places]}.{digits[-places:]}" if places else f"{sign}{digits}"
 
 
 def _psp() -> str:
@@ -122,6 +141,9 @@ class AdyenSimulator(ProviderSimulator):
         "sent": list,  # every webhook body made: {"body", "headers", "delivery", "items"}
         "_idempotent": dict,  # (API key, Idempotency-Key) -> (request digest, status, answer text)
         "_batch": lambda: None,  # the items of the open batched() block
+        "reports": dict,  # file name -> Settlement details report (bytes), for the report user to download
+        "_settled": set,  # pspReferences of what a settlement batch already paid out
+        "_batches": int,  # settlement batches closed so far
     }
 
     def __init__(
@@ -148,6 +170,9 @@ class AdyenSimulator(ProviderSimulator):
         #: ``status`` only, as older API versions answer
         self.session_result_has_reference = True
         self._batch_lock = threading.Lock()
+        #: report users of the Customer Area: user name -> password
+        self.report_users = {DEFAULT_REPORT_USER: DEFAULT_REPORT_PASSWORD}
+        self.company_account = "FlaskPspCompany"
 
     def call_details(self) -> dict:
         return {"idempotency_key": request.headers.get("Idempotency-Key")}
@@ -234,6 +259,7 @@ class AdyenSimulator(ProviderSimulator):
                 value = modification["value"] if modification else payment["amount"]["value"]
             if event_code == "CHARGEBACK":
                 payment["refunded"] = payment["captured"]
+                payment.setdefault("chargebacks", []).append({"pspReference": own, "value": value})
             elif event_code == "EXPIRE":
                 payment["cancelled"] = True
             item = self.item(event_code, own, merchant_reference=payment["reference"], value=value,
@@ -250,6 +276,83 @@ class AdyenSimulator(ProviderSimulator):
                 self._batch.append((live, item))
                 return
         self.send_items([item], live)
+
+    # ================================================================== settlement
+    def close_settlement_batch(self, live: bool = False, *, fee_line: int = 0) -> tuple[str, bytes]:
+        """Close a payout batch: the Settlement details report of every capture, refund and
+        chargeback not paid out yet (``live``: of live payments), each with Adyen's commission,
+        then a ``Fee`` line of ``fee_line`` (minor units, when given) and the ``MerchantPayout``
+        of the batch's net. Returns (file name, CSV); the report user may download it."""
+        with self.lock:
+            self._batches += 1
+            batch = self._batches
+            name = f"settlement_detail_report_batch_{batch}.csv"
+            rows, nets = [], {}
+            when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+            def row(kind, psp, reference, modification, currency, gross_debit=0, gross_credit=0, net=0, fee=0):
+                nets[currency] = nets.get(currency, 0) + net
+                amount = lambda value: _decimal(value, currency) if value else ""  # noqa: E731
+                rows.append({
+                    "Company Account": self.company_account, "Merchant Account": self.merchant_account,
+                    "Psp Reference": psp, "Merchant Reference": reference, "Payment Method": "visa" if psp else "",
+                    "Creation Date": when, "TimeZone": "UTC", "Type": kind, "Modification Reference": modification,
+                    "Gross Currency": currency if gross_debit or gross_credit else "", "Gross Debit (GC)": amount(gross_debit),
+                    "Gross Credit (GC)": amount(gross_credit), "Exchange Rate": "1" if psp else "",
+                    "Net Currency": currency, "Net Debit (NC)": amount(-net if net < 0 else 0),
+                    "Net Credit (NC)": amount(net if net > 0 else 0), "Commission (NC)": amount(fee),
+                    "Markup (NC)": "", "Scheme Fees (NC)": "", "Interchange (NC)": "",
+                    "Payment Method Variant": "visa" if psp else "", "Modification Merchant Reference": "",
+                    "Batch Number": str(batch),
+                })
+
+            for payment in self.payments.values():
+                if payment["live"] != live or not payment["authorised"]:
+                    continue
+                currency, reference = payment["amount"]["currency"], payment["reference"]
+                capture_key = payment["pspReference"] + ":capture"
+                if payment["captured"] and capture_key not in self._settled:
+                    self._settled.add(capture_key)
+                    captures = [m for m in payment["modifications"] if m["kind"] == "captures" and m["success"]]
+                    modification = captures[0]["pspReference"] if captures else payment["pspReference"]
+                    fee = self.fee_of(payment["captured"])
+                    row("Settled", payment["pspReference"], reference, modification, currency,
+                        gross_credit=payment["captured"], net=payment["captured"] - fee, fee=fee)
+                for mod in payment["modifications"]:
+                    if mod["kind"] == "refunds" and mod["success"] and mod["pspReference"] not in self._settled:
+                        self._settled.add(mod["pspReference"])
+                        row("Refunded", payment["pspReference"], reference, mod["pspReference"], currency,
+                            gross_debit=mod["value"], net=-mod["value"])
+                for chargeback in payment.get("chargebacks", []):
+                    if chargeback["pspReference"] not in self._settled:
+                        self._settled.add(chargeback["pspReference"])
+                        row("Chargeback", payment["pspReference"], reference, chargeback["pspReference"], currency,
+                            gross_debit=chargeback["value"], net=-chargeback["value"])
+            if fee_line:
+                currency = next(iter(nets), "EUR")
+                row("Fee", "", "Transaction Fees", "", currency, net=-fee_line)
+            for currency, total in nets.items():
+                if total > 0:
+                    row("MerchantPayout", "", f"Payout batch {batch}", "", currency, net=-total)
+                    nets[currency] = 0
+            out = io.StringIO()
+            writer = csv.DictWriter(out, SETTLEMENT_COLUMNS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            data = out.getvalue().encode("utf-8")
+            self.reports[name] = data
+        return name, data
+
+    def report_url(self, name: str) -> str:
+        return f"{self.base_url()}/reports/download/MerchantAccount/{self.merchant_account}/{name}"
+
+    def publish_settlement_report(self, live: bool = False, **options) -> dict:
+        """Close a batch and send the ``REPORT_AVAILABLE`` webhook Adyen sends when its report is
+        ready: the file name as pspReference, the download URL as ``reason``. Returns the item."""
+        name, _ = self.close_settlement_batch(live, **options)
+        item = self.item("REPORT_AVAILABLE", name, value=0, reason=self.report_url(name))
+        self._emit(live, item)
+        return item
 
     # ================================================================== API
     def _authenticate(self) -> bool:
@@ -529,6 +632,20 @@ def modification(psp, kind):
         return answer, 201, (live, item)
 
     return _idempotent(run)
+
+
+@blueprint.get("/reports/download/MerchantAccount/<account>/<name>")
+def download_report(account, name):
+    """A report file, for a report user (HTTP Basic), as the Customer Area serves it."""
+    sim = current_simulator()
+    auth = request.authorization
+    if auth is None or sim.report_users.get(auth.username or "") != auth.password or account != sim.merchant_account:
+        return Response("Unauthorized", status=401, headers={"WWW-Authenticate": 'Basic realm="Adyen"'})
+    with sim.lock:
+        data = sim.reports.get(name)
+    if data is None:
+        return Response("Not found", status=404)
+    return Response(data, mimetype="text/csv", headers={"Content-Disposition": f"attachment; filename={name}"})
 
 
 # ====================================================================== HTTP: hosted page

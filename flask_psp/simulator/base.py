@@ -130,6 +130,8 @@ class ProviderSimulator:
     state: dict[str, Callable[[], Any]] = {}
     #: False: JSON answers keep their keys in the order the simulator writes them
     sort_json_keys: bool = False
+    #: what the simulated PSP keeps of each capture it settles: (basis points, fixed amount in minor units)
+    settlement_fee: tuple[int, int] = (140, 25)
 
     def __init__(self, accounts: dict | None = None, notifier: Notifier | None = None,
                  retry_delays=DEFAULT_RETRY_DELAYS):
@@ -161,6 +163,11 @@ class ProviderSimulator:
     def account_lines(self) -> list[str]:
         """Human lines about the accounts (keys, secrets) for :meth:`describe`."""
         return []
+
+    def fee_of(self, amount: int) -> int:
+        """The PSP's fee for settling a capture of ``amount`` (minor units), rounded down."""
+        rate, fixed = self.settlement_fee
+        return amount * rate // 10_000 + fixed
 
     # ------------------------------------------------------------------ public face
     def describe(self) -> list[str]:

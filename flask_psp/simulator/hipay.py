@@ -32,8 +32,10 @@ Nothing here imports from ``flask_psp`` outside the simulator package.
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import hashlib
+import io
 import secrets
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -178,6 +180,7 @@ class HiPaySimulator(ProviderSimulator):
     state = {
         "orders": dict,  # page id -> order
         "transactions": dict,  # transaction_reference -> transaction
+        "settlements": list,  # (settlement id, account user, CSV bytes) of every settlement made
     }
 
     def __init__(self, accounts: dict | None = None, notifier: Notifier | None = None,
@@ -408,6 +411,45 @@ class HiPaySimulator(ProviderSimulator):
         sequence = list(statuses) + [s for s in self.repeats if s in statuses]
         return self.send_notifications(reference, sequence)
 
+    # ================================================================== settlement
+    def settle(self, user: str | None = None) -> tuple[str, bytes]:
+        """HiPay settles the account: one settlement (one transfer to the merchant's bank) of every
+        capture and refund not settled yet, with HiPay's fee taken from each capture. Returns the
+        settlement id and its settlement file (CSV, the fields HiPay documents)."""
+        columns = ("Account", "Account name", "Date", "Date value", "Invoice reference", "Settlement ID",
+                   "Transaction ID", "Order", "Product name", "Invoiced", "Settled", "Original amount",
+                   "Original currency", "Amount (Excl. Tax)", "Tax amount", "Amount (Incl. Tax)", "Currency",
+                   "Operation", "Settled amount", "Settlement currency", "Original settlement ID", "Customer ID")
+        user = user or next(iter(self.accounts))
+        settlement_id = str(100_000 + len(self.settlements) + 1)
+        today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+        signed = lambda value, currency: ("-" if value < 0 else "") + _decimal(abs(value), currency)  # noqa: E731
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=";", lineterminator="\n")
+        writer.writerow(columns)
+        with self.lock:
+            for reference, tx in self.transactions.items():
+                if tx["user"] != user:
+                    continue
+                order = self.orders[tx["order"]]
+                currency = tx["currency"]
+                for move in tx.get("moves", []):
+                    if move["settled"]:
+                        continue
+                    move["settled"] = True
+                    amount = move["amount"]
+                    if move["operation"] == "capture":
+                        operation, net, fee = "Capture", amount - self.fee_of(amount), self.fee_of(amount)
+                    else:
+                        operation, net, fee = "Refund", -amount, 0
+                    writer.writerow([user, user, today, today, f"INV-{settlement_id}", settlement_id, reference,
+                                     order["fields"].get("orderid", ""), "visa", "1", "1", _decimal(amount, currency),
+                                     currency, _decimal(fee, currency), "0.00", _decimal(fee, currency), currency,
+                                     operation, signed(net, currency), currency, "", ""])
+            data = out.getvalue().encode("utf-8")
+            self.settlements.append((settlement_id, user, data))
+        return settlement_id, data
+
     # ================================================================== buyer outcomes
     def _authorize(self, order: dict, tx: dict) -> tuple[str, list[int]]:
         tx["authorized"] = order["amount"]
@@ -416,6 +458,7 @@ class HiPaySimulator(ProviderSimulator):
         self._reach(tx, 116)
         if order["fields"]["operation"] == "Sale":
             tx["captured"] = order["amount"]
+            tx.setdefault("moves", []).append({"operation": "capture", "amount": order["amount"], "settled": False})
             self._reach(tx, 117)
             self._reach(tx, 118)
             return "accept", list(SALE_STATUSES)
@@ -508,6 +551,7 @@ class HiPaySimulator(ProviderSimulator):
         if operation in self.refused_operations:
             return self._refused(tx, move.requested, move.refused)
         tx[move.target] += amount
+        tx.setdefault("moves", []).append({"operation": operation, "amount": amount, "settled": False})
         self._reach(tx, move.requested)
         self._reach(tx, move.full if tx[move.target] == tx[move.source] else move.partial)
         return tx, [move.requested, tx["status"]]

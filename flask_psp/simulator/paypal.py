@@ -128,6 +128,7 @@ class PayPalSimulator(ProviderSimulator):
         "verifications": list,  # {"transmission_id", "result"}
         "_transmissions": dict,
         "_replay": dict,  # (client, path, PayPal-Request-Id) -> (status, body text)
+        "withdrawals": list,  # {"id", "client", "cents", "currency", "time"}: balance sent to the bank
         "_awaiting_3ds": set,
         # True: the verify endpoint answers 503 (PayPal having a bad day)
         "verify_outage": lambda: False,
@@ -238,6 +239,64 @@ class PayPalSimulator(ProviderSimulator):
             authorization["update_time"] = _now()
             event = self.event("PAYMENT.AUTHORIZATION.VOIDED", dict(authorization), "authorization")
         return self.send_event(event)
+
+    # ================================================================== reporting
+    def withdraw(self, currency: str = "EUR", client: str | None = None) -> dict:
+        """The merchant withdraws the balance to the bank (event code T0400): what its captures
+        brought, less PayPal's fees and what refunds and reversals took, less earlier withdrawals."""
+        client = client or self.client_id
+        with self.lock:
+            balance = sum(entry["net"] for entry in self._ledger(client) if entry["currency"] == currency)
+            withdrawal = {"id": _id(), "client": client, "cents": balance, "currency": currency, "time": _now()}
+            self.withdrawals.append(withdrawal)
+        return withdrawal
+
+    def _ledger(self, client: str) -> list[dict]:
+        """Every balance movement of the app's account, as Transaction Search lists them (under self.lock)."""
+        entries = []
+        for capture_id, entry in self.captures.items():
+            capture = entry["capture"]
+            if self.orders[entry["order"]]["client"] != client or capture["status"] in ("DECLINED", "PENDING", "FAILED"):
+                continue
+            fee = self.fee_of(entry["cents"])
+            entries.append({"id": capture_id, "code": "T0006", "time": capture["create_time"], "cents": entry["cents"],
+                            "fee": -fee, "net": entry["cents"] - fee, "currency": capture["amount"]["currency_code"],
+                            "custom": capture.get("custom_id"), "related": None})
+        for refund_id, entry in self.refunds.items():
+            refund = entry["refund"]
+            if self.orders[entry["order"]]["client"] != client:
+                continue
+            cents = _cents(refund["amount"]["value"], refund["amount"]["currency_code"])
+            up = next((link["href"] for link in refund["links"] if link["rel"] == "up"), "")
+            # a refund the merchant asked for carries its custom_id; a reversal PayPal made does not
+            code = "T1107" if "custom_id" in refund else "T1106"
+            entries.append({"id": refund_id, "code": code, "time": refund["create_time"], "cents": -cents, "fee": 0,
+                            "net": -cents, "currency": refund["amount"]["currency_code"],
+                            "custom": refund.get("custom_id"), "related": up.rsplit("/", 1)[-1] or None})
+        for withdrawal in self.withdrawals:
+            if withdrawal["client"] == client:
+                entries.append({"id": withdrawal["id"], "code": "T0400", "time": withdrawal["time"],
+                                "cents": -withdrawal["cents"], "fee": 0, "net": -withdrawal["cents"],
+                                "currency": withdrawal["currency"], "custom": None, "related": None})
+        return entries
+
+    def _transaction_detail(self, entry: dict) -> dict:
+        currency = entry["currency"]
+        info = {
+            "transaction_id": entry["id"],
+            "transaction_event_code": entry["code"],
+            "transaction_initiation_date": entry["time"],
+            "transaction_updated_date": entry["time"],
+            "transaction_amount": {"currency_code": currency, "value": _value(entry["cents"], currency)},
+            "fee_amount": {"currency_code": currency, "value": _value(entry["fee"], currency)},
+            "transaction_status": "S",
+        }
+        if entry["related"]:
+            info["paypal_reference_id"] = entry["related"]
+            info["paypal_reference_id_type"] = "TXN"
+        if entry["custom"]:
+            info["custom_field"] = entry["custom"]
+        return {"transaction_info": info}
 
     # ================================================================== objects
     def _order_view(self, order: dict, full: bool = True) -> dict:
@@ -612,6 +671,47 @@ def get_capture(capture_id):
 def refund(capture_id):
     body = _json_body()
     return _replayable(lambda full: current_simulator()._refund_capture(capture_id, body, full))
+
+
+def _report_time(name: str) -> datetime:
+    text = request.args.get(name, "")
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", f"{name} is not an RFC 3339 date-time") from None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+@blueprint.get("/v1/reporting/transactions")
+def transactions():
+    """Transaction Search: the account's balance movements between start_date and end_date (at
+    most 31 days apart), a page at a time (page_size at most 500)."""
+    sim = current_simulator()
+    start, end = _report_time("start_date"), _report_time("end_date")
+    if end < start or (end - start).days > 31:
+        raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", "the date range is more than 31 days")
+    try:
+        page_size = min(max(int(request.args.get("page_size", "100")), 1), 500)
+        page = max(int(request.args.get("page", "1")), 1)
+    except ValueError:
+        raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", "page and page_size are numbers") from None
+    with sim.lock:
+        g.client = sim._bearer()
+        entries = [entry for entry in sim._ledger(g.client)
+                   if start <= datetime.fromisoformat(entry["time"].replace("Z", "+00:00")) <= end]
+        entries.sort(key=lambda entry: entry["time"])
+        chosen = entries[(page - 1) * page_size: page * page_size]
+        body = {
+            "transaction_details": [sim._transaction_detail(entry) for entry in chosen],
+            "account_number": "SIMULATOR" + g.client[:8],
+            "start_date": request.args["start_date"],
+            "end_date": request.args["end_date"],
+            "last_refreshed_datetime": _now(),
+            "page": page,
+            "total_items": len(entries),
+            "total_pages": max((len(entries) + page_size - 1) // page_size, 1),
+        }
+    return _json(200, body)
 
 
 @blueprint.get("/v1/notifications/webhooks/<webhook_id>")

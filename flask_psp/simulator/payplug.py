@@ -16,6 +16,7 @@ import json
 import secrets
 import string
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, redirect, request
@@ -63,6 +64,12 @@ def _new_id(prefix: str) -> str:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def report_amount(cents: int) -> str:
+    """An amount as the accounting report writes it: -1234 -> '-12.34'."""
+    sign = "-" if cents < 0 else ""
+    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
 
 
 def format_euros(cents: int) -> str:
@@ -118,6 +125,9 @@ class PayPlugSimulator(ProviderSimulator):
         "created_with": dict,  # payment id -> the creation request body, as received
         "_awaiting_3ds": dict,  # payment id -> card details waiting for the challenge
         "_force_3ds": dict,
+        "accounting_reports": dict,  # report id -> (owner (merchant, is_live), accounting_report object)
+        "report_files": dict,  # file token -> CSV bytes behind a report's temporary_url
+        "payouts": list,  # {"id", "owner", "amount", "currency", "at"}: the balance sent to the bank
     }
 
     def __init__(self, accounts: dict | None = None, notifier: Notifier | None = None,
@@ -161,6 +171,68 @@ class PayPlugSimulator(ProviderSimulator):
             payment = self.payments[payment_id]
             notification = self._notification_for(payment, payment)
         return self._send(notification)
+
+    # ================================================================== accounting
+    def payout(self, merchant: str = "demo", is_live: bool = False) -> dict:
+        """PayPlug transfers the account's balance to the merchant's bank: what its paid payments
+        brought, less PayPlug's fees and the refunds, less earlier payouts."""
+        with self.lock:
+            owner = (merchant, is_live)
+            balance = sum(entry["net"] for entry in self._accounting_entries(owner))
+            payout = {"id": _new_id("po_"), "owner": owner, "amount": balance, "currency": "EUR", "at": self._now()}
+            self.payouts.append(payout)
+        return payout
+
+    def _accounting_entries(self, owner: tuple) -> list[dict]:
+        """The account's balance movements, oldest first (under self.lock)."""
+        entries = []
+        for payment_id, payment in self.payments.items():
+            if self.owners.get(payment_id) != owner or not payment["is_paid"]:
+                continue
+            fee = self.fee_of(payment["amount"])
+            entries.append({"at": payment["paid_at"], "operation": "payment", "payment": payment_id, "refund": "",
+                            "order": (payment.get("metadata") or {}).get("order_ref", ""), "amount": payment["amount"],
+                            "fee": fee, "net": payment["amount"] - fee, "payout": ""})
+            for refund in self.refunds.get(payment_id, []):
+                entries.append({"at": refund["created_at"], "operation": "refund", "payment": payment_id,
+                                "refund": refund["id"], "order": "", "amount": -refund["amount"], "fee": 0,
+                                "net": -refund["amount"], "payout": ""})
+        for payout in self.payouts:
+            if payout["owner"] == owner:
+                entries.append({"at": payout["at"], "operation": "payout", "payment": "", "refund": "", "order": "",
+                                "amount": -payout["amount"], "fee": 0, "net": -payout["amount"], "payout": payout["id"]})
+        return sorted(entries, key=lambda entry: entry["at"])
+
+    def _create_accounting_report(self, owner: tuple, body: Any) -> dict:
+        if not isinstance(body, dict):
+            raise ApiError(400, "The request body must be a JSON object.")
+        try:
+            start = datetime.strptime(str(body.get("start_date")), "%Y-%m-%d").date()
+            end = datetime.strptime(str(body.get("end_date")), "%Y-%m-%d").date()
+        except ValueError:
+            raise ApiError(400, "start_date and end_date are dates (YYYY-MM-DD).",
+                           {"start_date": "date expected"}) from None
+        if end < start:
+            raise ApiError(400, "end_date is before start_date.", {"end_date": "before start_date"})
+        rows = ["Date,Operation,Payment ID,Refund ID,Order reference,Amount,Fees,Net,Currency,Payout ID"]
+        for entry in self._accounting_entries(owner):
+            when = datetime.fromtimestamp(entry["at"], timezone.utc)
+            if start <= when.date() <= end:
+                rows.append(",".join([when.strftime("%Y-%m-%d %H:%M:%S"), entry["operation"], entry["payment"],
+                                      entry["refund"], entry["order"], report_amount(entry["amount"]),
+                                      report_amount(entry["fee"]), report_amount(entry["net"]), "EUR", entry["payout"]]))
+        token = secrets.token_urlsafe(24)
+        self.report_files[token] = ("\n".join(rows) + "\n").encode("utf-8")
+        now = self._now()
+        report = {
+            "id": _new_id("ar_"), "object": "accounting_report", "is_live": owner[1],
+            "start_date": start.isoformat(), "end_date": end.isoformat(), "created_at": now,
+            "temporary_url": f"{self.base_url()}/files/accounting_reports/{token}.csv",
+            "file_available_until": now + 3600,
+            "notification_url": body.get("notification_url"),
+        }
+        self.accounting_reports[report["id"]] = (owner, report)
+        return report
 
     # ================================================================== state changes (under self.lock)
     def _now(self) -> int:
@@ -560,6 +632,37 @@ def get_refund(payment_id, refund_id):
             if refund["id"] == refund_id:
                 return jsonify(refund)
     raise ApiError(404, "The resource you requested could not be found.")
+
+
+@blueprint.post("/v1/accounting_reports")
+def create_accounting_report():
+    sim = current_simulator()
+    owner = sim._authenticate()
+    body = sim._json_body()
+    with sim.lock:
+        return jsonify(sim._create_accounting_report(owner, body)), 201
+
+
+@blueprint.get("/v1/accounting_reports/<report_id>")
+def get_accounting_report(report_id):
+    sim = current_simulator()
+    owner = sim._authenticate()
+    with sim.lock:
+        owned, report = sim.accounting_reports.get(report_id, (None, None))
+        if owned != owner:
+            raise ApiError(404, "The resource you requested could not be found.")
+        return jsonify(report)
+
+
+@blueprint.get("/files/accounting_reports/<token>.csv")
+def accounting_report_file(token):
+    """The file behind a report's temporary_url: no credentials, the URL is the secret."""
+    sim = current_simulator()
+    with sim.lock:
+        data = sim.report_files.get(token)
+    if data is None:
+        return Response("Not found", status=404)
+    return Response(data, mimetype="text/csv")
 
 
 # ====================================================================== HTTP: hosted page

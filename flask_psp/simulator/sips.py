@@ -165,6 +165,7 @@ class SipsSimulator(ProviderSimulator):
         "sessions": dict,  # payment page session -> (merchantId, transactionReference)
         "init_requests": list,  # each accepted or refused /paymentInit, for tests to inspect
         "office_requests": list,
+        "remittances": list,  # (remittance number, merchant id, report bytes) of every reconciliation report
     }
 
     def check_account(self, merchant: str, account: Any) -> None:
@@ -197,6 +198,37 @@ class SipsSimulator(ProviderSimulator):
                     tx["captured_amount"] = tx["current_amount"]
                     count += 1
         return count
+
+    def reconciliation_report(self, merchant_id: str | None = None) -> bytes:
+        """The acquirer's remittance: the financial reconciliation report (CSV, ``;``) of every
+        capture and refund of ``merchant_id`` not reported yet, with the acquirer's commission taken
+        from each capture; the remittance is credited to the merchant's bank as one transfer."""
+        merchant_id = merchant_id or next(iter(self.accounts))
+        columns = ("MERCHANT_ID", "TRANSACTION_REFERENCE", "ORDER_ID", "OPERATION_TYPE", "OPERATION_SEQUENCE",
+                   "AMOUNT", "COMMISSION_AMOUNT", "NET_AMOUNT", "CURRENCY_CODE", "REMITTANCE_DATE", "REMITTANCE_NUMBER")
+        now = datetime.now(timezone.utc)
+        with self.lock:
+            remittance = f"{len(self.remittances) + 1:06d}"
+            rows = []
+            for (merchant, reference), tx in self.transactions.items():
+                if merchant != merchant_id:
+                    continue
+                common = (merchant, reference, str(tx["request"].get("orderId", "")))
+                if tx.get("captured_amount") and not tx.get("remitted"):
+                    tx["remitted"] = True
+                    fee = self.fee_of(tx["captured_amount"])
+                    rows.append(common + ("DEBIT", "1", str(tx["captured_amount"]), str(fee),
+                                          str(tx["captured_amount"] - fee), tx["currency"]))
+                refunds = [amount for operation, amount in tx.get("operations", []) if operation == "refund"]
+                for sequence, amount in enumerate(refunds[tx.get("refunds_remitted", 0):], tx.get("refunds_remitted", 0) + 2):
+                    rows.append(common + ("CREDIT", str(sequence), str(amount), "0", str(-amount), tx["currency"]))
+                tx["refunds_remitted"] = len(refunds)
+            lines = [f"TITLE;FINANCIAL RECONCILIATION;{now.strftime('%Y%m%d')};TAB20_V1", ";".join(columns)]
+            lines += [";".join(row + (now.strftime("%Y%m%d"), remittance)) for row in rows]
+            lines.append(f"END;{len(rows)}")
+            data = ("\n".join(lines) + "\n").encode("utf-8")
+            self.remittances.append((remittance, merchant_id, data))
+        return data
 
     def resend_automatic_response(self, reference: str) -> Delivery | None:
         tx = self.transaction(reference)

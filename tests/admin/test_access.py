@@ -45,6 +45,9 @@ EXPECTED = {
     "psp.admin_event_process": MANAGERS,
     "psp.admin_accounting_save": ACCOUNTANTS,
     "psp.admin_accounting_export": ACCOUNTANTS,
+    "psp.admin_accounting_export_fec": ACCOUNTANTS,
+    "psp.admin_settlements": ACCOUNTANTS,
+    "psp.admin_settlements_export": ACCOUNTANTS,
     "psp.admin_users": {"owner"},
     "psp.admin_user_create": {"owner"},
     "psp.admin_user_update": {"owner"},
@@ -306,7 +309,8 @@ def test_every_page_carries_csrf_tokens_in_its_forms_and_speaks_french(panel):
     french.http.headers["Accept-Language"] = "fr-FR,fr;q=0.9"
     pages = [(e, p) for e, m, p in admin_routes(panel, params)
              if m == "GET" and e not in ("psp.admin_asset", "psp.admin_accounting_export", "psp.admin_link_qr",
-                                         "psp.admin_payments_csv")]
+                                         "psp.admin_payments_csv", "psp.admin_accounting_export_fec",
+                                         "psp.admin_settlements_export")]
     anonymous_en, anonymous_fr = Admin(panel.shop), Admin(panel.shop)
     anonymous_fr.http.headers["Accept-Language"] = "fr"
     for endpoint, path in pages:

@@ -44,7 +44,8 @@ def test_out_of_range_filters_and_page_links_are_a_400_with_a_message(panel):
 
 def test_an_export_over_more_than_two_years_or_with_broken_dates_is_a_400(panel):
     accountant = panel.admin("accountant")
-    for start, end, message in (("0001-01-01", "9999-12-31", "An export covers at most 731 days"),
+    for start, end, message in (("0001-01-01", "9999-12-31", "An export covers at most 24 months"),
+                                ("2025-01-01", "2027-01-01", "An export covers at most 24 months"),
                                 ("2026-02-30", "2026-03-01", "Dates are written YYYY-MM-DD."),
                                 ("2026-03-01", "2026-02-01", "The end of the period is before its start."),
                                 ("2026-01-01", "", "Dates are written YYYY-MM-DD.")):
@@ -82,16 +83,19 @@ query_keys = st.sampled_from(["status", "provider", "mode", "date_from", "date_t
 
 
 def test_no_admin_query_string_gives_a_500(make_shop, sim):
-    shop = make_shop(psp_providers={}, PSP_ADMIN_USER_LOADER=lambda: ("owner@example.com", "owner"))
+    shop = make_shop(psp_providers={}, PSP_ADMIN_USER_LOADER=lambda: ("owner@example.com", "owner"),
+                     PSP_SIREN="732829320", PSP_ACCOUNTING_TIMEZONE="Europe/Paris")
     client = shop.app.test_client()
 
     @PROPERTY
-    @given(path=st.sampled_from(["/payments", "/inbox", "/audit", "/accounting/export.csv"]),
+    @given(path=st.sampled_from(["/payments", "/inbox", "/audit", "/accounting/export.csv", "/accounting/export.fec"]),
            args=st.lists(st.tuples(query_keys | st.text(max_size=8), query_values), max_size=6))
     @example(path="/payments", args=[("amount", "1e400")])
     @example(path="/inbox", args=[("before", "99999999999999999999999")])
     @example(path="/audit", args=[("before", "99999999999999999999999")])
     @example(path="/accounting/export.csv", args=[("start", "0001-01-01"), ("end", "9999-12-31")])
+    @example(path="/accounting/export.fec", args=[("start", "9999-01-01"), ("end", "9999-12-31")])
+    @example(path="/accounting/export.fec", args=[("start", "0001-01-01"), ("end", "0001-12-31")])
     def check(path, args):
         query = "&".join(f"{quote(k, safe='')}={quote(v, safe='')}" for k, v in args)
         answer = client.get(f"/psp/admin{path}?{query}")

@@ -76,7 +76,7 @@ def test_run_jobs_runs_every_job_once_and_reports(jobs_shop):
     result = jobs_shop.app.test_cli_runner().invoke(args=["psp", "run-jobs"])
     assert result.exit_code == 0, result.output
     assert [line.split(":")[0] for line in result.output.splitlines()] == ["sweep", "retry", "capture", "reconcile",
-                                                                          "expire", "links", "mail"]
+                                                                          "expire", "settlements", "links", "mail"]
     only = jobs_shop.app.test_cli_runner().invoke(args=["psp", "run-jobs", "--job", "expire", "--job", "capture"])
     assert [line.split(":")[0] for line in only.output.splitlines()] == ["expire", "capture"]
     wrong = jobs_shop.app.test_cli_runner().invoke(args=["psp", "run-jobs", "--job", "reboot"])

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Response, abort, request
+from flask import Response, abort, current_app, request, stream_with_context
 
 from ... import accounting
 from ...admin.audit import audit
 from ...admin.providers import available_provider_classes, provider_class
 from ...access import Permission
+from ...config import export_options
 from ...i18n import gettext as _
 from .base import actor, admin_route, db_session, page, saved
 
@@ -31,22 +32,50 @@ def accounting_save(name: str):
     return saved(problems, accounting_page, _("Accounting settings saved."), "psp.admin_accounting")
 
 
-@admin_route("/accounting/export.csv", Permission.EXPORT, endpoint="admin_accounting_export")
-def accounting_export():
+def _period():
+    """The period asked (the last 30 days when none is), or the page again with the problem (400)."""
     if "start" in request.args or "end" in request.args:
         try:
-            start, end = accounting.export_period(request.args.get("start"), request.args.get("end"))
+            return accounting.export_period(request.args.get("start"), request.args.get("end")), None
         except ValueError as exc:
-            return accounting_page(problems=[str(exc)], status=400)
-    else:
-        end = date.today()
-        start = end - timedelta(days=30)
-    names = [n for n, _cls in available_provider_classes()]
-    lines = accounting.journal_lines(db_session(), names, start, end)
-    audit(db_session(), actor(), "accounting.export", f"{start}..{end}", {"lines": len(lines)})
-    return Response(
-        accounting.to_csv(lines),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="psp-journal-{start}-{end}.csv"',
-                 "Cache-Control": "no-store"},
-    )
+            return None, accounting_page(problems=[str(exc)], status=400)
+    end = date.today()
+    return (end - timedelta(days=30), end), None
+
+
+def _download(body, filename: str, mimetype: str) -> Response:
+    return Response(stream_with_context(body), mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
+
+
+@admin_route("/accounting/export.csv", Permission.EXPORT, endpoint="admin_accounting_export")
+def accounting_export():
+    period, problem = _period()
+    if problem is not None:
+        return problem
+    mode = "test" if request.args.get("mode") == "test" else "live"
+    start, end = period
+    options = export_options(current_app.config, mode)
+    audit(db_session(), actor(), "accounting.export", f"{start}..{end}", {"format": "csv", "mode": mode})
+    lines = accounting.csv_lines(db_session(), start, end, options)
+    return _download((line.encode("utf-8") for line in lines), accounting.csv_filename(start, end, mode),
+                     "text/csv")
+
+
+@admin_route("/accounting/export.fec", Permission.EXPORT, endpoint="admin_accounting_export_fec")
+def accounting_export_fec():
+    period, problem = _period()
+    if problem is not None:
+        return problem
+    start, end = period
+    options = export_options(current_app.config, "live")
+    if not options.siren:
+        return accounting_page(problems=[_("A FEC is named after the company's SIREN: set PSP_SIREN.")], status=400)
+    missing = accounting.currencies_without_rate(db_session(), start, end, options)
+    if missing:
+        return accounting_page(problems=[_("No exchange rate to %(accounting)s for %(currencies)s: set "
+                                           "PSP_EXCHANGE_RATES.", accounting=options.currency,
+                                           currencies=", ".join(missing))], status=400)
+    audit(db_session(), actor(), "accounting.export", f"{start}..{end}", {"format": "fec", "mode": "live"})
+    return _download(accounting.fec_chunks(db_session(), start, end, options),
+                     accounting.fec_filename(options.siren, end), "text/plain; charset=iso-8859-15")

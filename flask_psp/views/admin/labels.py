@@ -41,6 +41,24 @@ LABELS = {
                "api": lazy_gettext("API answer"), "fetch": lazy_gettext("check with the PSP"),
                "job": lazy_gettext("scheduled job")},
     "capture": {"auto": lazy_gettext("automatic"), "manual": lazy_gettext("manual"), "delayed": lazy_gettext("delayed")},
+    # settlement report lines: what reconciliation made of them (and the status filter's choices), their kinds
+    "settlement": {
+        "problems": lazy_gettext("to check (different or unmatched)"),
+        "all": lazy_gettext("all"),
+        "matched": lazy_gettext("matched"),
+        "booked": lazy_gettext("booked"),
+        "difference": lazy_gettext("different amount"),
+        "unmatched": lazy_gettext("matches nothing"),
+    },
+    "settlement_kind": {
+        "capture": lazy_gettext("capture"),
+        "refund": lazy_gettext("refund"),
+        "chargeback": lazy_gettext("chargeback"),
+        "chargeback_reversal": lazy_gettext("chargeback reversal"),
+        "fee": lazy_gettext("fee"),
+        "payout": lazy_gettext("payout"),
+        "adjustment": lazy_gettext("adjustment"),
+    },
 }
 
 
