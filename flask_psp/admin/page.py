@@ -68,12 +68,13 @@ def store_asset(session: Session, data: bytes, content_type: str) -> Asset:
 
 
 _ASSET_KEY = re.compile(r"[0-9a-f]{64}")
+_ENCODED_DOT = re.compile("%2e", re.IGNORECASE)
 
 
 def own_asset_url(url: str, assets_prefix: str) -> str | None:
     """``url`` as the path of one logo stored in the panel (``{assets_prefix}<sha256>``), read the
-    way a browser and the server read it — ``\\`` as ``/``, percent-escapes decoded (``%2e``),
-    dot segments resolved — or None when it names anything else (another page of this site).
+    way a browser and the server read it — ``\\`` as ``/``, ``%2e`` as a dot in dot segments, which
+    are resolved, then percent-escapes decoded — or None when it names anything else (another page of this site).
 
     >>> own_asset_url("/psp/admin/assets/%2e%2e/users", "/psp/admin/assets/") is None
     True
@@ -82,20 +83,23 @@ def own_asset_url(url: str, assets_prefix: str) -> str | None:
     parts = urlsplit(unified)
     if parts.scheme or parts.netloc or "?" in unified or "#" in unified:
         return None
-    path = unquote(parts.path)
+    path = parts.path
     if not path.startswith("/"):
         return None
+    # dot segments are resolved on the path as the browser has it (``%2e`` is a dot, ``%2f`` is not a
+    # slash), then the server decodes what the browser asks for
     segments: list[str] = []
     given = path.split("/")[1:]
     for index, segment in enumerate(given):
-        if segment in (".", ".."):
-            if segment == ".." and segments:
+        dots = _ENCODED_DOT.sub(".", segment)
+        if dots in (".", ".."):
+            if dots == ".." and segments:
                 segments.pop()
             if index == len(given) - 1:
                 segments.append("")  # RFC 3986: a final dot segment leaves a trailing slash
         else:
             segments.append(segment)
-    normalised = "/" + "/".join(segments)
+    normalised = unquote("/" + "/".join(segments))
     if not normalised.startswith(assets_prefix) or not _ASSET_KEY.fullmatch(normalised[len(assets_prefix):]):
         return None
     return normalised
