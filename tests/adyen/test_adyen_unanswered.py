@@ -63,8 +63,8 @@ def test_a_capture_adyen_never_confirmed_is_flagged_and_counted_in_the_health_bo
     assert "capture requested" in payment["flag"] and "not confirmed by Adyen after 24 h" in payment["flag"]
     with shop.app.app_context():
         session = current_state().db.session
-        assert dashboard(session, awaiting_after_seconds=60)["awaiting_psp_overdue"] == 0  # not a minute yet…
-        later = dashboard(session, awaiting_after_seconds=0.001)
+        assert dashboard(session, awaiting_after=timedelta(seconds=60))["awaiting_psp_overdue"] == 0  # not a minute yet…
+        later = dashboard(session, awaiting_after=timedelta(milliseconds=1))
         assert later["awaiting_psp_overdue"] == 1
 
     sim.notifier.paused = False
