@@ -13,7 +13,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import bindparam, select, update
 
-from flask_psp import PSP, OrderInfo
+from flask_psp import DELIVERY_TYPES, PSP, Address, OrderInfo
 
 db = SQLAlchemy()
 csrf = CSRFProtect()
@@ -57,6 +57,27 @@ class OrderLine(db.Model):
     unit_price = db.Column(db.BigInteger, nullable=False)
 
 
+class OrderBuyer(db.Model):
+    """The buyer's addresses and how the order reaches them, as given at order time (a table of
+    its own, so a shop database made before it gains it on the next start)."""
+
+    __tablename__ = "shop_order_buyer"
+    order_ref = db.Column(db.String(32), db.ForeignKey("shop_order.reference"), primary_key=True)
+    data = db.Column(db.JSON, nullable=False)  # {"billing": {...}, "shipping": {...} | None, "delivery_type": …}
+
+
+ADDRESS_PARTS = ("first_name", "last_name", "company", "line1", "line2", "postcode", "city", "country", "phone")
+
+
+def address_from_form(form, prefix: str) -> dict | None:
+    """``billing-city`` … from the order form; None when nothing was typed. Address checks it."""
+    values = {part: (form.get(f"{prefix}-{part}") or "").strip() or None for part in ADDRESS_PARTS}
+    if not any(values.values()):
+        return None
+    Address(**values)  # raises ValueError with what is wrong (country, phone)
+    return values
+
+
 MARK_ORDER_PAID = update(Order.__table__).where(Order.__table__.c.reference == bindparam("order_ref")).values(
     status="paid")
 
@@ -68,6 +89,8 @@ class ShopOrders:
         order = db.session.get(Order, order_ref)
         if order is None or order.status == "cancelled":
             return None
+        buyer = db.session.get(OrderBuyer, order_ref)
+        data = buyer.data if buyer is not None else {}
         return OrderInfo(
             reference=order.reference,
             amount=order.amount,
@@ -75,6 +98,9 @@ class ShopOrders:
             email=order.email,
             description=", ".join(f"{line.quantity} × {line.name}" for line in order.lines),
             locale=order.locale,
+            billing=Address(**data["billing"]) if data.get("billing") else None,
+            shipping=Address(**data["shipping"]) if data.get("shipping") else None,
+            delivery_type=data.get("delivery_type"),
         )
 
     def mark_paid(self, order_ref, payment):
@@ -197,6 +223,14 @@ def _routes(app: Flask) -> None:
         currencies = {p.currency for p, _ in lines}
         if len(currencies) != 1:
             abort(400, "one currency per order")
+        delivery_type = request.form.get("delivery_type") or None
+        if delivery_type not in (None, *DELIVERY_TYPES):
+            abort(400, "delivery_type: " + ", ".join(DELIVERY_TYPES))
+        try:
+            billing = address_from_form(request.form, "billing")
+            shipping = address_from_form(request.form, "shipping") if request.form.get("ship_elsewhere") else None
+        except ValueError as exc:
+            abort(400, str(exc))
         reference = "ORD-" + secrets.token_hex(5).upper()
         locale = request.accept_languages.best_match(["en", "fr"]) or "en"
         order = Order(
@@ -210,6 +244,9 @@ def _routes(app: Flask) -> None:
         db.session.add_all(
             OrderLine(order_ref=reference, sku=p.sku, name=p.name, quantity=q, unit_price=p.price) for p, q in lines
         )
+        if billing or shipping or delivery_type:
+            db.session.add(OrderBuyer(order_ref=reference, data={"billing": billing, "shipping": shipping,
+                                                                 "delivery_type": delivery_type}))
         db.session.commit()
         session.pop("cart", None)
         return redirect(url_for("psp.checkout", order_ref=reference), code=303)

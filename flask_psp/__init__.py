@@ -12,12 +12,12 @@ from .config import ConfigurationError
 from .extension import PSP
 from .links import LinkError
 from .models import PaymentLink
-from .orders import OrderInfo
+from .orders import DELIVERY_TYPES, Address, OrderInfo
 from .providers.base import ProviderError
 from .states import PaymentStatus
 
-__all__ = ["PSP", "OrderInfo", "PaymentStatus", "ConfigurationError", "ProviderError", "PaymentLink", "LinkError",
-           "signals"]
+__all__ = ["PSP", "OrderInfo", "Address", "DELIVERY_TYPES", "PaymentStatus", "ConfigurationError", "ProviderError",
+           "PaymentLink", "LinkError", "signals"]
 __version__ = "0.1.0"
 
 from . import signals  # noqa: E402

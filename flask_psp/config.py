@@ -8,7 +8,7 @@ from typing import Any, Mapping
 from .jobs import JobSettings
 from .ledger import RetryPolicy
 from .providers import get_provider_class, provider_names
-from .providers.base import endpoint_syntax_problem
+from .providers.base import _HOST_LABEL, endpoint_syntax_problem
 
 #: every key the plugin reads, with its default (documented in docs/guide/configuration.md)
 DEFAULTS: dict[str, Any] = {
@@ -37,6 +37,10 @@ DEFAULTS: dict[str, Any] = {
     # endpoints typed in the admin panel: False = the provider's own hosts only (and loopback
     # simulators in test mode); True also accepts proxies. PSP_PROVIDERS endpoints are never limited
     "PSP_ALLOW_CUSTOM_ENDPOINTS": False,
+    # hosted payment page hosts accepted beyond each provider's own list (a PSP's new region or
+    # domain before a release knows it): a list of host names for every provider, or
+    # {provider: [hosts]}; https only. A refused host is logged by name
+    "PSP_EXTRA_REDIRECT_HOSTS": (),
     # notification e-mails (no MAIL_SERVER: none are sent)
     "PSP_MAIL_TIMEOUT": 10,
     # refused/unmatched notifications: at most one mail per provider this often, saying how many
@@ -74,6 +78,9 @@ DEFAULTS: dict[str, Any] = {
     # the page of a link that expired or was cancelled
     "PSP_LINK_REMINDER_DAYS": None,
     "PSP_LINK_CONTACT": None,
+    # a capture, refund or cancellation the PSP took but has not confirmed after this is flagged
+    # by the reconcile job and counted in the overview's health box
+    "PSP_AWAITING_PSP_AFTER": 86400,
 }
 
 MODES = ("test", "live")
@@ -129,7 +136,7 @@ def validate_providers(providers: Mapping[str, Any], *, has_encryption_key: bool
                 continue
             if not isinstance(block, Mapping):
                 raise ConfigurationError(f"{where}[{block_mode!r}] must be a dict of credentials")
-            fields = {f.name for f in cls.credential_fields} | {"endpoint"}
+            fields = {f.name for f in cls.credential_fields} | {"endpoint", *cls.endpoint_fields}
             extra = set(block) - fields
             if extra:
                 raise ConfigurationError(
@@ -138,15 +145,18 @@ def validate_providers(providers: Mapping[str, Any], *, has_encryption_key: bool
                 )
             # an endpoint here is trusted configuration (simulators, proxies: any host, http too);
             # only its shape is checked. The admin panel's allow-list is for what is typed there.
-            endpoint = block.get("endpoint")
-            if endpoint is not None:
+            for endpoint_field in cls.endpoint_fields:
+                endpoint = block.get(endpoint_field)
+                if endpoint is None:
+                    continue
                 syntax = endpoint_syntax_problem(endpoint) if isinstance(endpoint, str) else "not a string"
                 if syntax:
                     raise ConfigurationError(
-                        f"{where}[{block_mode!r}]['endpoint'] must be a base URL such as http://127.0.0.1:8101 "
-                        f"({syntax})"
+                        f"{where}[{block_mode!r}][{endpoint_field!r}] must be a base URL such as "
+                        f"http://127.0.0.1:8101 ({syntax})"
                     )
-            problems = cls.validate_credentials(block, block_mode)
+            credentials = {k: v for k, v in block.items() if k not in cls.endpoint_fields}
+            problems = cls.validate_credentials(credentials, block_mode)
             if problems:
                 raise ConfigurationError(f"{where}[{block_mode!r}]: " + "; ".join(problems))
             blocks[block_mode] = dict(block)
@@ -161,6 +171,30 @@ def validate_providers(providers: Mapping[str, Any], *, has_encryption_key: bool
             **blocks,
         }
     return normalised
+
+
+def extra_redirect_hosts(config: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """``PSP_EXTRA_REDIRECT_HOSTS`` read as ``{provider: hosts}`` (``"*"``: every provider), or
+    :class:`ConfigurationError` naming what is wrong."""
+    value = config.get("PSP_EXTRA_REDIRECT_HOSTS") or ()
+    key = "PSP_EXTRA_REDIRECT_HOSTS"
+    if isinstance(value, str):
+        raise ConfigurationError(f"{key} must be a list of host names or a dict of provider -> host names")
+    per_provider = dict(value) if isinstance(value, Mapping) else {"*": value}
+    result: dict[str, frozenset[str]] = {}
+    for name, hosts in per_provider.items():
+        if name != "*" and name not in provider_names():
+            raise ConfigurationError(f"{key}: unknown provider {name!r}")
+        if isinstance(hosts, str) or not isinstance(hosts, (list, tuple, set, frozenset)):
+            raise ConfigurationError(f"{key}[{name!r}] must be a list of host names")
+        checked = set()
+        for host in hosts:
+            labels = host.split(".") if isinstance(host, str) else []
+            if len(labels) < 2 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+                raise ConfigurationError(f"{key}: {host!r} is not a host name such as pay.example.com")
+            checked.add(host.lower())
+        result[name] = frozenset(checked)
+    return result
 
 
 # ------------------------------------------------------------------ durations and counts of the jobs
@@ -231,5 +265,6 @@ def job_settings(config: Mapping[str, Any]) -> JobSettings:
         reconcile_after=duration(config, "PSP_RECONCILE_AFTER"),
         reconcile_every=duration(config, "PSP_RECONCILE_EVERY"),
         expire_after=duration(config, "PSP_EXPIRE_AFTER"),
+        awaiting_after=duration({"PSP_AWAITING_PSP_AFTER": 86400, **config}, "PSP_AWAITING_PSP_AFTER"),
         retry=retry_policy(config),
     )

@@ -11,8 +11,16 @@ import requests
 from flask import Flask, current_app, g, request
 
 from . import signals
-from .config import (DEFAULTS, ConfigurationError, export_options, job_settings, link_reminder_days, retry_policy,
-                     validate_providers)
+from .config import (
+    DEFAULTS,
+    ConfigurationError,
+    export_options,
+    extra_redirect_hosts,
+    job_settings,
+    link_reminder_days,
+    retry_policy,
+    validate_providers,
+)
 from .i18n import best_locale
 from .models import ALL_TABLES, Payment
 from .jobs import JOB_NAMES, JobReport, Jobs
@@ -61,7 +69,8 @@ class _State:
         (``PSP_RETRY_*``): every path — notifications, buyer returns, the admin panel, the jobs —
         schedules and gives up on failed post-processing alike."""
         service = PaymentService(
-            self.db.session, self.orders, self.settings, signals.send, self.http, retry=retry_policy(current_app.config)
+            self.db.session, self.orders, self.settings, signals.send, self.http,
+            retry=retry_policy(current_app.config), extra_redirect_hosts=extra_redirect_hosts(current_app.config),
         )
         from .links import mark_links_paid
 
@@ -155,6 +164,7 @@ class PSP:
         keys = [keys] if isinstance(keys, str) else list(keys or [])
         providers = validate_providers(app.config["PSP_PROVIDERS"], has_encryption_key=bool(keys))
         export_options(app.config)  # a wrong SIREN, currency or time zone stops the start, not an export
+        extra_redirect_hosts(app.config)  # refused at start-up, not at the first checkout
         if not keys:
             if not (app.debug or app.testing):
                 raise ConfigurationError(

@@ -35,9 +35,10 @@ from sqlalchemy import or_, select, update
 
 from .events import Event, EventKind, InboxOutcome, VerifiedMessage
 from .ledger import PostProcessingError, RetryPolicy
-from .models import MailMessage, Payment, PaymentEvent, utcnow
+from .models import MailMessage, Payment, PaymentEvent, lock_row, utcnow
+from .overdue import overdue_operations, overdue_requests
 from .payments import Check, PaymentService
-from .providers import provider_names
+from .providers import get_provider_class, provider_names
 from .providers.base import ProviderError
 from .states import PaymentStatus
 
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flask_psp.jobs")
 S = PaymentStatus
+
+#: the reconcile job's flags (taken off again when the news comes)
+UNANSWERED_FLAG = "no news from "
+OVERDUE_FLAG = " not confirmed by "
 
 #: in the order ``run`` runs them: news first, then what depends on payments being up to date
 JOB_NAMES = ("sweep", "retry", "capture", "reconcile", "expire", "links", "mail")
@@ -67,6 +72,8 @@ class JobSettings:
     expire_after: timedelta = timedelta(hours=24)
     #: failed post-processing and failed delayed captures are retried with this backoff
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: a capture, refund or cancellation the PSP took but has not confirmed after this is flagged
+    awaiting_after: timedelta = timedelta(hours=24)
 
 
 @dataclass
@@ -78,9 +85,12 @@ class JobReport:
     done: int = 0
     #: claimed but left for a later run (PSP unreachable, capture refused, post-processing failed)
     left: int = 0
+    #: flagged for the merchant to look (reconcile: what the plugin cannot ask the PSP about)
+    flagged: int = 0
 
     def __str__(self) -> str:
-        return f"{self.job}: {self.claimed} claimed, {self.done} done, {self.left} left for later"
+        text = f"{self.job}: {self.claimed} claimed, {self.done} done, {self.left} left for later"
+        return text + (f", {self.flagged} flagged" if self.flagged else "")
 
 
 class Jobs:
@@ -336,7 +346,65 @@ class Jobs:
                 if payment.status != before:
                     report.done += 1
                 self._release(payment, now + self.settings.reconcile_every)
+        self._unflag_answered(now)
+        report.flagged = self._flag_unanswered(now, askable) + self._flag_overdue_requests(now)
         return report
+
+    def _unflag_answered(self, now: datetime) -> None:
+        """The news came after all: the flags this job set are taken off."""
+        flagged = self.session.scalars(select(Payment.id).where(or_(
+            Payment.flag.like(UNANSWERED_FLAG + "%"), Payment.flag.like("%" + OVERDUE_FLAG + "%")))).all()
+        for payment_id in flagged:
+            payment = lock_row(self.session, Payment, payment_id)
+            if payment is None or payment.flag is None:
+                self.session.commit()
+                continue
+            if payment.flag.startswith(UNANSWERED_FLAG) and payment.status != S.PENDING.value:
+                payment.flag = None
+            elif OVERDUE_FLAG in payment.flag and not overdue_operations(payment, self.settings.awaiting_after, now):
+                payment.flag = None
+            self.session.commit()
+
+    def _flag_unanswered(self, now: datetime, askable: list[str]) -> int:
+        """Pending for longer than ``reconcile_after`` with a PSP the plugin cannot ask (Adyen):
+        flagged once, with what the merchant should check."""
+        conditions = [
+            Payment.status == S.PENDING.value,
+            Payment.created_at <= now - self.settings.reconcile_after,
+            Payment.provider.not_in(askable),
+            Payment.flag.is_(None),
+        ]
+        minutes = int(self.settings.reconcile_after.total_seconds() // 60)
+        flagged = 0
+        for ids in self._batches(Payment, Payment.held_until, conditions, now + self.settings.hold, now):
+            for payment_id in ids:
+                payment = lock_row(self.session, Payment, payment_id)
+                if payment is not None and payment.status == S.PENDING.value and payment.flag is None:
+                    cls = get_provider_class(payment.provider)
+                    payment.flag = (f"{UNANSWERED_FLAG}{cls.display_name} after {minutes} min: "
+                                    f"{cls.unanswered_hint or 'check the payment in its back office'}")[:255]
+                    flagged += 1
+                if payment is not None:
+                    self._release(payment)
+        return flagged
+
+    def _flag_overdue_requests(self, now: datetime) -> int:
+        """A capture, refund or cancellation awaiting the PSP for longer than ``awaiting_after``."""
+        hours = int(self.settings.awaiting_after.total_seconds() // 3600)
+        flagged = 0
+        for candidate in overdue_requests(self.session, self.settings.awaiting_after, now):
+            if candidate.flag is not None:
+                continue
+            payment = lock_row(self.session, Payment, candidate.id)
+            late = overdue_operations(payment, self.settings.awaiting_after, now) if payment is not None else []
+            if late and payment.flag is None:
+                name = get_provider_class(payment.provider).display_name
+                what = ", ".join(f"{op.get('operation')} requested {op.get('requested_at')}" for op in late)
+                payment.flag = (f"{what}:{OVERDUE_FLAG}{name} after {hours} h; check it in {name}'s back office "
+                                "(its notification may have been lost)")[:255]
+                flagged += 1
+            self.session.commit()
+        return flagged
 
     def expire_abandoned(self, now: datetime | None = None) -> JobReport:
         """Created or pending for longer than ``expire_after``: expired, unless the PSP, asked one

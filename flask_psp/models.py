@@ -44,8 +44,13 @@ def utcnow() -> datetime:
 
 
 def new_token() -> str:
-    """Public id of a payment in URLs: 32 URL-safe characters, 192 bits of randomness."""
-    return secrets.token_urlsafe(24)
+    """Public id of a payment or payment link in URLs: 32 URL-safe characters, 192 bits of randomness,
+    never starting with ``-`` (a merchant types it after ``flask psp payment-link cancel``, where it
+    would read as an option)."""
+    while True:
+        token = secrets.token_urlsafe(24)
+        if not token.startswith("-"):
+            return token
 
 
 def lock_row(session, model: type, row_id: int):

@@ -9,7 +9,7 @@ import enum
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -94,7 +94,10 @@ class PaymentService:
         http: requests.Session,
         defaults: dict | None = None,
         retry: RetryPolicy | None = None,
+        extra_redirect_hosts: Mapping[str, frozenset[str]] | None = None,
     ):
+        #: PSP_EXTRA_REDIRECT_HOSTS: {provider or "*": hosts} accepted beyond the providers' own
+        self.extra_redirect_hosts = dict(extra_redirect_hosts or {})
         self.session = session
         self.orders = orders
         self.settings = settings
@@ -215,6 +218,7 @@ class PaymentService:
         self.session.commit()
         links = urls(payment.token)
         extras = extras or {}
+        billing = order.billing_address()
         request = CheckoutRequest(
             token=payment.token,
             order_ref=order.reference,
@@ -226,17 +230,20 @@ class PaymentService:
             return_url=links.return_url,
             cancel_url=links.cancel_url,
             notify_url=links.notify_url,
-            first_name=order.first_name,
-            last_name=order.last_name,
+            first_name=billing.first_name if billing else None,
+            last_name=billing.last_name if billing else None,
             address={
-                "line1": order.address_line1 or "",
-                "line2": order.address_line2 or "",
-                "postcode": order.postcode or "",
-                "city": order.city or "",
+                "line1": (billing.line1 if billing else None) or "",
+                "line2": (billing.line2 if billing else None) or "",
+                "postcode": (billing.postcode if billing else None) or "",
+                "city": (billing.city if billing else None) or "",
             },
-            country=order.country,
+            country=billing.country if billing else None,
             brand_name=extras.get("brand_name"),
             provider_look=extras.get("provider_look") or {},
+            billing=billing,
+            shipping=order.shipping,
+            delivery_type=order.delivery_type,
         )
         try:
             started = provider.start_checkout(request, config.mode)
@@ -257,17 +264,25 @@ class PaymentService:
             self.ledger.record_and_apply(provider_name, started.messages, source="api")
         return payment, started
 
-    @staticmethod
-    def _check_redirect(provider: Provider, started: CheckoutStart) -> None:
+    def _check_redirect(self, provider: Provider, started: CheckoutStart) -> None:
+        """The payment page must be on one of the PSP's own hosts (or PSP_EXTRA_REDIRECT_HOSTS'):
+        a tampered API answer must not send buyers elsewhere."""
         target = started.redirect_url or started.form_action
         if not target:
             raise ProviderError(f"{provider.display_name} gave no payment page")
         parts = urlsplit(target)
         endpoint_host = urlsplit(provider.config.endpoint).netloc if provider.config.endpoint else None
-        allowed = parts.netloc in provider.allowed_redirect_hosts()
+        extra = self.extra_redirect_hosts.get("*", frozenset()) | self.extra_redirect_hosts.get(provider.name,
+                                                                                                frozenset())
+        host = parts.netloc.lower()
+        allowed = parts.netloc in provider.allowed_redirect_hosts() or (host in extra and parts.scheme == "https")
         secure = parts.scheme == "https" or (parts.scheme == "http" and parts.netloc == endpoint_host)
         if not (allowed and secure):
-            raise ProviderError(f"{provider.display_name} sent the buyer to an unexpected address")
+            log.warning(
+                "%s sent the buyer to %s://%s, %s: checkout stopped. If %s is %s's own payment page host, add it "
+                "to PSP_EXTRA_REDIRECT_HOSTS", provider.display_name, parts.scheme, host,
+                "not over https" if allowed else "a host not in its allow-list", host, provider.display_name)
+            raise ProviderError(f"{provider.display_name} sent the buyer to an unexpected address ({host})")
 
     # ------------------------------------------------------------------ buyer coming back
     def refresh(self, payment: Payment, how: str, inbound: InboundRequest | None = None) -> Payment:

@@ -67,7 +67,7 @@ class ProviderSettingsSource:
         entry = self.configured[name]
         mode = mode or entry["mode"]
         block = dict(entry.get(mode) or {})
-        endpoint = block.pop("endpoint", None)
+        endpoint, extra_endpoints = _endpoints(name, block)
         return ProviderConfig(
             name=name,
             mode=mode,
@@ -77,6 +77,7 @@ class ProviderSettingsSource:
             three_ds=entry["three_ds"],
             endpoint=endpoint,
             enabled=entry["enabled"],
+            extra_endpoints=extra_endpoints,
         )
 
     def _from_row(self, row: ProviderSettings | None, mode: str | None) -> ProviderConfig | None:
@@ -84,7 +85,7 @@ class ProviderSettingsSource:
             return None
         mode = mode or row.mode
         block = dict(self.stored_credentials(row).get(mode) or {})
-        endpoint = block.pop("endpoint", None)
+        endpoint, extra_endpoints = _endpoints(row.name, block)
         return ProviderConfig(
             name=row.name,
             mode=mode,
@@ -94,6 +95,7 @@ class ProviderSettingsSource:
             three_ds=row.three_ds,
             endpoint=endpoint,
             enabled=row.enabled,
+            extra_endpoints=extra_endpoints,
         )
 
     def stored_credentials(self, row: ProviderSettings) -> dict[str, dict[str, Any]]:
@@ -117,6 +119,18 @@ class ProviderSettingsSource:
                 continue
             result.append((config, _NO_LIMITS if managed else _limits_of(rows[name])))
         return result
+
+
+def _endpoints(name: str, block: dict[str, Any]) -> tuple[str | None, dict[str, str]]:
+    """Take the endpoint overrides out of a credential set: ``endpoint``, and the others the
+    provider has (:attr:`~flask_psp.providers.base.Provider.endpoint_fields`) by name."""
+    endpoint = block.pop("endpoint", None)
+    extra = {}
+    for field_name in get_provider_class(name).endpoint_fields:
+        value = block.pop(field_name, None) if field_name != "endpoint" else None
+        if value:
+            extra[field_name] = value
+    return endpoint, extra
 
 
 Limits = tuple  # (min amount | None, max amount | None, accepted currencies | None)

@@ -204,14 +204,15 @@ class Buyer:
         assert match, "page has no CSRF token"
         return match.group(1)
 
-    def place_order(self, sku="MUG-01", quantity=1, email="buyer@example.com"):
+    def place_order(self, sku="MUG-01", quantity=1, email="buyer@example.com", **form):
+        """``form``: more fields of the order form (billing-city=…, delivery_type=…)."""
         home = self.http.get(self.shop.url + "/", timeout=10)
         token = self.csrf(home.text)
         for _ in range(quantity):
             self.http.post(f"{self.shop.url}/cart/add/{sku}", data={"csrf_token": token}, timeout=10)
         cart = self.http.get(self.shop.url + "/cart", timeout=10)
         placed = self.http.post(
-            self.shop.url + "/orders", data={"email": email, "csrf_token": self.csrf(cart.text)},
+            self.shop.url + "/orders", data={"email": email, "csrf_token": self.csrf(cart.text), **form},
             allow_redirects=False, timeout=10,
         )
         assert placed.status_code == 303, placed.text

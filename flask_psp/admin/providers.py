@@ -44,6 +44,10 @@ def credential_labels() -> tuple[str, ...]:
         _("Accept the previous HMAC key until (YYYY-MM-DD)"), _("API username"), _("API password"),
         _("Secret passphrase"), _("Hash algorithm"), _("Client ID"), _("Secret"), _("Webhook ID"),
         _("Secret key"), _("Merchant ID (merchantId)"), _("Key version (keyVersion)"), _("Seal algorithm"),
+        _("Sips test environment (simu: Worldline's simulation; test: your own keys)"),
+        # Provider.endpoint_labels
+        _("Payment page endpoint override (paymentInit)"),
+        _("Office endpoint override (captures, refunds, cancellations, lookups)"),
         # Provider.look_field
         _("Adyen theme id (themeId)"), _("Sips template name (templateName)"), _("HiPay theme code (theme_code)"),
     )
@@ -150,7 +154,7 @@ def provider_panel(session: Session, settings, name: str) -> ProviderPanel | Non
         for key, value in block.items():
             shown[key] = mask(str(value)) if key in secret_names else str(value)
         panel.values[mode] = shown
-        creds = {k: v for k, v in block.items() if k != "endpoint"}
+        creds = {k: v for k, v in block.items() if k not in cls.endpoint_fields}
         panel.configured[mode] = _filled(cls, creds)
         panel.problems[mode] = cls.validate_credentials(creds, mode)
     return panel
@@ -278,7 +282,9 @@ def provider_form(name: str, formdata: Mapping[str, str] | None = None, **data) 
     for mode in MODES:
         for credential in cls.credential_fields:
             setattr(OneProviderForm, f"cred-{mode}-{credential.name}", StringField(filters=[stripped]))
-        setattr(OneProviderForm, f"cred-{mode}-endpoint", StringField(filters=[stripped, lambda v: v.rstrip("/")]))
+        for endpoint_field in cls.endpoint_fields:
+            setattr(OneProviderForm, f"cred-{mode}-{endpoint_field}",
+                    StringField(filters=[stripped, lambda v: v.rstrip("/")]))
         setattr(OneProviderForm, f"clear-{mode}", Checkbox())
     return OneProviderForm.bound(formdata, data=data or None)
 
@@ -345,8 +351,10 @@ def save_provider(session: Session, settings, box: SecretBox, form: ProviderForm
         if form[f"clear-{block_mode}"].data:
             if old:
                 changed_fields.append(f"{block_mode}: cleared")
-            if old.get("endpoint"):
-                endpoint_changes[block_mode] = {"old": old["endpoint"], "new": None}
+            for endpoint_field in cls.endpoint_fields:
+                if old.get(endpoint_field):
+                    key = _endpoint_key(block_mode, endpoint_field)
+                    endpoint_changes[key] = {"old": old[endpoint_field], "new": None}
             new_creds[block_mode] = {}
             continue
         block = dict(old)
@@ -365,30 +373,33 @@ def save_provider(session: Session, settings, box: SecretBox, form: ProviderForm
             else:
                 block.pop(f.name, None)
         forgotten: dict[str, str] = {}  # secrets dropped with the old endpoint: still checked as if kept
-        sent = form.credential(block_mode, "endpoint")
-        endpoint = sent.data if sent.raw_data else None
-        if endpoint is not None and endpoint != (old.get("endpoint") or ""):
-            change = {"old": old.get("endpoint") or None, "new": endpoint or None}
+        for endpoint_field in cls.endpoint_fields:
+            sent = form.credential(block_mode, endpoint_field)
+            endpoint = sent.data if sent.raw_data else None
+            if endpoint is None or endpoint == (old.get(endpoint_field) or ""):
+                continue
+            key = _endpoint_key(block_mode, endpoint_field)
+            change = {"old": old.get(endpoint_field) or None, "new": endpoint or None}
             problem = endpoint_problem(cls, block_mode, endpoint, block, allow_custom=allow_custom_endpoints) \
                 if endpoint else None
             if not may_change_endpoints:
-                refused_endpoints[block_mode] = change
+                refused_endpoints[key] = change
                 problems.append(_("Only the owner can change the %(mode)s endpoint: it decides where the %(mode)s "
                                   "secrets are sent.", mode=_mode_label(block_mode)))
             elif problem:
                 problems.append(_endpoint_message(cls, block_mode, block, problem))
             else:
-                changed_fields.append(f"{block_mode}.endpoint")
-                endpoint_changes[block_mode] = change
+                changed_fields.append(f"{block_mode}.{endpoint_field}")
+                endpoint_changes[key] = change
                 if endpoint:
-                    block["endpoint"] = endpoint
+                    block[endpoint_field] = endpoint
                 else:
-                    block.pop("endpoint", None)
-                forgotten = {n: block.pop(n) for n in sorted(secret_names - typed_secrets) if n in block}
+                    block.pop(endpoint_field, None)
+                forgotten.update({n: block.pop(n) for n in sorted(secret_names - typed_secrets) if n in block})
                 if forgotten:
                     secrets_cleared[block_mode] = sorted(forgotten)
-        block = {k: v for k, v in block.items() if k in known or k == "endpoint"}
-        creds = {k: v for k, v in block.items() if k != "endpoint"}
+        block = {k: v for k, v in block.items() if k in known or k in cls.endpoint_fields}
+        creds = {k: v for k, v in block.items() if k not in cls.endpoint_fields}
         if _filled(cls, creds):
             for problem in cls.validate_credentials({**creds, **forgotten}, block_mode):
                 problems.append(_("In the %(mode)s credentials: %(problem)s", mode=_mode_label(block_mode), problem=problem))
@@ -396,7 +407,7 @@ def save_provider(session: Session, settings, box: SecretBox, form: ProviderForm
     if refused_endpoints:
         audit(session, actor, "provider.endpoint_refused", name, {"endpoints": refused_endpoints})
     if enabled:
-        active = {k: v for k, v in new_creds.get(mode, {}).items() if k != "endpoint"}
+        active = {k: v for k, v in new_creds.get(mode, {}).items() if k not in cls.endpoint_fields}
         if mode in secrets_cleared and (not _filled(cls, active) or cls.validate_credentials(active, mode)):
             problems.append(
                 _("%(provider)s is enabled in %(mode)s mode: type its %(mode)s secrets again for the new endpoint "
@@ -422,8 +433,9 @@ def save_provider(session: Session, settings, box: SecretBox, form: ProviderForm
     row.three_ds, row.min_amount, row.max_amount = three_ds, low, high
     row.currencies = ",".join(currencies) or None
     row.position = int(form.position.data)
-    kept = {m: b for m, b in new_creds.items() if _filled(cls, {k: v for k, v in b.items() if k != "endpoint"})
-            or b.get("endpoint")}
+    kept = {m: b for m, b in new_creds.items()
+            if _filled(cls, {k: v for k, v in b.items() if k not in cls.endpoint_fields})
+            or any(b.get(f) for f in cls.endpoint_fields)}
     row.credentials = box.encrypt(kept) if kept else None
     after = {
         "enabled": row.enabled, "mode": row.mode, "capture": row.capture, "capture_delay_days": row.capture_delay_days,
@@ -446,6 +458,12 @@ def save_provider(session: Session, settings, box: SecretBox, form: ProviderForm
             notices.append(_("The %(mode)s endpoint changed, so the saved %(mode)s secrets were forgotten: type them "
                              "again for the new host.", mode=_mode_label(cleared_mode)))
     return []
+
+
+def _endpoint_key(mode: str, endpoint_field: str) -> str:
+    """How the audit names an endpoint: ``test`` for a mode's ``endpoint``, ``test.office_endpoint``
+    for another one."""
+    return mode if endpoint_field == "endpoint" else f"{mode}.{endpoint_field}"
 
 
 def _filled(cls: type[Provider], creds: Mapping[str, str]) -> bool:
@@ -473,7 +491,8 @@ def test_connection(session: Session, settings, http, name: str, mode: str) -> t
                         problems="; ".join(problems))
     config = ProviderConfig(name=name, mode=mode, credentials=creds, capture=config.capture,
                             capture_delay_days=config.capture_delay_days, three_ds=config.three_ds,
-                            endpoint=config.endpoint, enabled=config.enabled)
+                            endpoint=config.endpoint, enabled=config.enabled,
+                            extra_endpoints=dict(config.extra_endpoints))
     try:
         ok, message = cls(config, http).test_connection()
     except ProviderError as exc:

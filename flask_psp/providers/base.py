@@ -158,6 +158,25 @@ class CheckoutRequest:
     country: str | None = None
     brand_name: str | None = None
     provider_look: Mapping[str, str] = field(default_factory=dict)
+    #: PSD2 buyer data (flask_psp.orders.Address): billing (None: not known), shipping (None:
+    #: shipped to the billing address, or not shipped), delivery_type (orders.DELIVERY_TYPES)
+    billing: Any = None
+    shipping: Any = None
+    delivery_type: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.billing is None:  # a request built from the flat fields alone
+            from ..orders import flat_address
+
+            address = self.address or {}
+            self.billing = flat_address(self.first_name, self.last_name, address.get("line1"), address.get("line2"),
+                                        address.get("postcode"), address.get("city"), self.country)
+
+    def shipping_address(self) -> Any:
+        """Where the goods go: ``shipping``, else the billing address when the order is shipped."""
+        if self.shipping is not None and not self.shipping.is_empty():
+            return self.shipping
+        return self.billing if self.delivery_type == "shipped" else None
 
     def regional_locale(self) -> str:
         """The buyer's language with a region, as BCP 47 (``fr-FR``), for PSPs that want one: the
@@ -198,6 +217,9 @@ class ProviderConfig:
     three_ds: str = "when_required"  # "always" | "when_required" | "frictionless"
     endpoint: str | None = None
     enabled: bool = True
+    #: overrides of the PSP's other API hosts, by field name (Sips ``office_endpoint``): see
+    #: :attr:`Provider.endpoint_fields`
+    extra_endpoints: dict[str, str] = field(default_factory=dict)
 
 
 class Provider:
@@ -229,6 +251,15 @@ class Provider:
     #: the field of the admin panel's payment page that sets the look of this PSP's own page
     #: (key stored in ``PageSettings.provider_look``, label), or None when the PSP's portal sets it
     look_field: ClassVar[tuple[str, str] | None] = None
+    #: the endpoint overrides a credential set may hold: ``endpoint`` (every URL of the PSP), and
+    #: for a PSP with a second API host a field of its own (Sips ``office_endpoint``), kept with
+    #: the same rules (owner only, own hosts, secrets forgotten when it changes)
+    endpoint_fields: ClassVar[tuple[str, ...]] = ("endpoint",)
+    #: for a PSP the plugin cannot ask about a payment (no ``fetch``): what the merchant should check
+    #: when one stays pending (the reconcile job's flag)
+    unanswered_hint: ClassVar[str | None] = None
+    #: the panel's label of an endpoint field, when "API endpoint override" does not say enough
+    endpoint_labels: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: ProviderConfig, http: requests.Session | None = None):
         self.config = config

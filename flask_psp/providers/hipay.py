@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import re
 import uuid
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -60,6 +62,8 @@ OWN_HOSTS = {
     "live": ("api.hipay.com", "secure-gateway.hipay-tpp.com"),
 }
 HASH_ALGORITHMS = ("sha256", "sha1", "sha512")
+#: how the merchant reads them in HiPay's back office
+HASH_NAMES = {"sha1": "SHA-1", "sha256": "SHA-256", "sha512": "SHA-512"}
 SIGNATURE_HEADER = "X-Allopass-Signature"
 #: our marker on the five redirect URLs (HiPay adds its own parameters beside it)
 PAGE_PARAM = "hipay_page"
@@ -192,7 +196,9 @@ class HiPayProvider(Provider):
         return None
 
     def hosted_page_hosts(self) -> set[str]:
-        # ⚠ forwardUrl hosts seen in public integrations
+        # forwardUrl: hpayment's page on the gateway host (HiPay's documentation samples:
+        # stage-secure-gateway.hipay-tpp.com/payment/web/pay/…); ⚠ the Hosted Page v2 host is not
+        # confirmed: PSP_EXTRA_REDIRECT_HOSTS adds it
         return {"stage-secure-gateway.hipay-tpp.com", "secure-gateway.hipay-tpp.com", "stage-api.hipay.com",
                 "api.hipay.com"}
 
@@ -253,7 +259,9 @@ class HiPayProvider(Provider):
             "language": LANGUAGES.get((request.locale or "en")[:2].lower(), "en_GB"),
             "authentication_indicator": AUTHENTICATION_INDICATOR.get(self.config.three_ds, "1"),
             "eci": "7",
-            "cdata1": request.order_ref,
+            # the cdata1…cdata10 fields are legacy (hipay-fullservice-sdk-php CHANGELOG: "Remove CDATA
+            # parameters (Use custom_data now)"); custom_data is a JSON object
+            "custom_data": json.dumps({"order_ref": request.order_ref}, separators=(",", ":")),
         }
         for page in REDIRECT_PAGES:
             fields[f"{page}_url"] = _with_query(request.return_url, **{PAGE_PARAM: page})
@@ -262,11 +270,19 @@ class HiPayProvider(Provider):
             fields["theme_code"] = look["hipay_theme_code"]
         if request.brand_name:
             fields["merchant_display_name"] = request.brand_name[:32]
-        for ours, theirs in (("email", "email"), ("first_name", "firstname"), ("last_name", "lastname"),
-                             ("country", "country")):
-            value = getattr(request, ours)
-            if value:
-                fields[theirs] = value
+        if request.email:
+            fields["email"] = request.email
+        # PSD2 buyer data (hipay-fullservice-sdk-php CustomerBillingInfoRequest and
+        # CustomerShippingInfoRequest: the shipping fields are the billing ones prefixed shipto_)
+        for prefix, address in (("", request.billing), ("shipto_", request.shipping_address())):
+            if address is None:
+                continue
+            for theirs, value in (("firstname", address.first_name), ("lastname", address.last_name),
+                                  ("recipientinfo", address.company), ("streetaddress", address.line1),
+                                  ("streetaddress2", address.line2), ("zipcode", address.postcode),
+                                  ("city", address.city), ("country", address.country), ("phone", address.phone)):
+                if value:
+                    fields[prefix + theirs] = value
         return fields
 
     def start_checkout(self, request: CheckoutRequest, payment_mode: str) -> CheckoutStart:
@@ -356,12 +372,25 @@ class HiPayProvider(Provider):
             raw=snap.get("raw"),
         )
 
+    def _signature_problem(self, body: bytes, signature: str) -> str:
+        """Why a notification's signature is refused. HiPay's PHP SDK defaults to SHA-1 and other
+        integrations to SHA-256: a signature that matches the passphrase with another algorithm
+        than the configured one is still refused (that is the setting's point), but the merchant is
+        told which one and what to set."""
+        configured = HASH_NAMES[self.hash_algorithm]
+        for algorithm in HASH_ALGORITHMS:
+            if algorithm != self.hash_algorithm and _same(body_signature(body, self.passphrase, algorithm), signature):
+                return (f"signed with {HASH_NAMES[algorithm]}, not {configured} as configured: set the hash algorithm "
+                        f"to {algorithm} in the panel, or change it to {configured} in HiPay's back office "
+                        "(Integration → Security settings)")
+        return f"X-ALLOPASS-SIGNATURE does not match ({self.hash_algorithm} with the passphrase)"
+
     def verify_notification(self, inbound: InboundRequest) -> list[VerifiedMessage]:
         signature = _header(inbound.headers, SIGNATURE_HEADER)
         if not signature:
             raise NotAuthentic("the notification has no X-ALLOPASS-SIGNATURE header")
         if not _same(body_signature(inbound.body, self.passphrase, self.hash_algorithm), signature):
-            raise NotAuthentic(f"X-ALLOPASS-SIGNATURE does not match ({self.hash_algorithm} with the passphrase)")
+            raise NotAuthentic(self._signature_problem(inbound.body, signature))
         fields = self._parse_form(inbound)
         if not fields.get("status") or not fields.get("transaction_reference"):
             raise MalformedNotification("a HiPay notification carries status and transaction_reference")
@@ -528,6 +557,33 @@ class HiPayProvider(Provider):
             return False, exc.message
         if status == 401:
             return False, "HiPay refused the API username or password (Integration → Security settings)"
-        if status in (200, 400, 404):
-            return True, f"Connected to HiPay Enterprise in {self.config.mode} mode"
-        return False, f"HiPay answered HTTP {status}"
+        if status not in (200, 400, 404):
+            return False, f"HiPay answered HTTP {status}"
+        connected = f"Connected to HiPay Enterprise in {self.config.mode} mode"
+        reported = self.account_hash_algorithm()
+        configured = HASH_NAMES[self.hash_algorithm]
+        if reported is None:
+            return True, connected + "; HiPay's security settings could not be read: check in its back office " \
+                                     f"that the hash algorithm is {configured}"
+        if reported not in HASH_ALGORITHMS:
+            return True, connected + f"; HiPay reports the hash algorithm {reported!r}: check that it is {configured}"
+        if reported != self.hash_algorithm:
+            return False, (f"{connected}, but HiPay signs with {HASH_NAMES[reported]} and the panel says {configured}: "
+                           f"every notification would be refused. Set the hash algorithm to {reported}, or change "
+                           f"it to {configured} in HiPay's back office (Integration → Security settings)")
+        return True, connected + f"; HiPay signs with {configured}, as configured"
+
+    def account_hash_algorithm(self) -> str | None:
+        """The hash algorithm of the account's security settings, ``GET /v2/security-settings`` on
+        the API host (hipay-fullservice-sdk-php ``GatewayClient::requestSecuritySettings``, field
+        ``hashingAlgorithm``), normalised to ``sha1``/``sha256``/``sha512`` when it reads as one;
+        None when HiPay does not answer it."""
+        try:
+            status, answer = self._call("GET", self._base(API_URLS) + "/v2/security-settings")
+        except ProviderError:
+            return None
+        if status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("hashingAlgorithm"), str):
+            return None
+        value = answer["hashingAlgorithm"]
+        compact = re.sub(r"[^a-z0-9]", "", value.lower())
+        return compact if compact in HASH_ALGORITHMS else value

@@ -297,6 +297,22 @@ class PayPalProvider(Provider):
         source: dict[str, Any] = {"experience_context": context}
         if request.email:
             source["email_address"] = request.email
+        # PSD2 buyer data (paypal-rest-api-specifications checkout_orders_v2: payment_source.paypal's
+        # name and address — the deprecated ``payer`` moved there —, purchase_units[].shipping)
+        billing, shipping = request.billing, request.shipping_address()
+        if billing is not None:
+            if billing.first_name or billing.last_name:
+                source["name"] = {k: v for k, v in (("given_name", billing.first_name),
+                                                    ("surname", billing.last_name)) if v}
+            if billing.country:
+                source["address"] = _paypal_address(billing)
+        if shipping is not None and shipping.country and request.delivery_type in ("shipped", "pickup", None):
+            unit["shipping"] = {"type": "PICKUP_IN_STORE" if request.delivery_type == "pickup" else "SHIPPING",
+                                "address": _paypal_address(shipping)}
+            full_name = " ".join(p for p in (shipping.first_name, shipping.last_name) if p)
+            if full_name:
+                unit["shipping"]["name"] = {"full_name": full_name[:300]}
+            context["shipping_preference"] = "SET_PROVIDED_ADDRESS"
         return {
             "intent": "AUTHORIZE" if self.config.capture == "manual" else "CAPTURE",
             "purchase_units": [unit],
@@ -627,3 +643,10 @@ class PayPalProvider(Provider):
         except ProviderError as exc:
             return False, exc.message
         return True, f"Connected to PayPal in {'live' if self.config.mode == 'live' else 'sandbox'} mode"
+
+
+def _paypal_address(address: Any) -> dict[str, str]:
+    """PayPal's address_portable: ``country_code`` required, the rest as filled."""
+    parts = (("address_line_1", address.line1), ("address_line_2", address.line2), ("admin_area_2", address.city),
+             ("postal_code", address.postcode), ("country_code", address.country))
+    return {k: v for k, v in parts if v}

@@ -109,23 +109,14 @@ class PayPlugProvider(Provider):
 
     # ------------------------------------------------------------------ checkout
     def build_payment_request(self, request: CheckoutRequest) -> dict[str, Any]:
-        billing = {
-            "email": request.email,
-            "first_name": request.first_name,
-            "last_name": request.last_name,
-            "language": request.locale if request.locale in ("fr", "en", "it") else "en",
-        }
-        address = request.address or {}
-        for ours, theirs in (("line1", "address1"), ("line2", "address2"), ("postcode", "postcode"), ("city", "city")):
-            if address.get(ours):
-                billing[theirs] = address[ours]
-        if request.country:
-            billing["country"] = request.country
-        billing = {k: v for k, v in billing.items() if v}
+        language = request.locale if request.locale in ("fr", "en", "it") else "en"
+        billing = _payplug_address(request.billing, request.email, language)
+        shipping = _payplug_address(request.shipping_address() or request.billing, request.email, language)
+        shipping["delivery_type"] = _delivery_type(request)
         body: dict[str, Any] = {
             "currency": request.currency,
             "billing": billing,
-            "shipping": {**billing, "delivery_type": "DIGITAL_GOODS"},
+            "shipping": shipping,
             "hosted_payment": {"return_url": request.return_url, "cancel_url": request.cancel_url},
             "notification_url": request.notify_url,
             "metadata": {"psp_token": request.token, "order_ref": request.order_ref},
@@ -265,3 +256,36 @@ class PayPlugProvider(Provider):
         if status in (200, 404):
             return True, f"Connected to PayPlug in {self.config.mode} mode"
         return False, f"PayPlug answered {status}"
+
+
+#: OrderInfo.delivery_type → PayPlug's shipping.delivery_type (BILLING, VERIFIED, NEW, SHIP_TO_STORE,
+#: DIGITAL_GOODS, TRAVEL_OR_EVENT, OTHER: PayPlug's README example and its WooCommerce module's
+#: PayplugAddressData); "shipped" is BILLING or NEW as the shipping address is the billing one or not
+_DELIVERY_TYPES = {"digital": "DIGITAL_GOODS", "pickup": "SHIP_TO_STORE", "travel_or_event": "TRAVEL_OR_EVENT",
+                   "other": "OTHER"}
+#: French mobile numbers (+33 6, +33 7): PayPlug wants mobiles and landlines apart
+_FRENCH_MOBILE = ("+336", "+337")
+
+
+def _delivery_type(request: CheckoutRequest) -> str:
+    if request.delivery_type == "shipped":
+        shipping = request.shipping
+        if shipping is None or shipping.is_empty() or request.billing is None or shipping.same_place(request.billing):
+            return "BILLING"
+        return "NEW"
+    return _DELIVERY_TYPES.get(request.delivery_type or "", "OTHER")
+
+
+def _payplug_address(address: Any, email: str | None, language: str) -> dict[str, Any]:
+    """PayPlug's billing/shipping object: every key the address fills (none left empty)."""
+    fields: dict[str, Any] = {"email": email, "language": language}
+    if address is not None:
+        fields.update({
+            "first_name": address.first_name, "last_name": address.last_name, "company_name": address.company,
+            "address1": address.line1, "address2": address.line2, "postcode": address.postcode,
+            "city": address.city, "country": address.country,
+        })
+        if address.phone:
+            kind = "mobile_phone_number" if address.phone.startswith(_FRENCH_MOBILE) else "landline_phone_number"
+            fields[kind] = address.phone
+    return {k: v for k, v in fields.items() if v}

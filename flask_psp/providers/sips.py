@@ -41,6 +41,7 @@ import hashlib
 import hmac
 import re
 from typing import Any, Iterable, Mapping
+from urllib.parse import urlsplit
 
 from ..money import UnknownCurrency, numeric_code
 from ..events import psp_time
@@ -58,27 +59,36 @@ from .base import (
     VerifiedMessage,
 )
 
+#: Worldline's three environments, each with its payment page host and a different Sips Office
+#: host (worldline/sips-sdk-php ``SipsEnvironment``, develop branch: ``PAYPAGE`` and ``OFFICE`` per
+#: ``SIMU``/``TEST``/``PROD``). Test mode uses SIMU (public simulation merchant) or TEST (the
+#: merchant's own test keys), the ``environment`` setting; live mode uses PROD
+ENVIRONMENTS = ("simu", "test")
 PAYPAGE_URLS = {
-    "test": "https://payment-webinit.simu.sips-services.com",
-    "live": "https://payment-webinit.sips-services.com",
+    "simu": "https://payment-webinit.simu.sips-services.com",
+    "test": "https://payment-webinit.test.sips-services.com",
+    "prod": "https://payment-webinit.sips-services.com",
 }
-#: the Office server of the same environment as the Paypage: test mode uses Worldline's simulation
-#: environment (public merchant 002001000000001), whose Office server is ``office-server.simu…``
-#: (worldline/sips-sdk-php ``SipsEnvironment``); Worldline's data dictionary names only PROD and TEST ⚠
 OFFICE_URLS = {
-    "test": "https://office-server.simu.sips-services.com",
-    "live": "https://office-server.sips-services.com",
+    "simu": "https://office-server.simu.sips-services.com",
+    "test": "https://office-server.test.sips-services.com",
+    "prod": "https://office-server.sips-services.com",
 }
-#: Paypage and Office hosts; test mode also accepts Worldline's TEST environment, where a merchant
-#: tries its own keys (worldline/sips-sdk-php ``SipsEnvironment``)
+#: Paypage and Office hosts an endpoint typed in the admin panel may name
 OWN_HOSTS = {
-    "test": ("payment-webinit.simu.sips-services.com", "office-server.simu.sips-services.com",
-             "payment-webinit.test.sips-services.com", "office-server.test.sips-services.com"),
-    "live": ("payment-webinit.sips-services.com", "office-server.sips-services.com"),
+    "test": tuple(urlsplit(url).netloc for table in (PAYPAGE_URLS, OFFICE_URLS) for env, url in table.items()
+                  if env != "prod"),
+    "live": (urlsplit(PAYPAGE_URLS["prod"]).netloc, urlsplit(OFFICE_URLS["prod"]).netloc),
 }
+#: Worldline's public simulation merchants (002001000000001: PROVIDERS.md; 002001000000003: the
+#: wl-sips sips-paypage-json-php sample's parameters.php; ⚠ 002001000000002 by extension): their
+#: keys are published, so anyone can seal their answers: never in live mode
+SIMULATION_MERCHANTS = frozenset({"002001000000001", "002001000000002", "002001000000003"})
+_SIMULATION_KEY = re.compile(r"0020010000000\d\d_KEY\d+")
 INTERFACE_VERSION = "HP_2.31"
 OFFICE_INTERFACE_VERSION = "CR_WS_2.3"
-DIAGNOSTIC_INTERFACE_VERSION = "DR_WS_2.9"
+#: worldline/sips-sdk-php ``Diagnostic/TransactionDataRequest`` (develop branch)
+DIAGNOSTIC_INTERFACE_VERSION = "DR_WS_2.23"
 HMAC_SHA256 = "HMAC-SHA-256"
 SHA256 = "SHA-256"
 SEAL_ALGORITHMS = (HMAC_SHA256, SHA256)
@@ -113,8 +123,14 @@ RESPONSE_CODES = {
     "99": "temporary problem on the Sips server",
 }
 _RETRYABLE_OFFICE_CODES = {"90", "99"}
+#: getTransactionData's transactionStatus values that end a payment without money (the statuses
+#: of Worldline's validation and cancellation guides; ABORTED: the buyer left, as responseCode 17 ⚠)
+LOOKUP_FAILED = {"REFUSED": EventKind.FAILED, "CANCELLED": EventKind.CANCELLED, "ABORTED": EventKind.CANCELLED,
+                 "EXPIRED": EventKind.EXPIRED}
 
 _ALNUM = re.compile(r"[^A-Za-z0-9]")
+#: the buyer's containers in Data: optional, left out rather than sent broken
+_BUYER_CONTAINERS = {"customerContact", "billingAddress", "holderContact", "deliveryAddress", "deliveryContact"}
 _MAX_REFERENCE = 35
 
 
@@ -212,8 +228,13 @@ class SipsProvider(Provider):
         CredentialField(
             "seal_algorithm", "Seal algorithm", required=False, choices=SEAL_ALGORITHMS, default=HMAC_SHA256
         ),
+        CredentialField("environment", "Sips test environment (simu: Worldline's simulation; test: your own keys)",
+                        required=False, modes=("test",), choices=ENVIRONMENTS, default="simu"),
     )
     own_hosts = OWN_HOSTS
+    endpoint_fields = ("endpoint", "office_endpoint")
+    endpoint_labels = {"endpoint": "Payment page endpoint override (paymentInit)",
+                       "office_endpoint": "Office endpoint override (captures, refunds, cancellations, lookups)"}
     three_ds_mapping = {"always": "challengeMode3DS=CHALLENGE", "when_required": "challengeMode3DS=NO_PREFERENCE",
                         "frictionless": "challengeMode3DS=NO_CHALLENGE"}
     look_field = ("sips_template_name", "Sips template name (templateName)")
@@ -229,10 +250,17 @@ class SipsProvider(Provider):
         merchant = (credentials.get("merchant_id") or "").strip()
         if merchant and not merchant.isdigit():
             problems.append("the Sips merchant ID (merchantId) is made of digits")
+        if mode == "live":
+            if merchant in SIMULATION_MERCHANTS:
+                problems.append(f"{merchant} is Worldline's public simulation merchant: live mode needs the merchant "
+                                "ID Worldline gave your shop")
+            if _SIMULATION_KEY.fullmatch((credentials.get("secret_key") or "").strip()):
+                problems.append("this secret key is Worldline's published simulation key: anyone can seal answers "
+                                "with it; live mode needs your own key from Sips Download")
         return problems
 
     def hosted_page_hosts(self) -> set[str]:
-        return {"payment-webinit.simu.sips-services.com", "payment-webinit.sips-services.com"}
+        return {urlsplit(url).netloc for url in PAYPAGE_URLS.values()}
 
     def addressed_to(self, inbound: InboundRequest) -> bool | None:
         """Sips' response does not say test or live, but names its merchant: a late automatic
@@ -266,18 +294,44 @@ class SipsProvider(Provider):
     def merchant_id(self) -> str:
         return str(self.credentials["merchant_id"]).strip()
 
-    def _base(self, table: dict[str, str]) -> str:
+    @property
+    def environment(self) -> str:
+        """``prod`` in live mode; ``simu`` or ``test`` in test mode, as the ``environment`` setting says."""
+        if self.config.mode == "live":
+            return "prod"
+        chosen = (self.credentials.get("environment") or "simu").strip().lower()
+        return chosen if chosen in ENVIRONMENTS else "simu"
+
+    @property
+    def paypage_base(self) -> str:
         if self.config.endpoint:
             return self.config.endpoint.rstrip("/")
-        return table["live" if self.config.mode == "live" else "test"]
+        return PAYPAGE_URLS[self.environment]
+
+    @property
+    def office_base(self) -> str:
+        """``office_endpoint`` if set; else, when ``endpoint`` names one of Worldline's payment page
+        hosts, that environment's Office host (the Office is never on the payment page host); else
+        ``endpoint`` itself (a simulator or a proxy serving both, as ``make demo`` does); else the
+        environment's Office host."""
+        override = self.config.extra_endpoints.get("office_endpoint")
+        if override:
+            return override.rstrip("/")
+        if self.config.endpoint:
+            host = urlsplit(self.config.endpoint).netloc.lower()
+            for environment, url in PAYPAGE_URLS.items():
+                if urlsplit(url).netloc == host:
+                    return OFFICE_URLS[environment]
+            return self.config.endpoint.rstrip("/")
+        return OFFICE_URLS[self.environment]
 
     @property
     def paypage_url(self) -> str:
-        return self._base(PAYPAGE_URLS) + "/paymentInit"
+        return self.paypage_base + "/paymentInit"
 
     @property
     def office_url(self) -> str:
-        return self._base(OFFICE_URLS) + "/rs-services/v2"
+        return self.office_base + "/rs-services/v2"
 
     # ------------------------------------------------------------------ checkout
     def build_data(self, request: CheckoutRequest) -> list[tuple[str, str]]:
@@ -315,14 +369,46 @@ class SipsProvider(Provider):
             pairs.append(("templateName", template))
         if request.email:
             pairs.append(("customerContact.email", request.email))
+        pairs.extend(self.buyer_pairs(request))
         checked = []
         for key, value in pairs:
             if "|" in value:
-                if key in ("templateName", "customerContact.email", "orderId"):
+                if key in ("templateName", "orderId") or key.split(".")[0] in _BUYER_CONTAINERS:
                     continue  # optional: left out rather than corrupting Data
                 raise ProviderError(f"the Sips field {key} cannot contain '|'")
             checked.append((key, value))
         return checked
+
+    @staticmethod
+    def buyer_pairs(request: CheckoutRequest) -> list[tuple[str, str]]:
+        """PSD2 buyer data as Paypage POST containers (worldline/sips-sdk-php ``PaypageRequest``:
+        customerContact, billingAddress, holderContact, deliveryAddress, deliveryContact; ``Address``
+        and ``Contact`` field names), flattened with ``.``. Countries are left out: the format Sips
+        wants there (alpha-3?) is not confirmed by an official source ⚠."""
+        pairs: list[tuple[str, str]] = []
+
+        def contact(container: str, address: Any, email: str | None = None) -> None:
+            for name, value in (("email", email), ("firstname", address.first_name), ("lastname", address.last_name),
+                                ("phone", address.phone)):
+                if value:
+                    pairs.append((f"{container}.{name}", value))
+
+        def place(container: str, address: Any) -> None:
+            for name, value in (("company", address.company), ("street", address.line1),
+                                ("addressAdditional1", address.line2), ("zipCode", address.postcode),
+                                ("city", address.city)):
+                if value:
+                    pairs.append((f"{container}.{name}", value))
+
+        billing, shipping = request.billing, request.shipping_address()
+        if billing is not None:
+            contact("customerContact", billing)  # customerContact.email is sent above
+            place("billingAddress", billing)
+            contact("holderContact", billing, request.email)
+        if shipping is not None:
+            place("deliveryAddress", shipping)
+            contact("deliveryContact", shipping)
+        return pairs
 
     def start_checkout(self, request: CheckoutRequest, payment_mode: str) -> CheckoutStart:
         pairs = self.build_data(request)
@@ -543,6 +629,47 @@ class SipsProvider(Provider):
         event = Event(EventKind.CANCELLED, reason=f"cancelled by the merchant; new status {answer.get('newStatus')}")
         return [self._operation_message(payment, "cancel", event, answer)]
 
+    def fetch(self, payment: Any) -> list[VerifiedMessage]:
+        """Sips' view of the payment: Office ``diagnostic/getTransactionData`` (the reconcile and
+        expire jobs, when an automatic response went missing). The answer is believed as the
+        cash-management answers are (sealed; see :meth:`_office_call`). ``25``: Sips does not know
+        the transaction (the buyer never reached the payment page)."""
+        if not payment.psp_reference:
+            return []
+        answer = self._office_call(
+            "diagnostic/getTransactionData",
+            {"interfaceVersion": DIAGNOSTIC_INTERFACE_VERSION, "transactionReference": payment.psp_reference},
+        )
+        code = str(answer.get("responseCode") or "")
+        if code == "25":
+            return []
+        if code != "00":
+            raise self._refused("transaction lookup", answer)
+        status = str(answer.get("transactionStatus") or "")
+        amount = int(answer["amount"]) if str(answer.get("amount") or "").isdigit() else None
+        current = int(answer["currentAmount"]) if str(answer.get("currentAmount") or "").isdigit() else amount
+        currency = _ALPHA_BY_NUMBER.get(str(answer.get("currencyCode") or "")) or payment.currency
+        reason = f"Sips transactionStatus {status}"
+        if status == "TO_VALIDATE":
+            event = Event(EventKind.AUTHORIZED, amount=amount, currency=currency, authorized_total=current,
+                          reason=reason)
+        elif status in ("TO_CAPTURE", "CAPTURED"):
+            event = Event(EventKind.CAPTURED, amount=amount, currency=currency, captured_total=current, reason=reason)
+        elif status in LOOKUP_FAILED:
+            event = Event(LOOKUP_FAILED[status], reason=reason)
+        else:
+            return []  # still on the payment page, or a status after the money moved: nothing to apply
+        return [VerifiedMessage(
+            provider=self.name,
+            dedupe_key=f"sips:{self.merchant_id}:{payment.psp_reference}:lookup:{status}:{current}",
+            events=[event],
+            mode=payment.mode,
+            event_type=f"office getTransactionData {status}",
+            psp_reference=payment.psp_reference,
+            payment_token=payment.token,
+            raw={k: v for k, v in answer.items() if k != "seal"},
+        )]
+
     def test_connection(self) -> tuple[bool, str]:
         try:
             answer = self._office_call(
@@ -553,7 +680,9 @@ class SipsProvider(Provider):
             return False, exc.message
         code = str(answer.get("responseCode") or "")
         if code in ("00", "25"):
-            return True, f"Connected to Worldline Sips Office in {self.config.mode} mode as merchant {self.merchant_id}"
+            return True, (f"Connected to Worldline Sips Office in {self.config.mode} mode "
+                          f"({self.environment.upper()} environment, {urlsplit(self.office_base).netloc}) "
+                          f"as merchant {self.merchant_id}")
         if code == "34":
             return False, "Worldline Sips refused the seal: " + self._key_version_hint(None)
         return False, f"Worldline Sips answered {describe_code(code)}"

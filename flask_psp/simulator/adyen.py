@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import threading
 from datetime import datetime, timedelta, timezone
@@ -282,6 +283,7 @@ class AdyenSimulator(ProviderSimulator):
                 raise ApiError(422, "130", f"Required field '{name}' is not provided.")
         if len(body["reference"]) > 80:
             raise ApiError(422, "130", "Field 'reference' is too long (max 80)")
+        _check_buyer_data(body)
         session_id = "CS" + secrets.token_hex(8).upper()
         expires = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)
         manual = str((body.get("additionalData") or {}).get("manualCapture", "")).lower() == "true"
@@ -574,3 +576,33 @@ def challenge_submit(sim, session):
         return redirect(f"{sim.base_url()}/checkoutshopper/sessions/{session['id']}", code=303)
     passed = request.form.get("code", "").strip() == THREE_DS_PASSWORD
     return sim._after_attempt(session, *sim._authorise(session["id"], number, passed))
+
+
+#: CheckoutService-v72: Address' required fields; DeliveryAddress adds firstName and lastName
+_ADDRESS_REQUIRED = ("city", "country", "houseNumberOrName", "postalCode", "street")
+_ADDRESS_FIELDS = {*_ADDRESS_REQUIRED, "stateOrProvince"}
+_PHONE = re.compile(r"\+[0-9]{1,3}[0-9]{4,15}")
+
+
+def _check_buyer_data(body: dict) -> None:
+    """The buyer's data keeps the Checkout API's shapes, as Adyen checks them (422, code 130)."""
+    for name, extra in (("billingAddress", set()), ("deliveryAddress", {"firstName", "lastName"})):
+        address = body.get(name)
+        if address is None:
+            continue
+        if not isinstance(address, dict):
+            raise ApiError(422, "130", f"Field '{name}' is not an object")
+        unknown = set(address) - _ADDRESS_FIELDS - extra
+        if unknown:
+            raise ApiError(422, "130", f"Unknown field(s) in '{name}': {', '.join(sorted(unknown))}")
+        for part in _ADDRESS_REQUIRED:
+            if not isinstance(address.get(part), str) or (part != "houseNumberOrName" and not address[part]):
+                raise ApiError(422, "130", f"Required field '{name}.{part}' is not provided.")
+        if not re.fullmatch(r"[A-Z]{2}", address["country"]):
+            raise ApiError(422, "130", f"Field '{name}.country' must be an ISO 3166-1 alpha-2 code")
+    name = body.get("shopperName")
+    if name is not None and (not isinstance(name, dict) or set(name) != {"firstName", "lastName"}):
+        raise ApiError(422, "130", "Field 'shopperName' takes firstName and lastName")
+    phone = body.get("telephoneNumber")
+    if phone is not None and not (isinstance(phone, str) and _PHONE.fullmatch(phone)):
+        raise ApiError(422, "130", "Field 'telephoneNumber' must be '+', a country code and the number")

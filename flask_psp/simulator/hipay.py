@@ -32,6 +32,7 @@ Nothing here imports from ``flask_psp`` outside the simulator package.
 from __future__ import annotations
 
 import base64
+import json
 import hashlib
 import secrets
 from datetime import datetime, timezone
@@ -159,6 +160,10 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
+#: CustomerShippingInfoRequest's fields, without their shipto_ prefix
+_SHIPTO_FIELDS = {"firstname", "lastname", "recipientinfo", "house", "streetaddress", "streetaddress2", "city", "state",
+                  "zipcode", "country", "phone", "msisdn", "gender"}
+
 blueprint = Blueprint("hipay", __name__)
 
 
@@ -246,6 +251,14 @@ class HiPaySimulator(ProviderSimulator):
         amount = _minor(fields["amount"], currency, "amount")
         if len(fields.get("merchant_display_name", "")) > 32:
             raise ApiError(400, 1010201, "Invalid Parameter", "merchant_display_name: 32 characters at most")
+        if "custom_data" in fields:
+            try:
+                custom = json.loads(fields["custom_data"])
+            except ValueError:
+                custom = None
+            if not isinstance(custom, dict):
+                raise ApiError(400, 1010201, "Invalid Parameter", "custom_data: a JSON object")
+        self._check_buyer_fields(fields)
         page_id = secrets.token_hex(16)
         order = {
             "id": page_id,
@@ -261,6 +274,18 @@ class HiPaySimulator(ProviderSimulator):
         with self.lock:
             self.orders[page_id] = order
         return order
+
+    @staticmethod
+    def _check_buyer_fields(fields: dict) -> None:
+        """The buyer's fields keep HiPay's shapes (gateway ``CustomerBillingInfoRequest`` and
+        ``CustomerShippingInfoRequest``): ISO 3166-1 alpha-2 countries."""
+        for name in ("country", "shipto_country"):
+            value = fields.get(name)
+            if value is not None and not (len(value) == 2 and value.isalpha() and value.isupper()):
+                raise ApiError(400, 1010201, "Invalid Parameter", f"{name}: an ISO 3166-1 alpha-2 country code")
+        for name in fields:
+            if name.startswith("shipto_") and name[len("shipto_"):] not in _SHIPTO_FIELDS:
+                raise ApiError(400, 1010201, "Invalid Parameter", f"{name}: not a shipping field")
 
     def _order_json(self, order: dict) -> dict:
         fields = order["fields"]
@@ -603,9 +628,19 @@ def hpayment():
             "test": "false" if account.get("live") else "true",
             "mid": account.get("mid", ""),
             **{f"cdata{i}": order["fields"].get(f"cdata{i}", "") for i in range(1, 5)},
+            **({"custom_data": order["fields"]["custom_data"]} if order["fields"].get("custom_data") else {}),
             "order": sim._order_json(order),
         }
     return jsonify(answer)
+
+
+@blueprint.get("/v2/security-settings")
+def security_settings():
+    """The account's security settings as hipay-fullservice-sdk-php reads them (``hashingAlgorithm``;
+    the SDK's HashAlgorithm names: SHA1, SHA256, SHA512)."""
+    sim = current_simulator()
+    _user, account = sim._authenticate()
+    return jsonify({"hashingAlgorithm": account.get("hash_algorithm", "sha256").upper()})
 
 
 @blueprint.post("/v1/maintenance/transaction/<reference>")

@@ -379,6 +379,7 @@ class PayPalSimulator(ProviderSimulator):
         for name in ("return_url", "cancel_url"):
             if not isinstance(context.get(name), str) or not context[name].startswith(("http://", "https://")):
                 raise ApiError(422, "UNPROCESSABLE_ENTITY", "MISSING_REQUIRED_PARAMETER", f"{name} is required")
+        _check_buyer_data(unit, source, context)
         order_id = _id()
         order = {
             "id": order_id, "client": g.client, "intent": intent, "status": "PAYER_ACTION_REQUIRED",
@@ -685,3 +686,43 @@ def challenge_submit(sim, order):
     # a failed challenge leaves a card the issuer will decline
     declines = request.form.get("code", "").strip() != THREE_DS_CODE
     return redirect(sim._approve(order, declines=declines), code=303)
+
+
+#: checkout_orders_v2: address_portable's fields, shipping_detail.type's values
+_ADDRESS_FIELDS = {"address_line_1", "address_line_2", "address_line_3", "admin_area_4", "admin_area_3",
+                   "admin_area_2", "admin_area_1", "postal_code", "country_code"}
+_SHIPPING_TYPES = ("SHIPPING", "PICKUP_IN_PERSON", "PICKUP_IN_STORE", "PICKUP_FROM_PERSON")
+
+
+def _check_address(where: str, address) -> None:
+    if not isinstance(address, dict) or set(address) - _ADDRESS_FIELDS:
+        raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX", f"{where}: an address_portable object")
+    if not isinstance(address.get("country_code"), str) or len(address["country_code"]) != 2:
+        raise ApiError(400, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER", f"{where}.country_code is required")
+
+
+def _check_buyer_data(unit: dict, source: dict, context: dict) -> None:
+    """The buyer's data keeps the Orders v2 shapes (payment_source.paypal.name/address,
+    purchase_units[].shipping, experience_context.shipping_preference)."""
+    name = source.get("name")
+    if name is not None and (not isinstance(name, dict) or set(name) - {"given_name", "surname"}):
+        raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX",
+                       "payment_source.paypal.name: given_name, surname")
+    if source.get("address") is not None:
+        _check_address("payment_source.paypal.address", source["address"])
+    shipping = unit.get("shipping")
+    if shipping is not None:
+        if not isinstance(shipping, dict) or set(shipping) - {"name", "type", "options", "address"}:
+            raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX", "purchase_units[0].shipping")
+        if "type" in shipping and shipping["type"] not in _SHIPPING_TYPES:
+            raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", "purchase_units[0].shipping.type")
+        if "name" in shipping and (not isinstance(shipping["name"], dict) or set(shipping["name"]) != {"full_name"}):
+            raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX",
+                           "purchase_units[0].shipping.name supports only full_name")
+        _check_address("purchase_units[0].shipping.address", shipping.get("address"))
+    preference = context.get("shipping_preference", "GET_FROM_FILE")
+    if preference not in ("GET_FROM_FILE", "NO_SHIPPING", "SET_PROVIDED_ADDRESS"):
+        raise ApiError(400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", "shipping_preference")
+    if preference == "SET_PROVIDED_ADDRESS" and shipping is None:
+        raise ApiError(422, "UNPROCESSABLE_ENTITY", "SHIPPING_ADDRESS_INVALID",
+                       "SET_PROVIDED_ADDRESS needs purchase_units[0].shipping.address")

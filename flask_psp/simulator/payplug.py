@@ -201,6 +201,11 @@ class PayPlugSimulator(ProviderSimulator):
         for name in ("billing", "shipping", "metadata"):
             if body.get(name) is not None and not isinstance(body[name], dict):
                 details[name] = "An object is expected."
+        for name in ("billing", "shipping"):
+            if isinstance(body.get(name), dict):
+                problem = _buyer_problem(name, body[name])
+                if problem:
+                    details[name] = problem
         notification_url = body.get("notification_url")
         if notification_url is not None and not isinstance(notification_url, str):
             details["notification_url"] = "A URL is expected."
@@ -610,3 +615,26 @@ def three_ds_submit(sim, payment):
                                      message="No 3-D Secure challenge is waiting for this payment.")
     sim._send(notification)
     return redirect(sim._exit_url(payment, outcome), code=303)
+
+
+#: billing/shipping keys (PayPlug's README example, its WooCommerce module's PayplugAddressData)
+_BUYER_FIELDS = {"title", "first_name", "last_name", "email", "address1", "address2", "postcode", "city", "state",
+                 "country", "language", "company_name", "mobile_phone_number", "landline_phone_number"}
+DELIVERY_TYPES = ("BILLING", "VERIFIED", "NEW", "SHIP_TO_STORE", "DIGITAL_GOODS", "TRAVEL_OR_EVENT", "OTHER")
+
+
+def _buyer_problem(name: str, fields: dict) -> str | None:
+    allowed = _BUYER_FIELDS | ({"delivery_type"} if name == "shipping" else set())
+    unknown = set(fields) - allowed
+    if unknown:
+        return f"Unknown field(s): {', '.join(sorted(unknown))}."
+    country = fields.get("country")
+    if country is not None and not (isinstance(country, str) and len(country) == 2 and country.isupper()):
+        return "country: an ISO 3166-1 alpha-2 code is expected."
+    for phone in ("mobile_phone_number", "landline_phone_number"):
+        value = fields.get(phone)
+        if value is not None and not (isinstance(value, str) and value.startswith("+") and value[1:].isdigit()):
+            return f"{phone}: a number in E.164 format is expected."
+    if name == "shipping" and fields.get("delivery_type") not in (None, *DELIVERY_TYPES):
+        return "delivery_type: one of " + ", ".join(DELIVERY_TYPES) + "."
+    return None

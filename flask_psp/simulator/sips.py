@@ -64,6 +64,13 @@ TEST_CARDS = (
 )
 
 HMAC_SHA256 = "HMAC-SHA-256"
+#: the buyer's containers and their fields (worldline/sips-sdk-php Common/Field ``Contact`` and ``Address``)
+_CONTACT = {"email", "firstname", "gender", "lastname", "mobile", "phone", "title"}
+_ADDRESS = {"addressAdditional1", "addressAdditional2", "addressAdditional3", "city", "company", "country", "postBox",
+            "state", "street", "streetNumber", "zipCode"}
+BUYER_CONTAINERS = {"customerContact": _CONTACT, "billingContact": _CONTACT, "holderContact": _CONTACT,
+                    "deliveryContact": _CONTACT, "customerAddress": _ADDRESS, "billingAddress": _ADDRESS,
+                    "holderAddress": _ADDRESS, "deliveryAddress": _ADDRESS}
 CAPTURE_MODES = ("AUTHOR_CAPTURE", "VALIDATION", "IMMEDIATE")
 CHALLENGE_MODES = ("CHALLENGE", "CHALLENGE_MANDATE", "NO_CHALLENGE", "NO_PREFERENCE")
 _REFERENCE = re.compile(r"[A-Za-z0-9]{1,35}")
@@ -244,6 +251,10 @@ class SipsSimulator(ProviderSimulator):
             problems.append("captureDay: 0 to 99")
         if fields.get("fraudData.challengeMode3DS", "NO_PREFERENCE") not in CHALLENGE_MODES:
             problems.append("fraudData.challengeMode3DS: " + ", ".join(CHALLENGE_MODES))
+        for name in fields:
+            container, _, part = name.partition(".")
+            if container in BUYER_CONTAINERS and part not in BUYER_CONTAINERS[container]:
+                problems.append(f"{name}: {container} has no field {part!r}")
         if problems and not wrong_version:
             raise SipsError("12", "; ".join(problems))
         merchant = fields["merchantId"]

@@ -138,7 +138,8 @@ class ManInTheMiddle:
         incoming = Request(environ)
         upstream = requests.request(
             incoming.method, self.target + incoming.full_path.rstrip("?"), data=incoming.get_data(),
-            headers={"Content-Type": incoming.content_type or ""}, allow_redirects=False, timeout=10,
+            headers={k: v for k, v in incoming.headers.items() if k.lower() not in ("host", "content-length")},
+            allow_redirects=False, timeout=10,
         )
         body, kind = upstream.content, upstream.headers.get("Content-Type", "")
         if self.rewrite is not None and kind.startswith("application/json"):
@@ -153,10 +154,15 @@ def mitm(sim):
     proxy.server.shutdown()
 
 
+#: a merchant of its own for live mode: the simulation merchant's published key is refused there
+LIVE = {"merchant_id": "211000021310001", "secret_key": "live-merchant-secret-key-0123456789", "key_version": "2"}
+
+
 def authorized_through(make_shop, sim, mitm, mode="test"):
     settings = sips_settings(sim, capture="manual", endpoint=mitm.url)
     if mode == "live":
-        settings["sips"]["mode"], settings["sips"]["live"] = "live", settings["sips"].pop("test")
+        sim.accounts[LIVE["merchant_id"]] = {"secret_key": LIVE["secret_key"], "key_version": "2", "name": "Live shop"}
+        settings["sips"]["mode"], settings["sips"]["live"] = "live", {**settings["sips"].pop("test"), **LIVE}
     shop = make_shop(psp_providers=settings)
     buyer = shop.buyer()
     ref, sips_page, _ = go_to_sips(shop, buyer, endpoint=mitm.url)
@@ -168,7 +174,7 @@ def authorized_through(make_shop, sim, mitm, mode="test"):
 
 
 def through(mitm, mode="test"):
-    block = {"merchant_id": MERCHANT, "secret_key": SECRET, "key_version": "1"}
+    block = {"merchant_id": MERCHANT, "secret_key": SECRET, "key_version": "1"} if mode == "test" else dict(LIVE)
     return SipsProvider(ProviderConfig(name="sips", mode=mode, credentials=block, endpoint=mitm.url))
 
 

@@ -1,0 +1,44 @@
+"""What waits on a PSP for too long, for the reconcile job to flag and the overview's health box to
+count. No Flask here.
+
+* Requests awaiting the PSP: a capture, refund or cancellation the PSP took but has not confirmed
+  (``Payment.pending_operations``: Adyen's modifications, HiPay's maintenance) for longer than
+  ``PSP_AWAITING_PSP_AFTER``: its notification may have been lost.
+* Payments pending with a PSP the plugin cannot ask (Adyen: no status lookup for Hosted Checkout
+  sessions) for longer than ``PSP_RECONCILE_AFTER``: only the merchant can look.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import String, cast, select
+from sqlalchemy.orm import Session
+
+from .models import Payment, utcnow
+
+
+def requested_at(operation: dict) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(operation.get("requested_at")))
+    except ValueError:
+        return None
+
+
+def overdue_operations(payment: Payment, older_than: timedelta, now: datetime | None = None) -> list[dict]:
+    """The payment's requests awaiting the PSP made before ``now - older_than``, oldest first."""
+    limit = (now or utcnow()) - older_than
+    return [op for op in payment.pending_operations if (requested_at(op) or limit) < limit]
+
+
+def overdue_requests(session: Session, older_than: timedelta, now: datetime | None = None) -> list[Payment]:
+    """Payments with a request awaiting the PSP for longer than ``older_than``. The JSON column is
+    searched as text (the same on SQLite and PostgreSQL), then each request's date is read."""
+    candidates = session.scalars(
+        select(Payment).where(cast(Payment.extra, String).like('%"pending_operations"%')).order_by(Payment.id))
+    return [p for p in candidates if overdue_operations(p, older_than, now)]
+
+
+def count_overdue_requests(session: Session, older_than: timedelta, now: datetime | None = None) -> int:
+    """For the overview's health box."""
+    return len(overdue_requests(session, older_than, now))
