@@ -6,31 +6,16 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import expect
 
-from tests.admin.test_mail import Inbox
+from tests.admin.test_mail import smtp  # noqa: F401 - a fixture: a real SMTP server on loopback
 
 from .conftest import PASSWORD, ROOT, UPDATE_DOCS, LiveServer
 from .test_admin_browser import buy, pay_on_simulator, sign_in
 
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    probe = socket.socket()
-    probe.bind(("127.0.0.1", 0))
-    inbox.port = probe.getsockname()[1]
-    probe.close()
-    controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
-    controller.start()
-    yield inbox
-    controller.stop()
 
 
 @pytest.fixture

@@ -4,43 +4,14 @@ link and nothing twice."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.adyen import conftest as adyen
 from tests.hipay import conftest as hipay
+# each provider's simulator in turn (a fixture), as the delayed-capture tests serve them
+from tests.jobs.test_delayed_capture_providers import sim  # noqa: F401
 from tests.paypal import conftest as paypal
 from tests.sips import conftest as sips
 
 from .support import choose_on_link, link_row, make_link, new_order
-
-
-def _payplug_sim():
-    from flask_psp.simulator import create_simulator
-
-    return create_simulator("payplug", retry_delays=(30, 60, 120))
-
-
-SIMULATORS = {
-    "adyen": lambda: adyen.AdyenSimulator(retry_delays=(30, 60, 120)),
-    "paypal": lambda: paypal.PayPalSimulator(retry_delays=(30, 60, 120)),
-    "payplug": _payplug_sim,
-    "sips": lambda: sips.SipsSimulator(retry_delays=(30, 60, 120)),
-    "hipay": lambda: hipay.HiPaySimulator(retry_delays=(30, 60, 120)),
-}
-
-
-@pytest.fixture(params=sorted(SIMULATORS))
-def sim(request):
-    """This provider's simulator (it stands in for the PayPlug one ``make_shop`` uses)."""
-    simulator = SIMULATORS[request.param]()
-    simulator.provider_name = request.param
-    server = simulator.serve()
-    yield simulator
-    simulator.notifier.paused = False
-    assert simulator.notifier.wait_until(lambda: all(d.done or d.attempts for d in simulator.notifier.deliveries),
-                                         timeout=10)
-    server.stop()
-    simulator.notifier.close()
 
 
 def settings_for(sim) -> dict:
