@@ -6,8 +6,13 @@ then, in one transaction on the plugin's own tables (same rows, same indexes):
 2. look the news up by its dedupe key (a duplicate is stored as one, and changes nothing);
 3. move the payment to paid and mark the order handed over;
 4. store the notification in the inbox, with its outcome;
-5. mark the shop's order paid (the example shop's ``mark_paid``: one UPDATE);
-6. commit.
+5. write the capture's movement in the accounting journal (``psp_movements``, naming the inbox row);
+6. mark the shop's order paid (the example shop's ``mark_paid``: one UPDATE) and the order's open
+   payment links paid by the payment;
+7. commit.
+
+Steps 5 and 6's links are the contract's since the second wave (the journal an auditor reads is
+written with the payment's move; a link paid another way must not ask for the money again).
 
 No ORM, no state machine, no checks of amount or mode, a fixed answer: it measures what the storage
 and locking the contract asks for cost on this machine, so that the plugin's figure can be read
@@ -40,7 +45,7 @@ from .baseline_app import TIMEOUT, db, notify_app
 from .provider_calls import payment_page, provider_call
 
 LOCK = text(
-    "SELECT id, order_ref, order_marked_at, token, psp_reference FROM psp_payment WHERE order_ref = ("
+    "SELECT id, order_ref, order_marked_at, token, psp_reference, amount, currency FROM psp_payment WHERE order_ref = ("
     " SELECT order_ref FROM psp_payment WHERE provider = :provider AND (token = :ref OR psp_reference = :ref)"
     " ORDER BY id DESC LIMIT 1) ORDER BY id FOR UPDATE")
 SAME_NEWS = text("SELECT id FROM psp_payment_event WHERE dedupe_key = :key")
@@ -51,8 +56,15 @@ KEEP = text(
     "INSERT INTO psp_payment_event (provider, source, received_at, remote_addr, headers, body, content_type, "
     "verified, dedupe_key, outcome, outcome_detail, event_type, psp_reference, mode, payment_id, processed_at, "
     "attempts, verified_message) VALUES (:provider, 'floor', :now, :remote_addr, :headers, :body, :content_type, "
-    "true, :key, :outcome, :detail, 'paid', :ref, 'test', :payment_id, :now, 1, :message)")
+    "true, :key, :outcome, :detail, 'paid', :ref, 'test', :payment_id, :now, 1, :message) RETURNING id")
+JOURNAL = text(
+    "INSERT INTO psp_movements (kind, amount, currency, provider, mode, occurred_at, recorded_at, payment_id, "
+    "psp_reference, event_id) VALUES ('capture', :amount, :currency, :provider, 'test', :now, :now, :payment_id, "
+    ":ref, :event_id)")
 MARK_PAID = text("UPDATE shop_order SET status = 'paid' WHERE reference = :order_ref")
+PAY_LINKS = text(
+    "UPDATE psp_payment_link SET paid_at = :now, payment_id = :payment_id "
+    "WHERE order_ref = :order_ref AND cancelled_at IS NULL AND paid_at IS NULL")
 ORDER = text("SELECT reference, amount, currency, email, locale, status FROM shop_order WHERE reference = :ref")
 START = text(
     "INSERT INTO psp_payment (token, order_ref, provider, mode, capture, amount, currency, status, authorized_amount, "
@@ -71,24 +83,30 @@ def create_app(config: dict) -> Flask:
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         session = db.session
         payments = session.execute(LOCK, {"provider": provider, "ref": reference}).all() if reference else []
-        outcome, detail, payment_id = "unmatched", "no payment has this reference", None
+        outcome, detail, payment_id, paid = "unmatched", "no payment has this reference", None, None
         if payments:
-            payment_id = max(p.id for p in payments if reference in (p.token, p.psp_reference))
+            paid = max((p for p in payments if reference in (p.token, p.psp_reference)), key=lambda p: p.id)
+            payment_id = paid.id
             earlier = session.execute(SAME_NEWS, {"key": key}).scalar()
             if earlier is not None:
                 outcome, detail, key = "duplicate", f"same as event #{earlier}", None
             else:
                 outcome, detail = "applied", "status paid"
                 session.execute(MOVE, {"now": now, "id": payment_id})
-        session.execute(KEEP, {
+        event_id = session.execute(KEEP, {
             "provider": provider, "now": now, "remote_addr": request.remote_addr,
             "headers": json.dumps(dict(request.headers)), "body": body.decode("utf-8", "replace"),
             "content_type": request.content_type, "key": key, "outcome": outcome, "detail": detail,
             "ref": reference, "payment_id": payment_id,
             "message": json.dumps({"provider": provider, "dedupe_key": key, "events": [{"kind": "captured"}]}),
-        })
-        if outcome == "applied" and not any(p.order_marked_at for p in payments):
-            session.execute(MARK_PAID, {"order_ref": payments[0].order_ref})
+        }).scalar()
+        if outcome == "applied":
+            session.execute(JOURNAL, {"amount": paid.amount, "currency": paid.currency, "provider": provider,
+                                      "now": now, "payment_id": payment_id, "ref": reference, "event_id": event_id})
+            # the bench's orders were paid by the plugin's run already: marked again all the same, so
+            # that the floor makes every statement a first delivery makes
+            session.execute(MARK_PAID, {"order_ref": paid.order_ref})
+            session.execute(PAY_LINKS, {"now": now, "payment_id": payment_id, "order_ref": paid.order_ref})
         session.commit()
 
     app = notify_app(config, take)

@@ -213,15 +213,17 @@ class Bench:
         self.direct = flows.DirectCalls(self.sims, self.shop.url)
 
     @contextlib.contextmanager
-    def profiled(self, name: str, level: str):
-        """py-spy (collapsed stacks, one line per stack: ``frames count``) over the shop's workers."""
+    def profiled(self, name: str, level: str, server=None):
+        """py-spy (collapsed stacks, one line per stack: ``frames count``) over the shop's workers
+        (``server``: another's, e.g. the floor's, to read the plugin's profile against)."""
         if not self.s.profile or level != "8":
             yield
             return
         os.makedirs(self.s.profile, exist_ok=True)
         path = os.path.join(self.s.profile, f"{name}-c{level}.txt")
         spy = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "py-spy"), "record", "--format", "raw",
-                                "--rate", "250", "--subprocesses", "--gil", "--nonblocking", "--pid", str(self.shop.process.pid),
+                                "--rate", "250", "--subprocesses", "--gil", "--nonblocking", "--pid",
+                                str((server or self.shop).process.pid),
                                 "--output", path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             yield
@@ -618,7 +620,7 @@ class Bench:
                 connection.execute(sa.text("UPDATE shop_order SET status = 'pending' WHERE reference = ANY(:refs)"),
                                    {"refs": refs})
             requests = [flows.notification_request(n, self.floor.port, n["provider"]) for n in sequence]
-            with cpu_used(self.floor) as floor_cpu:
+            with self.profiled("notify-floor", level, self.floor), cpu_used(self.floor) as floor_cpu:
                 samples, wall = self.load.run(requests, 8 if level == "warm-up" else int(level))
             bad = [x for x in samples if not 200 <= x.status < 300]
             if bad:
@@ -642,7 +644,10 @@ class Bench:
                 "SELECT outcome, count(*) FROM psp_payment_event WHERE source = 'floor' GROUP BY outcome")).all())
             unpaid = connection.scalar(sa.text(
                 "SELECT count(*) FROM shop_order WHERE reference LIKE 'BENCH-%' AND status <> 'paid'"))
-        ok = kept == {"applied": applied, "duplicate": duplicates} and not unpaid
+            journal = connection.scalar(sa.text(
+                "SELECT count(*) FROM psp_movements m JOIN psp_payment_event e ON e.id = m.event_id "
+                "WHERE e.source = 'floor'"))
+        ok = kept == {"applied": applied, "duplicate": duplicates} and not unpaid and journal == applied
         self.results["floor_check"] = {"ok": ok, "inbox": kept, "expected": {"applied": applied, "duplicate": duplicates}}
         log("  floor check: " + ("every order paid, every duplicate recorded as one" if ok else
                                  f"FAILED: inbox {kept}, expected {applied} applied and {duplicates} duplicates, "
@@ -661,6 +666,10 @@ class Bench:
                 "AND parent_id IS NULL GROUP BY provider, outcome")).all()
             baseline_unpaid = connection.scalar(sa.text(
                 "SELECT count(*) FROM bench_baseline_order WHERE status <> 'paid'"))
+            captures_not_once = connection.scalar(sa.text(
+                "SELECT count(*) FROM psp_payment p WHERE p.order_ref LIKE 'BENCH-%' AND p.order_marked_at IS NOT NULL"
+                " AND (SELECT count(*) FROM psp_movements m JOIN psp_payment_event e ON e.id = m.event_id"
+                "      WHERE m.payment_id = p.id AND m.kind = 'capture' AND e.source = 'notify') <> 1"))
         inbox = {p: {} for p in PROVIDERS}
         for provider, outcome, count in outcomes:
             inbox[provider][outcome] = count
@@ -672,6 +681,8 @@ class Bench:
         for provider in PROVIDERS:
             if inbox[provider] != {k: v for k, v in self.expected[provider].items() if v}:
                 problems.append(f"{provider}: inbox {inbox[provider]}, expected {self.expected[provider]}")
+        if captures_not_once:
+            problems.append(f"{captures_not_once} paid payments without exactly one capture in the journal")
         if baseline_unpaid:
             problems.append(f"baseline: {baseline_unpaid} rows not paid")
         check = {"ok": not problems, "problems": problems, "inbox": inbox, "expected": self.expected}

@@ -7,7 +7,6 @@ import os
 from datetime import timedelta
 from typing import Iterable
 
-import requests
 from flask import Flask, current_app, g, request
 
 from . import signals
@@ -25,6 +24,7 @@ from .i18n import best_locale
 from .models import ALL_TABLES, Payment
 from .jobs import JOB_NAMES, JobReport, Jobs
 from .payments import NotificationQueue, PaymentService
+from .providers.base import http_session
 from .secret_box import SecretBox, SecretsError, derive_dev_key
 from .provider_settings import ProviderSettingsSource
 
@@ -52,8 +52,7 @@ class _State:
         self.orders = orders
         self.box = box
         self.settings = ProviderSettingsSource(providers, box)
-        self.http = requests.Session()  # one connection pool for every call to the PSPs
-        self.http.psp_timeout = tuple(app.config["PSP_HTTP_TIMEOUT"])
+        self.http = http_session(app.config["PSP_HTTP_TIMEOUT"])  # one connection pool for every call to the PSPs
         self.locales = tuple(app.config["PSP_LOCALES"])
         self.default_locale = app.config["PSP_DEFAULT_LOCALE"]
         #: the host's CSRFProtect the buyer's return and the PSPs' notifications are exempt from
@@ -68,9 +67,10 @@ class _State:
         """A payment service for the current app, with its configured retry policy
         (``PSP_RETRY_*``): every path — notifications, buyer returns, the admin panel, the jobs —
         schedules and gives up on failed post-processing alike."""
+        retry, redirect_hosts = self._service_config(current_app.config)
         service = PaymentService(
             self.db.session, self.orders, self.settings, signals.send, self.http,
-            retry=retry_policy(current_app.config), extra_redirect_hosts=extra_redirect_hosts(current_app.config),
+            retry=retry, extra_redirect_hosts=redirect_hosts,
         )
         from .links import mark_links_paid
 
@@ -84,6 +84,19 @@ class _State:
 
         service.ledger.write_notices = write_notices
         return service
+
+    _SERVICE_KEYS = ("PSP_RETRY_FIRST_DELAY", "PSP_RETRY_MAX_ATTEMPTS", "PSP_EXTRA_REDIRECT_HOSTS")
+    _service_config_read: tuple = (None, None)
+
+    def _service_config(self, config) -> tuple:
+        """The retry policy and the extra redirect hosts, parsed again only when their settings
+        changed (every notification and checkout asks for a service)."""
+        raw = repr([config.get(key) for key in self._SERVICE_KEYS])
+        read_from, parsed = self._service_config_read
+        if read_from != raw:
+            parsed = (retry_policy(config), extra_redirect_hosts(config))
+            self._service_config_read = (raw, parsed)
+        return parsed
 
     def links(self, service: PaymentService | None = None):
         """The payment links (:class:`flask_psp.links.PaymentLinks`) on this app's service."""

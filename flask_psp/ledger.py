@@ -38,6 +38,7 @@ from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .events import OPERATIONS, Event, EventKind, InboxOutcome, RejectedItem, VerifiedMessage
 from .models import Payment, PaymentEvent, lock_row, utcnow
@@ -101,15 +102,23 @@ class RetryPolicy:
         return self.first_delay * (2 ** max(attempts - 1, 0))
 
 
+#: the fields an inbox row keeps of a message (``raw`` is the row's body already), and of its events
+_MESSAGE_FIELDS = tuple(f.name for f in dataclasses.fields(VerifiedMessage) if f.name != "raw")
+_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, EventKind) else value.isoformat() if isinstance(value, datetime) else value
+
+
 def encode_message(message: VerifiedMessage) -> dict[str, Any]:
-    """A verified message as JSON for its inbox row (the PSP's raw data stays in the row's body)."""
-    data = dataclasses.asdict(dataclasses.replace(message, raw=None, events=[]))
-    data.pop("raw")
-    data["events"] = [
-        {k: (v.value if isinstance(v, EventKind) else v.isoformat() if isinstance(v, datetime) else v)
-         for k, v in dataclasses.asdict(e).items() if v is not None}
-        for e in message.events
-    ]
+    """A verified message as JSON for its inbox row (the PSP's raw data stays in the row's body);
+    an event's fields that are None are left out. Written field by field: it runs on every notification."""
+    data = {name: getattr(message, name) for name in _MESSAGE_FIELDS}
+    if data["card"] is not None:
+        data["card"] = dict(data["card"])
+    data["events"] = [{name: _plain(value) for name in _EVENT_FIELDS if (value := getattr(event, name)) is not None}
+                      for event in message.events]
     return data
 
 
@@ -177,14 +186,24 @@ _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 
 
 def _changed_columns(obj) -> dict[str, Any]:
-    """The columns whose attributes were changed on a loaded object, with their new values."""
+    """The columns whose attributes were changed on a loaded object, with their new values: only the
+    attributes the session saw set are looked at (``committed_state``), not every column."""
     state = sa_inspect(obj)
     changes = {}
-    for prop in state.mapper.column_attrs:
-        added = state.attrs[prop.key].history.added
+    for key in state.committed_state:
+        added = state.attrs[key].history.added
         if added:
-            changes[prop.columns[0].key] = added[0]
+            changes[state.mapper.get_property(key).columns[0].key] = added[0]
     return changes
+
+
+def _as_written(session: Session, obj) -> None:
+    """Tell the session that ``obj``'s changes are in the database (written by a plain UPDATE): its
+    values are kept as loaded values, and it is no longer dirty, so no later flush (an autoflush
+    before the shop's ``mark_paid``, the commit) looks at it again. This is what a flush does to the
+    objects it wrote (``InstanceState._commit_all``, SQLAlchemy's own, not public)."""
+    real = session() if isinstance(session, scoped_session) else session
+    sa_inspect(obj)._commit_all(sa_inspect(obj).dict, real.identity_map)
 
 
 def _set_columns(obj) -> dict[str, Any]:
@@ -211,27 +230,33 @@ def _as_received(row: PaymentEvent) -> dict[str, Any]:
 class _LockStatements:
     """The statements that lock the payments of the orders ``orders_clause`` selects, built once:
     the notification path runs them on every delivery, and a statement built once is compiled and
-    cache-keyed once."""
+    cache-keyed once. ``also``: a column each row carries besides its payment (the notification
+    path asks, in the same statement, whether the news was stored already)."""
 
-    def __init__(self, orders_clause):
-        in_order = select(Payment).where(orders_clause).order_by(Payment.id)
-        self.select_for_update = in_order.with_for_update().execution_options(populate_existing=True)
+    def __init__(self, orders_clause, also=None):
+        columns = (Payment,) if also is None else (Payment, also)
+        in_order = select(*columns).where(orders_clause).order_by(Payment.id)
+        self.select_for_update = in_order.with_for_update(of=Payment).execution_options(populate_existing=True)
         self.select = in_order.execution_options(populate_existing=True)
         # updated_at kept: taking the lock is not a change
         self.take_write_lock = update(Payment).where(orders_clause).values(id=Payment.id, updated_at=Payment.updated_at)
 
 
+#: an inbox row (not ``row_id``, the one being applied) that holds this news already
+_SAME_NEWS = (select(PaymentEvent.id)
+              .where(PaymentEvent.dedupe_key == bindparam("dedupe_key"), PaymentEvent.id != bindparam("row_id"))
+              .limit(1).scalar_subquery())
 _BY_ORDER = _LockStatements(Payment.order_ref == bindparam("of_order"))
-#: the orders of the payments a piece of news names: by our token, or by the PSP's reference
+#: the orders of the payments a piece of news names (by our token, or by the PSP's reference), and
+#: the inbox row that holds that news already, if any: one statement per delivery. On PostgreSQL the
+#: lookup reads the statement's snapshot: a copy committed while this one waited for the lock is not
+#: seen, and its dedupe key's unique index refuses this row instead (``_SameNewsStored``).
 _BY_NEWS = _LockStatements(Payment.order_ref.in_(
     select(Payment.order_ref).where(
         Payment.provider == bindparam("news_provider"),
         or_(Payment.token == bindparam("news_token"), Payment.psp_reference == bindparam("news_psp_reference")),
     )
-))
-_SAME_NEWS = select(PaymentEvent.id).where(
-    PaymentEvent.dedupe_key == bindparam("dedupe_key"), PaymentEvent.id != bindparam("row_id")
-)
+), also=_SAME_NEWS.label("same_news_id"))
 
 
 #: what a test-mode payment that would have paid its order on a live shop is flagged with
@@ -551,32 +576,37 @@ class Ledger:
 
     def lock_order(self, order_ref: str) -> list[Payment]:
         """Lock every payment of an order, in id order so two transactions never deadlock."""
-        return self._lock(_BY_ORDER, {"of_order": order_ref})
+        return list(self._lock(_BY_ORDER, {"of_order": order_ref}).scalars())
 
-    def _lock(self, orders: "_LockStatements", params: dict) -> list[Payment]:
+    def _lock(self, orders: "_LockStatements", params: dict):
         """Lock every payment of the orders selected (in id order); on SQLite, a write first makes
-        this transaction the database's only writer (it has no row locks)."""
+        this transaction the database's only writer (it has no row locks). Returns the result: rows
+        of a payment (and the statement's ``also`` column)."""
         session = self.session
         with session.no_autoflush:  # the inbox row's pending changes are not needed to look
             if session.get_bind().dialect.name == "sqlite":
                 session.execute(orders.take_write_lock, params)
-                return list(session.scalars(orders.select, params))
-            return list(session.scalars(orders.select_for_update, params))
+                return session.execute(orders.select, params)
+            return session.execute(orders.select_for_update, params)
 
-    def _lock_payment_of(self, message: VerifiedMessage) -> tuple[Payment | None, list[Payment]]:
-        """The payment the news is about, found as :meth:`_find_payment` does, and every payment of
-        its order, locked — in one statement, which the notification path runs for every delivery."""
+    def _lock_payment_of(self, message: VerifiedMessage, row_id: int | None
+                         ) -> tuple[Payment | None, list[Payment], int | None]:
+        """The payment the news is about, found as :meth:`_find_payment` does, every payment of its
+        order, locked, and the id of an inbox row other than ``row_id`` that holds this news already
+        — in one statement, which the notification path runs for every delivery."""
         if not (message.payment_token or message.psp_reference):
-            return None, []
-        payments = self._lock(_BY_NEWS, {"news_provider": message.provider, "news_token": message.payment_token,
-                                          "news_psp_reference": message.psp_reference})
+            return None, [], None
+        rows = self._lock(_BY_NEWS, {"news_provider": message.provider, "news_token": message.payment_token,
+                                     "news_psp_reference": message.psp_reference,
+                                     "dedupe_key": message.dedupe_key, "row_id": row_id or 0}).all()
+        payments = [payment for payment, _same in rows]
         mine = [p for p in payments if p.provider == message.provider]
         found = next((p for p in mine if message.payment_token and p.token == message.payment_token), None)
         if found is None and message.psp_reference:
             found = max((p for p in mine if p.psp_reference == message.psp_reference), key=lambda p: p.id, default=None)
         if found is None:
-            return None, []
-        return found, [p for p in payments if p.order_ref == found.order_ref]
+            return None, [], None
+        return found, [p for p in payments if p.order_ref == found.order_ref], rows[0][1]
 
     def _apply(self, row: PaymentEvent, message: VerifiedMessage) -> Outcome:
         """Decide, write what was decided, then hand paid orders to the shop — last, so that the
@@ -593,18 +623,18 @@ class Ledger:
         """Write what deciding changed with plain statements — each payment's changed columns in
         one UPDATE, an inbox row not stored yet in one INSERT — instead of the session's unit of
         work, which costs every notification several times what these statements do
-        (``make bench``). The columns written are expired: read again, they are read from the
-        database. A row stored earlier is flushed here. Written before the shop's ``mark_paid``
-        runs, so that a clash on the dedupe key is told apart from the shop's own errors."""
+        (``make bench``). What was written is then what the session holds as the database's values
+        (no second SELECT when the shop's ``mark_paid`` or a notice hook reads the payment). A row
+        stored earlier is flushed here. Written before the shop's ``mark_paid`` runs, so that a
+        clash on the dedupe key is told apart from the shop's own errors."""
         now, session = utcnow(), self.session
         with session.no_autoflush:  # the changes are written here, not flushed by the session first
             for payment in payments:
                 changes = _changed_columns(payment)
                 if changes:
                     session.execute(_UPDATE_PAYMENT, {"payment_id": payment.id, **changes, "updated_at": now})
-                    # only what was written is read again: the rest (order_ref, extra, …) is as loaded,
-                    # and reading it (the shop's mark_paid, the notice hooks) costs no second SELECT
-                    session.expire(payment, [*changes, "updated_at"])
+                    set_committed_value(payment, "updated_at", now)
+                    _as_written(session, payment)
             try:
                 if sa_inspect(row).transient:
                     row.id = session.execute(_INSERT_EVENT, _set_columns(row)).scalar_one()
@@ -616,12 +646,11 @@ class Ledger:
     def _decide(self, row: PaymentEvent, message: VerifiedMessage) -> tuple[Outcome, list[Payment]]:
         """What the news does to the payment it names (the order's payments locked) and to its inbox
         row, made on the objects: nothing is written yet. Returns the outcome and the payments locked."""
-        session = self.session
         self._describe(row, message)
         row.attempts = (row.attempts or 0) + 1
         row.processed_at = utcnow()
         row.next_attempt_at = None
-        payment, payments = self._lock_payment_of(message)
+        payment, payments, earlier = self._lock_payment_of(message, row.id)
         if payment is None:
             row.dedupe_key = message.dedupe_key
             row.outcome, row.outcome_detail = InboxOutcome.UNMATCHED, "no payment has this reference"
@@ -629,8 +658,6 @@ class Ledger:
             return Outcome(InboxOutcome.UNMATCHED, detail=row.outcome_detail, signals=signals), []
 
         row.payment_id = payment.id
-        with session.no_autoflush:
-            earlier = session.scalar(_SAME_NEWS, {"dedupe_key": message.dedupe_key, "row_id": row.id or 0})
         if earlier is not None:
             row.outcome, row.outcome_detail = InboxOutcome.DUPLICATE, f"same as event #{earlier}"
             return Outcome(InboxOutcome.DUPLICATE, payment, row.outcome_detail), payments

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from .admin.audit import audit
@@ -86,6 +86,20 @@ def valid_email(value: str | None) -> str | None:
 _LINKS_PAID = "psp_links_paid"
 
 
+_LINKS = PaymentLink.__table__
+#: the links an order's payment pays: the order's open links, and the one it was started from
+#: (``started_from``: its token, NULL when none — then that arm matches nothing). Built once: it
+#: runs in the transaction of every notification that pays an order.
+_PAY_LINKS = (
+    update(_LINKS)
+    .where(or_(and_(_LINKS.c.order_ref == bindparam("of_order"), _LINKS.c.cancelled_at.is_(None)),
+               _LINKS.c.token == bindparam("started_from")),
+           _LINKS.c.paid_at.is_(None))
+    .values(paid_at=bindparam("now"), payment_id=bindparam("paid_by"))
+    .returning(_LINKS.c.id)
+)
+
+
 def mark_links_paid(session: Session, notices: list[tuple[str, Any]]) -> None:
     """The ledger's notice hook, in the transaction that pays an order: its open links (and the one
     the payment was started from, whatever became of it) are paid, by that payment."""
@@ -94,14 +108,8 @@ def mark_links_paid(session: Session, notices: list[tuple[str, Any]]) -> None:
         if name != "order_paid":
             continue
         started_from = ((payment.extra or {}).get("payment_link")) or None
-        condition = and_(PaymentLink.order_ref == payment.order_ref, PaymentLink.cancelled_at.is_(None))
-        if started_from:
-            condition = condition | (PaymentLink.token == started_from)
-        paid = session.scalars(
-            update(PaymentLink).where(condition, PaymentLink.paid_at.is_(None))
-            .values(paid_at=now, payment_id=payment.id).returning(PaymentLink.id)
-            .execution_options(synchronize_session=False)
-        ).all()
+        paid = session.execute(_PAY_LINKS, {"of_order": payment.order_ref, "started_from": started_from,
+                                            "now": now, "paid_by": payment.id}).scalars().all()
         if paid:  # for payment_link_paid, sent after the commit: no query at all when no link was paid
             session.info.setdefault(_LINKS_PAID, []).extend(paid)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping
@@ -23,6 +24,25 @@ from ..events import OPERATIONS, Event, EventKind, RejectedItem, VerifiedMessage
 #: seconds: (connect, read) for every outgoing call to a PSP, unless the HTTP session handed to the
 #: provider says otherwise in its ``psp_timeout`` attribute (the extension sets it from PSP_HTTP_TIMEOUT)
 DEFAULT_TIMEOUT = (5, 20)
+
+
+def http_session(timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+                 environ: Mapping[str, str] | None = None) -> requests.Session:
+    """The one :class:`requests.Session` of an app's calls to the PSPs (one connection pool),
+    with ``timeout`` for :meth:`Provider.http_call`. A plain session reads the environment again on
+    every call (proxy variables, ``~/.netrc``, ``REQUESTS_CA_BUNDLE``): with no proxy configured
+    it is read once here — the CA bundle named by ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` —
+    and ``~/.netrc`` is never read (its credentials must not reach a PSP). With a proxy variable
+    set, requests keeps reading the environment on each call, as it does by default."""
+    environ = os.environ if environ is None else environ
+    session = requests.Session()
+    session.psp_timeout = tuple(timeout)
+    proxied = any(key.lower().endswith("_proxy") and key.lower() != "no_proxy" and value
+                  for key, value in environ.items())
+    if not proxied:
+        session.trust_env = False
+        session.verify = environ.get("REQUESTS_CA_BUNDLE") or environ.get("CURL_CA_BUNDLE") or True
+    return session
 
 
 class ProviderError(Exception):
@@ -57,6 +77,7 @@ class InboundRequest:
     form: Mapping[str, str] = field(default_factory=dict)
     args: Mapping[str, str] = field(default_factory=dict)
     content_type: str | None = None
+    _parsed_form: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def json(self) -> Any:
         """The body as JSON (:func:`parse_json`): raises MalformedNotification for anything else."""
@@ -64,10 +85,12 @@ class InboundRequest:
 
     def form_fields(self) -> dict[str, str]:
         """The form fields: those the caller parsed already, else the body read as form data
-        (:func:`parse_form`)."""
+        (:func:`parse_form`, once: choosing the credentials and verifying both read them). A copy."""
         if self.form:
             return dict(self.form)
-        return parse_form(self.body)
+        if self._parsed_form is None:
+            self._parsed_form = parse_form(self.body)
+        return dict(self._parsed_form)
 
 
 #: PSPs' notifications nest a handful of levels; anything deeper is refused as malformed, so that
