@@ -41,9 +41,10 @@ from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .events import OPERATIONS, Event, EventKind, InboxOutcome, RejectedItem, VerifiedMessage
-from .models import Payment, PaymentEvent, lock_row, utcnow
+from .models import UPDATE_PAYMENT, Payment, PaymentEvent, given_columns, lock_row, utcnow
 from .money import UnknownCurrency, to_decimal_string
 from .movements import MovementKind, insert_movements
+from .overdue import oldest_request
 from .states import Move, PaymentStatus, classify
 
 log = logging.getLogger("flask_psp.ledger")
@@ -178,9 +179,7 @@ def _commit_keeping_state(session) -> None:
         real.expire_on_commit = keep
 
 
-_PAYMENTS, _EVENTS = Payment.__table__, PaymentEvent.__table__
-#: the columns to set come from the parameters each execution is given
-_UPDATE_PAYMENT = update(_PAYMENTS).where(_PAYMENTS.c.id == bindparam("payment_id"))
+_EVENTS = PaymentEvent.__table__
 #: the columns not given take their defaults
 _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 
@@ -204,12 +203,6 @@ def _as_written(session: Session, obj) -> None:
     objects it wrote (``InstanceState._commit_all``, SQLAlchemy's own, not public)."""
     real = session() if isinstance(session, scoped_session) else session
     sa_inspect(obj)._commit_all(sa_inspect(obj).dict, real.identity_map)
-
-
-def _set_columns(obj) -> dict[str, Any]:
-    """The columns whose attributes were given a value on a new object."""
-    state = sa_inspect(obj)
-    return {prop.columns[0].key: state.dict[prop.key] for prop in state.mapper.column_attrs if prop.key in state.dict}
 
 
 def _inbox_entry(row: PaymentEvent) -> dict[str, Any]:
@@ -632,12 +625,12 @@ class Ledger:
             for payment in payments:
                 changes = _changed_columns(payment)
                 if changes:
-                    session.execute(_UPDATE_PAYMENT, {"payment_id": payment.id, **changes, "updated_at": now})
+                    session.execute(UPDATE_PAYMENT, {"payment_id": payment.id, **changes, "updated_at": now})
                     set_committed_value(payment, "updated_at", now)
                     _as_written(session, payment)
             try:
                 if sa_inspect(row).transient:
-                    row.id = session.execute(_INSERT_EVENT, _set_columns(row)).scalar_one()
+                    row.id = session.execute(_INSERT_EVENT, given_columns(row)).scalar_one()
                 else:
                     session.flush()
             except IntegrityError as exc:  # the only unique key an inbox row can clash on: its dedupe key
@@ -830,6 +823,8 @@ class Ledger:
             else:
                 extra.pop(key, None)
         payment.extra = extra
+        if "pending_operations" in changes:
+            payment.awaiting_psp_since = oldest_request(changes["pending_operations"] or [])
 
     def _await(self, payment: Payment, event: Event, outcome: Outcome) -> None:
         if event.operation not in OPERATIONS:

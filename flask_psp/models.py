@@ -24,10 +24,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     select,
     text,
     update,
 )
+from sqlalchemy import inspect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .events import InboxOutcome
@@ -54,6 +56,13 @@ def new_token() -> str:
         token = secrets.token_urlsafe(24)
         if not token.startswith("-"):
             return token
+
+
+def given_columns(obj) -> dict:
+    """The columns a new, unsaved object was given a value for, by column name: what a plain
+    INSERT of it sends (the columns left out take their defaults)."""
+    state = inspect(obj)
+    return {prop.columns[0].key: state.dict[prop.key] for prop in state.mapper.column_attrs if prop.key in state.dict}
 
 
 def lock_row(session, model: type, row_id: int):
@@ -86,6 +95,11 @@ class Payment(Base):
         Index("ix_psp_payment_amount_id", "amount", "id"),
         # scheduled jobs: delayed captures falling due
         Index("ix_psp_payment_capture_due_at", "capture_due_at"),
+        # the overview's count of requests the PSP has not confirmed, and the reconcile job's
+        Index("ix_psp_payment_awaiting_psp_since", "awaiting_psp_since"),
+        # the overview's money and conversion per day: an index-only walk of the range's payments
+        Index("ix_psp_payment_mode_created_at_totals", "mode", "created_at", "provider", "currency", "status",
+              "captured_amount", "refunded_amount"),
         # the overview's count of payments that need the merchant's eyes: the few flagged, not all
         Index("ix_psp_payment_flagged", "id", postgresql_where=text("flag IS NOT NULL"),
               sqlite_where=text("flag IS NOT NULL")),
@@ -101,6 +115,9 @@ class Payment(Base):
     #: delayed capture: days from the authorization to the capture, and when the capture falls due
     capture_delay_days: Mapped[int | None] = mapped_column(Integer)
     capture_due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: when the oldest request awaiting the PSP (:attr:`pending_operations`) was made; None when none
+    #: awaits. Kept by the ledger with the requests, so that what is overdue is found by index.
+    awaiting_psp_since: Mapped[datetime | None] = mapped_column(DateTime)
     #: scheduled jobs leave the payment alone until then (one of them holds it, or checked it lately)
     held_until: Mapped[datetime | None] = mapped_column(DateTime)
     amount: Mapped[int] = mapped_column(BigInteger)
@@ -161,6 +178,11 @@ class Payment(Base):
 
     def __repr__(self) -> str:
         return f"<Payment {self.id} {self.provider} {self.order_ref} {self.status}>"
+
+
+#: one payment's row updated by id (``payment_id``): the columns set are the other parameters each
+#: execution is given — ``session.execute(UPDATE_PAYMENT, {"payment_id": 7, "status": "paid"})``
+UPDATE_PAYMENT = update(Payment.__table__).where(Payment.__table__.c.id == bindparam("payment_id"))
 
 
 class PaymentEvent(Base):

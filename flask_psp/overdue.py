@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, cast, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .models import Payment, utcnow
@@ -31,14 +31,22 @@ def overdue_operations(payment: Payment, older_than: timedelta, now: datetime | 
     return [op for op in payment.pending_operations if (requested_at(op) or limit) < limit]
 
 
+def oldest_request(pending: list[dict]) -> datetime | None:
+    """When the oldest of these requests awaiting the PSP was made (``Payment.awaiting_psp_since``);
+    a request without a readable date is never overdue, so it does not count."""
+    return min(filter(None, (requested_at(op) for op in pending)), default=None)
+
+
 def overdue_requests(session: Session, older_than: timedelta, now: datetime | None = None) -> list[Payment]:
-    """Payments with a request awaiting the PSP for longer than ``older_than``. The JSON column is
-    searched as text (the same on SQLite and PostgreSQL), then each request's date is read."""
+    """Payments with a request awaiting the PSP for longer than ``older_than``, oldest request first
+    (found by ``awaiting_psp_since``'s index)."""
+    limit = (now or utcnow()) - older_than
     candidates = session.scalars(
-        select(Payment).where(cast(Payment.extra, String).like('%"pending_operations"%')).order_by(Payment.id))
+        select(Payment).where(Payment.awaiting_psp_since < limit).order_by(Payment.awaiting_psp_since, Payment.id))
     return [p for p in candidates if overdue_operations(p, older_than, now)]
 
 
 def count_overdue_requests(session: Session, older_than: timedelta, now: datetime | None = None) -> int:
-    """For the overview's health box."""
-    return len(overdue_requests(session, older_than, now))
+    """For the overview's health box: one count on an index."""
+    limit = (now or utcnow()) - older_than
+    return session.scalar(select(func.count()).select_from(Payment).where(Payment.awaiting_psp_since < limit)) or 0

@@ -13,12 +13,12 @@ from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, or_, select, text, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .events import EventKind, InboxOutcome, VerifiedMessage
 from .ledger import Ledger, Outcome, PostProcessingError, RetryPolicy, SignalSender
-from .models import AuditEntry, Payment, PaymentEvent, new_token, utcnow
+from .models import UPDATE_PAYMENT, AuditEntry, Payment, PaymentEvent, given_columns, new_token, utcnow
 from .money import to_decimal_string
 from .orders import OrderInfo
 from .providers import get_provider_class, provider_names
@@ -40,6 +40,13 @@ from .states import SETTLED, PaymentStatus
 log = logging.getLogger("flask_psp")
 S = PaymentStatus
 _SETTLED_VALUES = sorted(s.value for s in SETTLED)
+#: the first payment that paid an order, if any: asked by every checkout start, whose order nearly
+#: never has one (the id alone; built once)
+_SETTLED_ID = (select(Payment.id)
+               .where(Payment.order_ref == bindparam("of_order"),
+                      or_(Payment.order_marked_at.is_not(None), Payment.status.in_(_SETTLED_VALUES)))
+               .order_by(Payment.id).limit(1))
+_INSERT_PAYMENT = insert(Payment.__table__).returning(Payment.__table__.c.id)
 
 
 class AlreadyPaid(Exception):
@@ -178,14 +185,7 @@ class PaymentService:
 
     def settled_payment(self, order_ref: str) -> Payment | None:
         """The payment that paid this order, if any (:meth:`settled_among`, asked of the database)."""
-        # the id alone: a checkout start asks for every order, and nearly every order has none
-        settled_id = self.session.scalar(
-            select(Payment.id)
-            .where(Payment.order_ref == order_ref,
-                   or_(Payment.order_marked_at.is_not(None), Payment.status.in_(_SETTLED_VALUES)))
-            .order_by(Payment.id)
-            .limit(1)
-        )
+        settled_id = self.session.scalar(_SETTLED_ID, {"of_order": order_ref})
         return None if settled_id is None else self.session.get(Payment, settled_id)
 
     @staticmethod
@@ -257,9 +257,7 @@ class PaymentService:
             shipping=order.shipping,
             delivery_type=order.delivery_type,
         )
-        self.session.add(payment)
-        self.session.flush()
-        payment_id = payment.id
+        payment_id = self._insert(payment)
         _commit_attempt(self.session)
         try:
             started = provider.start_checkout(request, config.mode)
@@ -276,13 +274,21 @@ class PaymentService:
             self.ledger.record_and_apply(provider_name, started.messages, source="api")
         return payment, started
 
+    def _insert(self, payment: Payment) -> int:
+        """Store a new payment with one INSERT (the session's unit of work costs a checkout several
+        times more) and attach it to the session as stored: what it was not given (its defaults)
+        is read from the database when first asked for."""
+        payment.id = self.session.execute(_INSERT_PAYMENT, given_columns(payment)).scalar_one()
+        make_transient_to_detached(payment)
+        self.session.add(payment)
+        return payment.id
+
     def _record_start(self, payment: Payment, payment_id: int, **values) -> None:
         """What came of asking the PSP to start a payment, in one UPDATE, committed. (The commit
         that recorded the attempt expired the payment object: written back through the ORM, it
         would be loaded again first.) The object is expired, so that whoever reads it next reads
         the row as it is now, whatever the session's ``expire_on_commit``."""
-        table = Payment.__table__
-        self.session.execute(update(table).where(table.c.id == payment_id).values(**values))
+        self.session.execute(UPDATE_PAYMENT, {"payment_id": payment_id, **values})
         self.session.expire(payment)
         self.session.commit()
 

@@ -107,3 +107,43 @@ def test_workers_migrating_an_empty_database_at_the_same_time_all_succeed(databa
     engine = sa.create_engine(database_url)
     assert migrations.current(engine) == migrations.head()
     engine.dispose()
+
+
+def test_upgrading_to_0012_dates_the_requests_already_awaiting_the_psp(database_url):
+    """A shop upgraded with captures awaiting the PSP still sees them counted as overdue on its
+    overview: the migration reads each payment's pending requests for ``awaiting_psp_since``."""
+    from datetime import datetime, timedelta
+
+    from flask_psp.overdue import count_overdue_requests
+
+    engine = sa.create_engine(database_url)
+    try:
+        migrations.upgrade(engine, "0011")
+        extra = {"pending_operations": [
+            {"operation": "refund", "amount": 500, "requested_at": "2026-11-02T10:00:00"},
+            {"operation": "capture", "amount": None, "requested_at": "2026-11-01T09:30:00"},
+            {"operation": "cancel", "requested_at": "not a date"}]}
+        rows = [("tok-waiting", extra), ("tok-unreadable", {"pending_operations": [{"operation": "cancel"}]}),
+                ("tok-none", {})]
+        payments = sa.table("psp_payment", *(sa.column(c) for c in (
+            "token", "order_ref", "provider", "mode", "capture", "amount", "currency", "status", "authorized_amount",
+            "captured_amount", "refunded_amount", "created_at", "updated_at")), sa.column("extra", sa.JSON()))
+        now = datetime(2026, 11, 5)
+        with engine.begin() as connection:
+            connection.execute(payments.insert(), [
+                {"token": token, "order_ref": f"ORD-{token}", "provider": "adyen", "mode": "test", "capture": "manual",
+                 "amount": 1000, "currency": "EUR", "status": "authorized", "authorized_amount": 1000,
+                 "captured_amount": 0, "refunded_amount": 0, "created_at": now, "updated_at": now, "extra": value}
+                for token, value in rows])
+        migrations.upgrade(engine)
+        with engine.connect() as connection:
+            since = dict(connection.execute(sa.text("SELECT token, awaiting_psp_since FROM psp_payment").columns(
+                sa.column("token"), sa.column("awaiting_psp_since", sa.DateTime()))).all())
+        assert since == {"tok-waiting": datetime(2026, 11, 1, 9, 30), "tok-unreadable": None, "tok-none": None}
+        from sqlalchemy.orm import Session
+
+        with Session(engine) as session:
+            assert count_overdue_requests(session, timedelta(days=1), now=datetime(2026, 11, 2, 10, 0)) == 1
+            assert count_overdue_requests(session, timedelta(days=1), now=datetime(2026, 11, 2, 9, 29)) == 0
+    finally:
+        engine.dispose()
