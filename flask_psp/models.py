@@ -97,9 +97,9 @@ class Payment(Base):
         Index("ix_psp_payment_capture_due_at", "capture_due_at"),
         # the overview's count of requests the PSP has not confirmed, and the reconcile job's
         Index("ix_psp_payment_awaiting_psp_since", "awaiting_psp_since"),
-        # the overview's money and conversion per day: an index-only walk of the range's payments
+        # the overview's money, conversion and failures per day: an index-only walk of the range's payments
         Index("ix_psp_payment_mode_created_at_totals", "mode", "created_at", "provider", "currency", "status",
-              "captured_amount", "refunded_amount"),
+              "captured_amount", "refunded_amount", "failure_reason"),
         # the overview's count of payments that need the merchant's eyes: the few flagged, not all
         Index("ix_psp_payment_flagged", "id", postgresql_where=text("flag IS NOT NULL"),
               sqlite_where=text("flag IS NOT NULL")),
@@ -196,8 +196,8 @@ class PaymentEvent(Base):
         Index("ix_psp_payment_event_outcome_id", "outcome", "id"),
         # background processing: queued rows to sweep, failed rows to retry
         Index("ix_psp_payment_event_outcome_next_attempt_at", "outcome", "next_attempt_at"),
-        # the overview's "last notification" of each provider
-        Index("ix_psp_payment_event_provider_received_at", "provider", "received_at"),
+        # the overview's "last notification" of each provider (a notification, not an answer to our call)
+        Index("ix_psp_payment_event_provider_source_received_at", "provider", "source", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
