@@ -41,10 +41,9 @@ from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .events import OPERATIONS, Event, EventKind, InboxOutcome, RejectedItem, VerifiedMessage
-from .models import UPDATE_PAYMENT, Payment, PaymentEvent, given_columns, lock_row, utcnow
+from .models import UPDATE_PAYMENT, Payment, PaymentEvent, given_columns, lock_row, oldest_request, utcnow
 from .money import UnknownCurrency, to_decimal_string
 from .movements import MovementKind, insert_movements
-from .overdue import oldest_request
 from .states import Move, PaymentStatus, classify
 
 log = logging.getLogger("flask_psp.ledger")

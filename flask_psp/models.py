@@ -58,6 +58,21 @@ def new_token() -> str:
             return token
 
 
+def requested_at(operation: dict) -> datetime | None:
+    """When a request awaiting the PSP (one of :attr:`Payment.pending_operations`) was made; None
+    when its date cannot be read."""
+    try:
+        return datetime.fromisoformat(str(operation.get("requested_at")))
+    except ValueError:
+        return None
+
+
+def oldest_request(pending: list[dict]) -> datetime | None:
+    """When the oldest of these requests awaiting the PSP was made (``Payment.awaiting_psp_since``);
+    a request without a readable date is never overdue, so it does not count."""
+    return min(filter(None, (requested_at(op) for op in pending)), default=None)
+
+
 def given_columns(obj) -> dict:
     """The columns a new, unsaved object was given a value for, by column name: what a plain
     INSERT of it sends (the columns left out take their defaults)."""

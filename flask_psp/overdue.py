@@ -15,26 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .models import Payment, utcnow
-
-
-def requested_at(operation: dict) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(operation.get("requested_at")))
-    except ValueError:
-        return None
+from .models import Payment, requested_at, utcnow
 
 
 def overdue_operations(payment: Payment, older_than: timedelta, now: datetime | None = None) -> list[dict]:
     """The payment's requests awaiting the PSP made before ``now - older_than``, oldest first."""
     limit = (now or utcnow()) - older_than
     return [op for op in payment.pending_operations if (requested_at(op) or limit) < limit]
-
-
-def oldest_request(pending: list[dict]) -> datetime | None:
-    """When the oldest of these requests awaiting the PSP was made (``Payment.awaiting_psp_since``);
-    a request without a readable date is never overdue, so it does not count."""
-    return min(filter(None, (requested_at(op) for op in pending)), default=None)
 
 
 def overdue_requests(session: Session, older_than: timedelta, now: datetime | None = None) -> list[Payment]:

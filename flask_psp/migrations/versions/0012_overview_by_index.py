@@ -19,7 +19,7 @@ depends_on = None
 
 
 def _oldest(extra):
-    """The payment's oldest request awaiting the PSP, as flask_psp.overdue.oldest_request reads it
+    """The payment's oldest request awaiting the PSP, as flask_psp.models.oldest_request reads it
     (copied here: a migration does not change when the code does)."""
     found = []
     for op_ in (extra or {}).get('pending_operations') or []:
