@@ -201,7 +201,8 @@ def _as_written(session: Session, obj) -> None:
     before the shop's ``mark_paid``, the commit) looks at it again. This is what a flush does to the
     objects it wrote (``InstanceState._commit_all``, SQLAlchemy's own, not public)."""
     real = session() if isinstance(session, scoped_session) else session
-    sa_inspect(obj)._commit_all(sa_inspect(obj).dict, real.identity_map)
+    state = sa_inspect(obj)
+    state._commit_all(state.dict, real.identity_map)
 
 
 def _inbox_entry(row: PaymentEvent) -> dict[str, Any]:
