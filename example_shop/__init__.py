@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 
 from flask import Flask, abort, has_request_context, jsonify, redirect, render_template, request, session, url_for
 from flask_sqlalchemy import SQLAlchemy
@@ -143,16 +144,21 @@ def instance_secret(instance_path: str, filename: str, make) -> str:
         key = instance_secret(app.instance_path, "secret_key", lambda: secrets.token_urlsafe(48))
     """
     path = os.path.join(instance_path, filename)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(make())
+    if not os.path.exists(path):
+        # written aside, then linked into place: shops starting at the same moment all read back
+        # the whole key of the first link, never a file still being written
+        fd, written = tempfile.mkstemp(dir=instance_path, prefix=f".{filename}.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(make())
+            os.link(written, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(written)
     with open(path) as handle:
         value = handle.read().strip()
-    if not value:  # a start that died between creating and writing the file
+    if not value:  # emptied by hand
         raise RuntimeError(f"{path} is empty: delete it and start again")
     return value
 

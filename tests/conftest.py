@@ -11,7 +11,13 @@ import threading
 import pytest
 import requests
 import sqlalchemy as sa
+from hypothesis import settings
 from werkzeug.serving import make_server
+
+# no per-example deadline: a property fails on what it finds, never on how busy the machine is
+# (.ci/run runs the SQLite and PostgreSQL suites side by side on two cores)
+settings.register_profile("flask-psp", deadline=None)
+settings.load_profile("flask-psp")
 
 PG_URL = os.environ.get("PSP_TEST_DATABASE_URL")
 ON_POSTGRES = bool(PG_URL)

@@ -295,6 +295,38 @@ def test_the_example_shop_makes_its_own_secret_key_and_keeps_it(tmp_path, databa
     stop(given)
 
 
+def test_shops_starting_at_the_same_moment_share_one_whole_key(tmp_path):
+    """Each start makes a key while none is kept yet: every one of them reads back the same, whole
+    key (the first kept), never an empty or half-written file, and no stray file is left."""
+    import os
+    import threading
+
+    from example_shop import instance_secret
+
+    starts = 6
+    all_made = threading.Barrier(starts)
+    made = iter(f"key-{n}-" + "x" * 40 for n in range(starts))
+    lock = threading.Lock()
+
+    def make():
+        with lock:
+            key = next(made)
+        all_made.wait(timeout=10)  # every start has seen that no key is kept
+        return key
+
+    read = []
+    threads = [threading.Thread(target=lambda: read.append(instance_secret(str(tmp_path), "secret_key", make)))
+               for _ in range(starts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+    kept = (tmp_path / "secret_key").read_text()
+    assert len(read) == starts and set(read) == {kept} and kept.startswith("key-") and len(kept) == 46
+    assert os.listdir(tmp_path) == ["secret_key"]
+
+
 def test_a_session_signed_with_the_old_fixed_key_is_refused(database_url):
     """main shipped ``"example-shop-dev-secret"`` as the example shop's fallback SECRET_KEY: anyone
     could sign an owner's session with it."""
