@@ -80,14 +80,16 @@ def address_from_form(form, prefix: str) -> dict | None:
 
 
 _ORDERS, _BUYERS, _LINES = Order.__table__, OrderBuyer.__table__, OrderLine.__table__
-ORDER_WITH_BUYER = (
+#: an order with its buyer and its lines, one row per line (one row with no line for an order without
+#: lines): every checkout reads it, in one statement
+ORDER_WITH_BUYER_AND_LINES = (
     select(_ORDERS.c.reference, _ORDERS.c.amount, _ORDERS.c.currency, _ORDERS.c.email, _ORDERS.c.locale,
-           _ORDERS.c.status, _BUYERS.c.data.label("buyer"))
-    .select_from(_ORDERS.outerjoin(_BUYERS, _BUYERS.c.order_ref == _ORDERS.c.reference))
+           _ORDERS.c.status, _BUYERS.c.data.label("buyer"), _LINES.c.quantity, _LINES.c.name)
+    .select_from(_ORDERS.outerjoin(_BUYERS, _BUYERS.c.order_ref == _ORDERS.c.reference)
+                 .outerjoin(_LINES, _LINES.c.order_ref == _ORDERS.c.reference))
     .where(_ORDERS.c.reference == bindparam("order_ref"))
+    .order_by(_LINES.c.id)
 )
-ORDER_LINES = (select(_LINES.c.quantity, _LINES.c.name).where(_LINES.c.order_ref == bindparam("order_ref"))
-               .order_by(_LINES.c.id))
 MARK_ORDER_PAID = update(Order.__table__).where(Order.__table__.c.reference == bindparam("order_ref")).values(
     status="paid")
 
@@ -96,18 +98,17 @@ class ShopOrders:
     """The adapter flask-psp asks about orders."""
 
     def get(self, order_ref):
-        # every checkout asks: two plain SELECTs (the order with its buyer, then its lines)
-        order = db.session.execute(ORDER_WITH_BUYER, {"order_ref": order_ref}).first()
-        if order is None or order.status == "cancelled":
+        rows = db.session.execute(ORDER_WITH_BUYER_AND_LINES, {"order_ref": order_ref}).all()
+        if not rows or rows[0].status == "cancelled":
             return None
+        order = rows[0]
         data = order.buyer or {}
-        lines = db.session.execute(ORDER_LINES, {"order_ref": order_ref})
         return OrderInfo(
             reference=order.reference,
             amount=order.amount,
             currency=order.currency,
             email=order.email,
-            description=", ".join(f"{line.quantity} × {line.name}" for line in lines),
+            description=", ".join(f"{line.quantity} × {line.name}" for line in rows if line.name is not None),
             locale=order.locale,
             billing=Address(**data["billing"]) if data.get("billing") else None,
             shipping=Address(**data["shipping"]) if data.get("shipping") else None,

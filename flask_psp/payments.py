@@ -13,12 +13,12 @@ from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import bindparam, insert, or_, select, text, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .events import EventKind, InboxOutcome, VerifiedMessage
 from .ledger import Ledger, Outcome, PostProcessingError, RetryPolicy, SignalSender
-from .models import UPDATE_PAYMENT, AuditEntry, Payment, PaymentEvent, given_columns, new_token, utcnow
+from .models import UPDATE_PAYMENT, AuditEntry, PageSettings, Payment, PaymentEvent, given_columns, new_token, utcnow
 from .money import to_decimal_string
 from .orders import OrderInfo
 from .providers import get_provider_class, provider_names
@@ -47,6 +47,22 @@ _SETTLED_ID = (select(Payment.id)
                       or_(Payment.order_marked_at.is_not(None), Payment.status.in_(_SETTLED_VALUES)))
                .order_by(Payment.id).limit(1))
 _INSERT_PAYMENT = insert(Payment.__table__).returning(Payment.__table__.c.id)
+#: PostgreSQL: the same INSERT also sets ``synchronous_commit`` off for its transaction alone (what
+#: ``SET LOCAL`` does, without a statement of its own). A checkout's attempt is committed before its
+#: PSP is called without waiting for the disk: it is recorded all the same — seen by every
+#: connection, kept if this process dies during the call — and the commit of the PSP's answer, which
+#: waits, makes both durable. Only a crash of the database server between the two loses it, as it
+#: would an attempt committed with the answer. (A checkout waited for two disk flushes, the longest
+#: part of its answer.)
+_INSERT_PAYMENT_NOT_WAITING_FOR_DISK = insert(Payment.__table__).returning(
+    Payment.__table__.c.id, func.set_config("synchronous_commit", "off", True))
+#: what a checkout start reads before it creates a payment, in one statement: the payment that paid
+#: the order already, if any, and the look the merchant set for the PSPs' pages
+_BEFORE_START = select(
+    _SETTLED_ID.scalar_subquery().label("settled_id"),
+    select(PageSettings.brand_name).limit(1).scalar_subquery().label("brand_name"),
+    select(PageSettings.provider_look).limit(1).scalar_subquery().label("provider_look"),
+)
 
 
 class AlreadyPaid(Exception):
@@ -201,11 +217,13 @@ class PaymentService:
         self, order: OrderInfo, provider_name: str, locale: str, urls: Callable[[str], Urls], extras: dict | None = None,
         payment_extra: dict | None = None,
     ) -> tuple[Payment, CheckoutStart]:
-        """Create a payment of ``order`` and start the provider's hosted checkout. ``payment_extra``
-        seeds the payment's ``extra`` (a payment link's token: ``{"payment_link": token}``)."""
-        paid = self.settled_payment(order.reference)
-        if paid is not None:
-            raise AlreadyPaid(paid)
+        """Create a payment of ``order`` and start the provider's hosted checkout, with the look the
+        merchant set for the PSPs' pages (``extras``: ``brand_name``, ``provider_look`` given instead).
+        ``payment_extra`` seeds the payment's ``extra`` (a payment link's token: ``{"payment_link": token}``)."""
+        settled_id, brand_name, provider_look = self.session.execute(
+            _BEFORE_START, {"of_order": order.reference}).one()
+        if settled_id is not None:
+            raise AlreadyPaid(self.session.get(Payment, settled_id))
         config = next(iter(self.available_providers(order, only=provider_name)), None)
         if config is None:
             raise NotAvailable(provider_name)
@@ -229,7 +247,7 @@ class PaymentService:
             extra=dict(payment_extra or {}),
         )
         links = urls(token)
-        extras = extras or {}
+        extras = {"brand_name": brand_name, "provider_look": provider_look, **(extras or {})}
         billing = order.billing_address()
         request = CheckoutRequest(
             token=token,
@@ -258,7 +276,7 @@ class PaymentService:
             delivery_type=order.delivery_type,
         )
         payment_id = self._insert(payment)
-        _commit_attempt(self.session)
+        self.session.commit()  # the attempt, before the PSP is called (not waiting for the disk: above)
         try:
             started = provider.start_checkout(request, config.mode)
             self._check_redirect(provider, started)
@@ -278,7 +296,9 @@ class PaymentService:
         """Store a new payment with one INSERT (the session's unit of work costs a checkout several
         times more) and attach it to the session as stored: what it was not given (its defaults)
         is read from the database when first asked for."""
-        payment.id = self.session.execute(_INSERT_PAYMENT, given_columns(payment)).scalar_one()
+        on_postgresql = self.session.get_bind(mapper=Payment).dialect.name == "postgresql"
+        statement = _INSERT_PAYMENT_NOT_WAITING_FOR_DISK if on_postgresql else _INSERT_PAYMENT
+        payment.id = self.session.execute(statement, given_columns(payment)).first()[0]
         make_transient_to_detached(payment)
         self.session.add(payment)
         return payment.id
@@ -506,19 +526,6 @@ class PaymentService:
         if limit == 0 and earlier:
             raise ValueError(f"nothing is left to {operation}: {earlier}")
         raise ValueError(f"{operation} amount must be between 1 and {limit}" + (f" ({earlier})" if earlier else ""))
-
-
-def _commit_attempt(session: Session) -> None:
-    """Commit a checkout's attempt before its PSP is called, without waiting for PostgreSQL to write
-    it to disk (``synchronous_commit`` off for this transaction alone): it is recorded all the same —
-    seen by every connection, kept if this process dies during the call — and the commit of the PSP's
-    answer, which waits, makes both durable. Only a crash of the database server between the two
-    loses it, as it would an attempt committed with the answer. (A checkout waited for two disk
-    flushes, the longest part of its answer.)"""
-    bind = {"mapper": Payment}
-    if session.get_bind(**bind).dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"), bind_arguments=bind)
-    session.commit()
 
 
 def _as_asked(message: VerifiedMessage, amount: int) -> VerifiedMessage:

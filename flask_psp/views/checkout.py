@@ -14,7 +14,7 @@ from ..providers import get_provider_class
 from ..providers.base import InboundRequest, ProviderError
 from ..states import SETTLED, UNSUCCESSFUL, PaymentStatus
 from . import blueprint
-from .common import buyer_locale, in_locale, page_settings, provider_page_look, public_base, render
+from .common import buyer_locale, in_locale, page_settings, public_base, render
 from ..extension import current_state
 
 S = PaymentStatus
@@ -93,12 +93,9 @@ def _start(order, locale, provider_name, *, again=None, payment_extra=None):
             notify_url=f"{base}/notify/{provider_name}",
         )
 
-    brand_name, provider_look = provider_page_look()
     try:
-        payment, started = current_state().service().start(
-            order, provider_name, locale, urls, extras={"brand_name": brand_name, "provider_look": provider_look},
-            payment_extra=payment_extra,
-        )
+        payment, started = current_state().service().start(order, provider_name, locale, urls,
+                                                           payment_extra=payment_extra)
     except AlreadyPaid as exc:
         return render("psp/already_paid.html", locale, order=order, payment=exc.payment)
     except NotAvailable:

@@ -26,16 +26,6 @@ def page_settings() -> PageSettings:
     return row or PageSettings(messages={}, provider_look={})
 
 
-_PROVIDER_PAGE_LOOK = select(PageSettings.brand_name, PageSettings.provider_look).limit(1)
-
-
-def provider_page_look() -> tuple[str | None, dict]:
-    """(brand name, look) the merchant set for the PSPs' pages: the two columns a checkout start
-    sends, read without loading the page settings whole."""
-    row = current_state().db.session.execute(_PROVIDER_PAGE_LOOK).first()
-    return (row.brand_name, row.provider_look or {}) if row else (None, {})
-
-
 def page_message(settings: PageSettings, key: str, locale: str) -> str | None:
     return ((settings.messages or {}).get(locale) or {}).get(key) or None
 
