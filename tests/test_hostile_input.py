@@ -194,6 +194,36 @@ def test_deeply_nested_json_is_a_400_kept_as_invalid_and_shown_in_the_admin(make
     assert client.get("/psp/admin/inbox").status_code == 200
 
 
+def _nesting(value) -> int:
+    """How deeply lists and objects nest, by its definition (recursive: for small values only)."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return 1 + max((_nesting(child) for child in value), default=0)
+    return 0
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+                     max_leaves=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(inner=_JSON, wrapping=st.integers(min_value=0, max_value=40), as_object=st.booleans())
+def test_json_nested_up_to_32_levels_is_read_and_deeper_is_malformed(inner, wrapping, as_object):
+    from flask_psp.providers.base import MAX_JSON_DEPTH, MalformedNotification, parse_json
+
+    value = inner
+    for _ in range(wrapping):
+        value = {"k": value} if as_object else [value]
+    body = json.dumps(value).encode()
+    if _nesting(value) <= MAX_JSON_DEPTH:
+        assert parse_json(body) == value
+    else:
+        with pytest.raises(MalformedNotification, match="nested more than 32 levels deep"):
+            parse_json(body)
+
+
 def test_the_admin_shows_any_stored_body_even_one_stored_before_the_limits(make_shop, sim):
     """Rows already in the inbox from before these limits: a nested body sent to HiPay (the page
     was a permanent 500), and a 6 MB body (a page of that size)."""

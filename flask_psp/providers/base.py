@@ -117,19 +117,16 @@ def parse_json(body: bytes | str) -> Any:
 
 
 def json_depth(value: Any, stop: int) -> int:
-    """How deeply lists and objects nest in ``value`` (a scalar: 0, ``[[1]]``: 2), counted without
-    recursion; counting stops at ``stop``."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else None
-        if children is None:
-            continue
-        deepest = max(deepest, depth)
-        if deepest >= stop:
-            return deepest
-        stack.extend((child, depth + 1) for child in children)
-    return deepest
+    """How deeply lists and objects nest in ``value`` (a scalar: 0, ``[[1]]``: 2), counted level by
+    level without recursion; counting stops at ``stop``."""
+    depth, level = 0, [value]
+    while depth < stop:
+        containers = [node for node in level if isinstance(node, (dict, list))]
+        if not containers:
+            break
+        depth += 1
+        level = [child for node in containers for child in (node.values() if isinstance(node, dict) else node)]
+    return depth
 
 
 def parse_form(body: bytes | str) -> dict[str, str]:
