@@ -63,6 +63,9 @@ class Settings:
     client_processes: int = field(default_factory=lambda: _env_int("BENCH_CLIENT_PROCESSES", 4))
     admin_rows: int = field(default_factory=lambda: _env_int("BENCH_ADMIN_ROWS", 1_000_000))
     admin_repeat: int = field(default_factory=lambda: _env_int("BENCH_ADMIN_REPEAT", 20))
+    #: each comparison (plugin, floor, baseline) runs in this many slices, the apps taking turns slice
+    #: by slice, so that a machine whose speed drifts during the run slows them alike
+    rounds: int = field(default_factory=lambda: _env_int("BENCH_ROUNDS", 4))
     #: live movements the accounting export (FEC, CSV) is timed on (0: skipped)
     export_movements: int = field(default_factory=lambda: _env_int("BENCH_EXPORT_MOVEMENTS", 1_000_000))
     output: str = field(default_factory=lambda: os.environ.get("BENCH_OUTPUT")
@@ -240,6 +243,32 @@ class Bench:
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(sa.text("VACUUM (ANALYZE)"))
 
+    def taking_turns(self, parts: list, concurrency: int, level: str, profiles: dict | None = None) -> dict:
+        """Run each part's requests in ``rounds`` slices, the parts taking turns (each part's first
+        slice, then each part's second…), every slice after :meth:`settle_database`. ``parts``:
+        ``(name, slices, server, before_slice)`` — ``slices`` a list of request lists, one per round;
+        ``before_slice(k)``, when given, runs before the part's slice ``k`` (untimed). ``profiles``:
+        ``{part: profile name}``, the parts whose first slice py-spy samples. Returns ``{name: Tally}``."""
+        tallies = {name: Tally(server) for name, _slices, server, _before in parts}
+        for k in range(max(len(slices) for _name, slices, _server, _before in parts)):
+            for name, slices, server, before_slice in parts:
+                if k >= len(slices) or not slices[k]:
+                    continue
+                if before_slice is not None:
+                    before_slice(k)
+                self.settle_database()
+                profiled = (self.profiled(profiles[name], level, server) if k == 0 and name in (profiles or {})
+                            else contextlib.nullcontext())
+                with profiled, cpu_used(server) as cpu:
+                    samples, wall = self.load.run(slices[k], concurrency)
+                tallies[name].add(samples, wall, cpu)
+        return tallies
+
+    def in_slices(self, items: list) -> list[list]:
+        """``items`` cut into ``rounds`` consecutive slices."""
+        rounds = max(1, min(self.s.rounds, len(items)))
+        return [items[len(items) * k // rounds: len(items) * (k + 1) // rounds] for k in range(rounds)]
+
     def record_rss(self, after: str) -> None:
         self.results["rss"][after] = {"plugin": self.shop.peak_rss_mb(), "baseline": self.baseline.peak_rss_mb(),
                                       "floor": self.floor.peak_rss_mb()}
@@ -261,13 +290,11 @@ class Bench:
             floor_requests = [flows.checkout_request(self.floor, ref, provider, self.cookie, self.csrf)
                               for i in range(self.per_provider[level]) for provider in REDIRECTING
                               for ref in [self.floor_orders[level][provider][i]]]
-            self.settle_database()
-            with self.profiled("checkout", level), cpu_used(self.shop) as plugin_cpu:
-                plugin, plugin_wall = self.load.run(plugin_requests, concurrency)
-            self.settle_database()
-            with cpu_used(self.floor) as floor_cpu:
-                floor, floor_wall = self.load.run(floor_requests, concurrency)
-            direct, direct_wall = self.load.run(direct_requests, concurrency)
+            tallies = self.taking_turns([("plugin", self.in_slices(plugin_requests), self.shop, None),
+                                         ("floor", self.in_slices(floor_requests), self.floor, None),
+                                         ("direct", self.in_slices(direct_requests), None, None)],
+                                        concurrency, level, {"plugin": "checkout"})
+            plugin, floor, direct = (tallies[name].samples for name in ("plugin", "floor", "direct"))
             for name, samples in (("checkout", plugin), ("checkout floor", floor)):
                 bad = [s for s in samples if s.status != 303]
                 if bad:
@@ -277,9 +304,8 @@ class Bench:
             started += [(s.tag.split("|")[0], s.location, None) for s in plugin]
             if level == "warm-up":
                 continue
-            a, b, f = summary(plugin, plugin_wall), summary(direct, direct_wall), summary(floor, floor_wall)
-            a.update(plugin_cpu.per_request(len(plugin)))
-            f.update(floor_cpu.per_request(len(floor)))
+            a, f = tallies["plugin"].summary(), tallies["floor"].summary()
+            b = summary(direct, tallies["direct"].wall)
             results[level] = {"plugin": a, "baseline": b, "ratio": _ratio(a["throughput_rps"], b["throughput_rps"]),
                               "floor": f, "plugin_to_floor_ratio": _ratio(a["throughput_rps"], f["throughput_rps"])}
             log(f"  checkout c={level:>2}: plugin {a['throughput_rps']:7.1f}/s p50 {a['p50_ms']:6.1f} p99 "
@@ -324,52 +350,89 @@ class Bench:
                                 for refs in level.values() for ref in refs])
         results = {}
         self.expected = {p: {"applied": 0, "duplicate": 0} for p in PROVIDERS}
+        self.plugin_orders = {"unpaid": 0, "marked_not_once": 0}
+        order_of = {id(found[ref]): ref for level in self.orders.values() for refs in level.values() for ref in refs}
         sequences = {}
         for level in self.levels:
             concurrency = 8 if level == "warm-up" else int(level)
             distinct = [found[ref] for p in PROVIDERS for ref in self.orders[level][p]]
-            sequence = sequences[level] = self.with_duplicates(distinct)
+            self.random.shuffle(distinct)
+            # a slice per round: its deliveries and their copies (a copy never lands in another slice)
+            slices = [self.with_duplicates(part) for part in self.in_slices(distinct)]
+            sequence = sequences[level] = [n for part in slices for n in part]
             copies = collections.Counter(id(n) for n in sequence)
             for n in distinct:
                 self.expected[n["provider"]]["applied"] += 1
                 self.expected[n["provider"]]["duplicate"] += copies[id(n)] - 1
             duplicates = len(sequence) - len(distinct)
-            plugin_requests = [flows.notification_request(n, self.shop.port, n["provider"]) for n in sequence]
-            baseline_requests = [flows.notification_request(n, self.baseline.port, n["provider"]) for n in sequence]
-            self.settle_database()
-            with self.profiled("notify", level), cpu_used(self.shop) as plugin_cpu:
-                plugin, plugin_wall = self.load.run(plugin_requests, concurrency)
-            self.settle_database()
-            with cpu_used(self.baseline) as baseline_cpu:
-                baseline, baseline_wall = self.load.run(baseline_requests, concurrency)
-            for name, samples in (("plugin", plugin), ("baseline", baseline)):
+            slice_orders = [sorted({order_of[id(n)] for n in part}) for part in slices]
+
+            def to_the_floor(k, slice_orders=slice_orders):
+                """Before the floor's slice: what the plugin did to these orders is checked, then
+                their payments are put back to pending for the floor."""
+                self.check_plugin_orders(slice_orders[k])
+                self.back_to_pending(slice_orders[k])
+
+            tallies = self.taking_turns(
+                [("plugin", [[flows.notification_request(n, self.shop.port, n["provider"]) for n in part]
+                             for part in slices], self.shop, None),
+                 ("baseline", [[flows.notification_request(n, self.baseline.port, n["provider"]) for n in part]
+                               for part in slices], self.baseline, None),
+                 ("floor", [[flows.notification_request(n, self.floor.port, n["provider"]) for n in part]
+                            for part in slices], self.floor, to_the_floor)],
+                concurrency, level, {"plugin": "notify", "floor": "notify-floor"})
+            plugin, baseline, floor = (tallies[name].samples for name in ("plugin", "baseline", "floor"))
+            for name, samples in (("plugin", plugin), ("baseline", baseline), ("floor", floor)):
                 bad = [x for x in samples if not 200 <= x.status < 300]
                 if bad:
                     raise RuntimeError(f"{name}: {len(bad)} notifications answered {bad[0].status} {bad[0].error or ''}")
             if level == "warm-up":
                 continue
-            a, b = summary(plugin, plugin_wall), summary(baseline, baseline_wall)
-            a.update(plugin_cpu.per_request(len(plugin)))
-            b.update(baseline_cpu.per_request(len(baseline)))
+            a, b, f = (tallies[name].summary() for name in ("plugin", "baseline", "floor"))
             by_provider = {p: {"p50_ms": round(percentile([x.latency * 1000 for x in plugin if x.tag == p], 50), 2),
                                "p99_ms": round(percentile([x.latency * 1000 for x in plugin if x.tag == p], 99), 2),
                                "baseline_p50_ms": round(percentile([x.latency * 1000 for x in baseline if x.tag == p], 50), 2)}
                            for p in PROVIDERS}
-            results[level] = {"plugin": a, "baseline": b, "ratio": _ratio(a["throughput_rps"], b["throughput_rps"]),
-                              "duplicates": duplicates, "plugin_by_provider": by_provider}
+            entry = results[level] = {"plugin": a, "baseline": b, "ratio": _ratio(a["throughput_rps"], b["throughput_rps"]),
+                                      "duplicates": duplicates, "plugin_by_provider": by_provider,
+                                      "floor": f, "floor_ratio": _ratio(f["throughput_rps"], b["throughput_rps"]),
+                                      "plugin_to_floor_ratio": _ratio(a["throughput_rps"], f["throughput_rps"])}
             log(f"  notify   c={level:>2}: plugin {a['throughput_rps']:7.1f}/s p50 {a['p50_ms']:6.1f} p99 "
                 f"{a['p99_ms']:6.1f} ms | baseline {b['throughput_rps']:7.1f}/s p50 {b['p50_ms']:6.1f} p99 "
-                f"{b['p99_ms']:6.1f} ms | ratio {results[level]['ratio']}  ({len(sequence)} requests, "
+                f"{b['p99_ms']:6.1f} ms | ratio {entry['ratio']}  ({len(sequence)} requests, "
                 f"{duplicates} duplicates)")
             log(f"           CPU ms per request, plugin | baseline: workers {a['worker_cpu_ms_per_request']} | "
                 f"{b['worker_cpu_ms_per_request']}, PostgreSQL {a['postgres_cpu_ms_per_request']} | "
                 f"{b['postgres_cpu_ms_per_request']}, whole machine {a['machine_cpu_ms_per_request']} | "
                 f"{b['machine_cpu_ms_per_request']}")
+            log(f"  floor    c={level:>2}: {f['throughput_rps']:7.1f}/s p50 {f['p50_ms']:6.1f} p99 {f['p99_ms']:6.1f} ms"
+                f" | floor/baseline {entry['floor_ratio']}, plugin/floor {entry['plugin_to_floor_ratio']}"
+                f" | CPU ms per request: workers {f['worker_cpu_ms_per_request']}, PostgreSQL "
+                f"{f['postgres_cpu_ms_per_request']}, whole machine {f['machine_cpu_ms_per_request']}")
         self.results["notifications"] = results
         self.record_rss("notifications")
         self.results["notifications_check"] = self.check()
-        self.floor_notifications(sequences, results)
+        self.floor_check(sequences)
         self.sequences = sequences
+
+    def check_plugin_orders(self, refs: list[str]) -> None:
+        """What the plugin did to these orders, read before the floor takes their payments again:
+        each paid, and handed to ``mark_paid`` exactly once (summed for :meth:`check`)."""
+        with self.engine.connect() as connection:
+            self.plugin_orders["unpaid"] += connection.scalar(sa.text(
+                "SELECT count(*) FROM shop_order WHERE reference = ANY(:refs) AND status <> 'paid'"), {"refs": refs})
+            self.plugin_orders["marked_not_once"] += connection.scalar(sa.text(
+                "SELECT count(*) FROM (SELECT order_ref FROM psp_payment WHERE order_ref = ANY(:refs) "
+                "GROUP BY order_ref HAVING count(order_marked_at) <> 1) AS wrong"), {"refs": refs})
+
+    def back_to_pending(self, refs: list[str]) -> None:
+        """The payments of these orders as they were before their notifications, for the floor."""
+        with self.engine.begin() as connection:
+            connection.execute(sa.text(
+                "UPDATE psp_payment SET status = 'pending', captured_amount = 0, authorized_amount = 0, "
+                "paid_at = NULL, order_marked_at = NULL WHERE order_ref = ANY(:refs)"), {"refs": refs})
+            connection.execute(sa.text("UPDATE shop_order SET status = 'pending' WHERE reference = ANY(:refs)"),
+                               {"refs": refs})
 
     # ------------------------------------------------------------------------------------ 1b. the peer
     def peer_notifications(self) -> None:
@@ -620,39 +683,12 @@ class Bench:
             order.insert(self.random.randint(order.index(original) + 1, len(order)), original)
         return [distinct[i] for i in order]
 
-    def floor_notifications(self, sequences: dict, results: dict) -> None:
-        """The same deliveries to bench/floor_app.py, on the same payments put back to pending: what
-        the contract's storage and locking cost by hand, against which the plugin is read too."""
-        applied = duplicates = 0
-        for level, sequence in sequences.items():
-            refs = [ref for refs in self.orders[level].values() for ref in refs]
-            with self.engine.begin() as connection:
-                connection.execute(sa.text(
-                    "UPDATE psp_payment SET status = 'pending', captured_amount = 0, authorized_amount = 0, "
-                    "paid_at = NULL, order_marked_at = NULL WHERE order_ref = ANY(:refs)"), {"refs": refs})
-                connection.execute(sa.text("UPDATE shop_order SET status = 'pending' WHERE reference = ANY(:refs)"),
-                                   {"refs": refs})
-            requests = [flows.notification_request(n, self.floor.port, n["provider"]) for n in sequence]
-            self.settle_database()
-            with self.profiled("notify-floor", level, self.floor), cpu_used(self.floor) as floor_cpu:
-                samples, wall = self.load.run(requests, 8 if level == "warm-up" else int(level))
-            bad = [x for x in samples if not 200 <= x.status < 300]
-            if bad:
-                raise RuntimeError(f"floor: {len(bad)} notifications answered {bad[0].status} {bad[0].error or ''}")
-            distinct = len({id(n) for n in sequence})
-            applied, duplicates = applied + distinct, duplicates + len(sequence) - distinct
-            if level == "warm-up":
-                continue
-            f = summary(samples, wall)
-            f.update(floor_cpu.per_request(len(samples)))
-            entry = results[level]
-            entry["floor"] = f
-            entry["floor_ratio"] = _ratio(f["throughput_rps"], entry["baseline"]["throughput_rps"])
-            entry["plugin_to_floor_ratio"] = _ratio(entry["plugin"]["throughput_rps"], f["throughput_rps"])
-            log(f"  floor    c={level:>2}: {f['throughput_rps']:7.1f}/s p50 {f['p50_ms']:6.1f} p99 {f['p99_ms']:6.1f} ms"
-                f" | floor/baseline {entry['floor_ratio']}, plugin/floor {entry['plugin_to_floor_ratio']}"
-                f" | CPU ms per request: workers {f['worker_cpu_ms_per_request']}, PostgreSQL "
-                f"{f['postgres_cpu_ms_per_request']}, whole machine {f['machine_cpu_ms_per_request']}")
+    def floor_check(self, sequences: dict) -> None:
+        """The floor, which took the same deliveries on the same payments put back to pending (slice by
+        slice, after the plugin's), checked the same way: every order paid, every copy a duplicate,
+        every applied delivery in the journal."""
+        applied = sum(len({id(n) for n in sequence}) for sequence in sequences.values())
+        duplicates = sum(len(sequence) for sequence in sequences.values()) - applied
         with self.engine.connect() as connection:
             kept = dict(connection.execute(sa.text(
                 "SELECT outcome, count(*) FROM psp_payment_event WHERE source = 'floor' GROUP BY outcome")).all())
@@ -669,12 +705,9 @@ class Bench:
 
     def check(self) -> dict:
         """Every order paid exactly once; every distinct notification applied once, every copy a duplicate."""
+        # each slice's orders were checked before the floor took their payments again
+        unpaid, marked_not_once = self.plugin_orders["unpaid"], self.plugin_orders["marked_not_once"]
         with self.engine.connect() as connection:
-            unpaid = connection.scalar(sa.text(
-                "SELECT count(*) FROM shop_order WHERE reference LIKE 'BENCH-%' AND status <> 'paid'"))
-            marked_not_once = connection.scalar(sa.text(
-                "SELECT count(*) FROM (SELECT order_ref FROM psp_payment WHERE order_ref LIKE 'BENCH-%' "
-                "GROUP BY order_ref HAVING count(order_marked_at) <> 1) AS wrong"))
             outcomes = connection.execute(sa.text(
                 "SELECT provider, outcome, count(*) FROM psp_payment_event WHERE source = 'notify' "
                 "AND parent_id IS NULL GROUP BY provider, outcome")).all()
@@ -779,25 +812,50 @@ class Bench:
 
 
 class cpu_used(contextlib.AbstractContextManager):
-    """CPU seconds spent while the block runs: by the server's workers, by PostgreSQL and by the
-    whole machine (the load generator and the simulators included)."""
+    """CPU seconds spent while the block runs: by the server's workers (none: 0), by PostgreSQL and
+    by the whole machine (the load generator and the simulators included)."""
 
     def __init__(self, server):
         self.server = server
 
+    def _now(self) -> tuple:
+        return (self.server.cpu_seconds() if self.server else 0.0), postgres_cpu_seconds(), machine_cpu_seconds()
+
     def __enter__(self):
-        self.start = (self.server.cpu_seconds(), postgres_cpu_seconds(), machine_cpu_seconds())
+        self.start = self._now()
         return self
 
     def __exit__(self, *exc):
-        self.used = [after - before for after, before in
-                     zip((self.server.cpu_seconds(), postgres_cpu_seconds(), machine_cpu_seconds()), self.start)]
+        self.used = [after - before for after, before in zip(self._now(), self.start)]
         return None
 
     def per_request(self, requests: int) -> dict:
         workers, postgres, machine = (round(seconds * 1000 / requests, 2) for seconds in self.used)
         return {"worker_cpu_ms_per_request": workers, "postgres_cpu_ms_per_request": postgres,
                 "machine_cpu_ms_per_request": machine}
+
+
+class Tally:
+    """One app's part of a comparison run in slices (:meth:`Bench.taking_turns`): its samples, wall
+    time and CPU, summed over its slices."""
+
+    def __init__(self, server=None):
+        self.server = server
+        self.samples: list = []
+        self.wall = 0.0
+        self.used = [0.0, 0.0, 0.0]
+
+    def add(self, samples: list, wall: float, cpu: cpu_used) -> None:
+        self.samples += samples
+        self.wall += wall
+        self.used = [total + more for total, more in zip(self.used, cpu.used)]
+
+    def summary(self) -> dict:
+        figures = summary(self.samples, self.wall)
+        per = cpu_used(self.server)
+        per.used = self.used
+        figures.update(per.per_request(len(self.samples)))
+        return figures
 
 
 def _peak_rss_mb(pid: int) -> float | None:
