@@ -249,7 +249,7 @@ class Bench:
         ``(name, slices, server, before_slice)`` — ``slices`` a list of request lists, one per round;
         ``before_slice(k)``, when given, runs before the part's slice ``k`` (untimed). ``profiles``:
         ``{part: profile name}``, the parts whose first slice py-spy samples. Returns ``{name: Tally}``."""
-        tallies = {name: Tally(server) for name, _slices, server, _before in parts}
+        tallies = {name: Tally() for name, *_rest in parts}
         for k in range(max(len(slices) for _name, slices, _server, _before in parts)):
             for name, slices, server, before_slice in parts:
                 if k >= len(slices) or not slices[k]:
@@ -830,17 +830,21 @@ class cpu_used(contextlib.AbstractContextManager):
         return None
 
     def per_request(self, requests: int) -> dict:
-        workers, postgres, machine = (round(seconds * 1000 / requests, 2) for seconds in self.used)
-        return {"worker_cpu_ms_per_request": workers, "postgres_cpu_ms_per_request": postgres,
-                "machine_cpu_ms_per_request": machine}
+        return cpu_per_request(self.used, requests)
+
+
+def cpu_per_request(used: list[float], requests: int) -> dict:
+    """CPU seconds used (workers, PostgreSQL, whole machine) as milliseconds per request."""
+    workers, postgres, machine = (round(seconds * 1000 / requests, 2) for seconds in used)
+    return {"worker_cpu_ms_per_request": workers, "postgres_cpu_ms_per_request": postgres,
+            "machine_cpu_ms_per_request": machine}
 
 
 class Tally:
     """One app's part of a comparison run in slices (:meth:`Bench.taking_turns`): its samples, wall
     time and CPU, summed over its slices."""
 
-    def __init__(self, server=None):
-        self.server = server
+    def __init__(self):
         self.samples: list = []
         self.wall = 0.0
         self.used = [0.0, 0.0, 0.0]
@@ -851,11 +855,7 @@ class Tally:
         self.used = [total + more for total, more in zip(self.used, cpu.used)]
 
     def summary(self) -> dict:
-        figures = summary(self.samples, self.wall)
-        per = cpu_used(self.server)
-        per.used = self.used
-        figures.update(per.per_request(len(self.samples)))
-        return figures
+        return {**summary(self.samples, self.wall), **cpu_per_request(self.used, len(self.samples))}
 
 
 def _peak_rss_mb(pid: int) -> float | None:
