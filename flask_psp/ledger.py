@@ -41,7 +41,8 @@ from sqlalchemy.orm import Session, scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .events import OPERATIONS, Event, EventKind, InboxOutcome, RejectedItem, VerifiedMessage
-from .models import UPDATE_PAYMENT, Payment, PaymentEvent, given_columns, lock_row, oldest_request, utcnow
+from .models import (UPDATE_PAYMENT, Payment, PaymentEvent, execute_plain, given_columns, lock_row, oldest_request,
+                     utcnow)
 from .money import UnknownCurrency, to_decimal_string
 from .movements import MovementKind, insert_movements
 from .states import Move, PaymentStatus, classify
@@ -625,12 +626,12 @@ class Ledger:
             for payment in payments:
                 changes = _changed_columns(payment)
                 if changes:
-                    session.execute(UPDATE_PAYMENT, {"payment_id": payment.id, **changes, "updated_at": now})
+                    execute_plain(session, UPDATE_PAYMENT, {"payment_id": payment.id, **changes, "updated_at": now})
                     set_committed_value(payment, "updated_at", now)
                     _as_written(session, payment)
             try:
                 if sa_inspect(row).transient:
-                    row.id = session.execute(_INSERT_EVENT, given_columns(row)).scalar_one()
+                    row.id = execute_plain(session, _INSERT_EVENT, given_columns(row)).scalar_one()
                 else:
                     session.flush()
             except IntegrityError as exc:  # the only unique key an inbox row can clash on: its dedupe key

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from .admin.audit import audit
 from .i18n import gettext as _
-from .models import PageSettings, PaymentLink, lock_row, utcnow
+from .models import PageSettings, PaymentLink, execute_plain, lock_row, utcnow
 
 if TYPE_CHECKING:
     from .mailer import Mailer
@@ -108,8 +108,8 @@ def mark_links_paid(session: Session, notices: list[tuple[str, Any]]) -> None:
         if name != "order_paid":
             continue
         started_from = ((payment.extra or {}).get("payment_link")) or None
-        paid = session.execute(_PAY_LINKS, {"of_order": payment.order_ref, "started_from": started_from,
-                                            "now": now, "paid_by": payment.id}).scalars().all()
+        paid = execute_plain(session, _PAY_LINKS, {"of_order": payment.order_ref, "started_from": started_from,
+                                                   "now": now, "paid_by": payment.id}).scalars().all()
         if paid:  # for payment_link_paid, sent after the commit: no query at all when no link was paid
             session.info.setdefault(_LINKS_PAID, []).extend(paid)
 

@@ -80,6 +80,18 @@ def given_columns(obj) -> dict:
     return {prop.columns[0].key: state.dict[prop.key] for prop in state.mapper.column_attrs if prop.key in state.dict}
 
 
+def execute_plain(session, statement, params=None):
+    """Run a plain statement (a table's INSERT or UPDATE, a SELECT of columns: no ORM entity to
+    load, nothing to flush first) on the session's connection, in its transaction. The session's
+    own ``execute`` would first set the statement up for the ORM, which costs more than some of
+    these statements do (about 20 µs an UPDATE, 50 µs a SELECT of mapped columns, ``make bench``):
+    the checkout and notification paths run theirs this way.
+
+        execute_plain(db.session, UPDATE_PAYMENT, {"payment_id": 7, "status": "paid"})
+    """
+    return session.connection().execute(statement, params)
+
+
 def lock_row(session, model: type, row_id: int):
     """Lock one row by primary key and read it afresh (PostgreSQL: ``FOR UPDATE``; SQLite, which has
     no row locks: the database's write lock, taken by a no-op UPDATE). Two workers handed the same

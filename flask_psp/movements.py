@@ -12,7 +12,7 @@ from enum import Enum
 
 from sqlalchemy import insert
 
-from .models import Movement, utcnow
+from .models import Movement, execute_plain, utcnow
 
 
 class MovementKind(str, Enum):
@@ -54,7 +54,7 @@ def insert_movements(session, movements: list[dict]) -> None:
     transaction, without the session's unit of work: the ledger's way, on every notification that
     moves money."""
     if movements:  # the table, not the mapped class: a plain INSERT, no ORM bulk-insert machinery
-        session.execute(_INSERT_MOVEMENT, [movement_values(**movement) for movement in movements])
+        execute_plain(session, _INSERT_MOVEMENT, [movement_values(**movement) for movement in movements])
 
 
 def movement_values(*, kind, amount: int, currency: str, provider: str, mode: str, occurred_at: datetime,

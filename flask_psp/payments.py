@@ -13,12 +13,13 @@ from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .events import EventKind, InboxOutcome, VerifiedMessage
 from .ledger import Ledger, Outcome, PostProcessingError, RetryPolicy, SignalSender
-from .models import UPDATE_PAYMENT, AuditEntry, PageSettings, Payment, PaymentEvent, given_columns, new_token, utcnow
+from .models import (UPDATE_PAYMENT, AuditEntry, PageSettings, Payment, PaymentEvent, execute_plain, given_columns,
+                     new_token, utcnow)
 from .money import to_decimal_string
 from .orders import OrderInfo
 from .providers import get_provider_class, provider_names
@@ -39,12 +40,15 @@ from .states import SETTLED, PaymentStatus
 
 log = logging.getLogger("flask_psp")
 S = PaymentStatus
-_SETTLED_VALUES = sorted(s.value for s in SETTLED)
+#: the settled statuses written into the statement as constants (they are the plugin's own words, no
+#: input): an IN of bound values is expanded anew at every execution, which cost a checkout more
+#: than running the rest of the statement
+_SETTLED_IN_SQL = [literal_column(f"'{s.value}'") for s in sorted(SETTLED, key=lambda s: s.value)]
 #: the first payment that paid an order, if any: asked by every checkout start, whose order nearly
 #: never has one (the id alone; built once)
 _SETTLED_ID = (select(Payment.id)
                .where(Payment.order_ref == bindparam("of_order"),
-                      or_(Payment.order_marked_at.is_not(None), Payment.status.in_(_SETTLED_VALUES)))
+                      or_(Payment.order_marked_at.is_not(None), Payment.status.in_(_SETTLED_IN_SQL)))
                .order_by(Payment.id).limit(1))
 _INSERT_PAYMENT = insert(Payment.__table__).returning(Payment.__table__.c.id)
 #: PostgreSQL: the same INSERT also sets ``synchronous_commit`` off for its transaction alone (what
@@ -220,8 +224,8 @@ class PaymentService:
         """Create a payment of ``order`` and start the provider's hosted checkout, with the look the
         merchant set for the PSPs' pages (``extras``: ``brand_name``, ``provider_look`` given instead).
         ``payment_extra`` seeds the payment's ``extra`` (a payment link's token: ``{"payment_link": token}``)."""
-        settled_id, brand_name, provider_look = self.session.execute(
-            _BEFORE_START, {"of_order": order.reference}).one()
+        settled_id, brand_name, provider_look = execute_plain(
+            self.session, _BEFORE_START, {"of_order": order.reference}).one()
         if settled_id is not None:
             raise AlreadyPaid(self.session.get(Payment, settled_id))
         config = next(iter(self.available_providers(order, only=provider_name)), None)
@@ -298,7 +302,7 @@ class PaymentService:
         is read from the database when first asked for."""
         on_postgresql = self.session.get_bind(mapper=Payment).dialect.name == "postgresql"
         statement = _INSERT_PAYMENT_NOT_WAITING_FOR_DISK if on_postgresql else _INSERT_PAYMENT
-        payment.id = self.session.execute(statement, given_columns(payment)).first()[0]
+        payment.id = execute_plain(self.session, statement, given_columns(payment)).first()[0]
         make_transient_to_detached(payment)
         self.session.add(payment)
         return payment.id
@@ -308,7 +312,7 @@ class PaymentService:
         that recorded the attempt expired the payment object: written back through the ORM, it
         would be loaded again first.) The object is expired, so that whoever reads it next reads
         the row as it is now, whatever the session's ``expire_on_commit``."""
-        self.session.execute(UPDATE_PAYMENT, {"payment_id": payment_id, **values})
+        execute_plain(self.session, UPDATE_PAYMENT, {"payment_id": payment_id, **values})
         self.session.expire(payment)
         self.session.commit()
 

@@ -421,3 +421,25 @@ def test_a_forged_batch_item_queued_for_the_workers_is_kept_refused(shop, orders
     assert [(c.outcome, c.verified) for c in children] == [("queued", True), ("rejected", False)]
     assert ids == [children[0].id] and children[1].verification_error == "signature wrong"
     assert db.session.get(PaymentEvent, row.id).outcome_detail == "batch of 2 items, 1 refused"
+
+
+@pytest.mark.parametrize("status, settled", [
+    ("created", False), ("pending", False), ("failed", False), ("cancelled", False), ("expired", False),
+    ("authorized", True), ("paid", True), ("partially_refunded", True), ("refunded", True),
+])
+def test_a_checkout_start_stops_at_an_order_a_payment_has_settled(shop, status, settled):
+    """The buyer is not charged twice: an order with a payment authorized, paid or (partly)
+    refunded is paid already; an open, failed, cancelled or expired attempt does not count."""
+    from flask_psp.payments import AlreadyPaid, NotAvailable, Urls
+
+    app, db, Order = shop
+    new_order(db, Order)
+    earlier = new_payment(db, status=status)
+    state = app.extensions["psp"]
+    urls = lambda token: Urls(f"http://shop/return/{token}", f"http://shop/cancel/{token}", "http://shop/notify")  # noqa: E731
+    # no provider is configured: an order not paid yet goes on to the provider's choice, and stops there
+    with pytest.raises(AlreadyPaid if settled else NotAvailable) as stopped:
+        state.service().start(state.orders.get("ORD-1"), "payplug", "en", urls)
+    if settled:
+        assert stopped.value.payment.id == earlier.id
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 1
