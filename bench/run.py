@@ -34,7 +34,7 @@ import psycopg
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from . import admin, export, flows
+from . import admin, export, flows, provider_rows
 from .load import LoadGenerator, Request, percentile, summary
 from .peer import webhooks as peer_webhooks
 from .servers import (PROVIDERS, ROOT, Gunicorn, Simulators, baseline_server, floor_server, machine_cpu_seconds, peer_server,
@@ -897,6 +897,9 @@ def main() -> int:
             log(f"\n1c. PSP_TASK_QUEUE = \"celery\": {settings.celery_workers} workers on {settings.celery_broker}, "
                 "one killed mid-run, vs inline")
             phase("celery", bench.celery_notifications)
+        log("\n1d. choosing a provider's credentials, per notification: PSP_PROVIDERS vs the admin panel's rows")
+        phase("provider settings", lambda: bench.results.__setitem__(
+            "provider_settings", provider_rows.measure(settings.database_url, log=log)))
         if settings.admin_rows:
             log(f"\n3. admin payments list, {settings.admin_rows:,} payments: the view vs its SQL alone")
             phase("admin", bench.admin_list)
