@@ -41,9 +41,10 @@ def as_sent_to_psp(config: ProviderConfig) -> ProviderConfig:
 
 
 _SETTINGS = ProviderSettings.__table__
-#: the admin panel's rows as plain columns, not ORM objects (what reading one costs a notification
-#: or a checkout for a provider the panel manages: half as much, ``make bench``); every column but
-#: ``accounting`` and ``updated_at``, which nothing here reads
+#: the admin panel's rows as plain columns, not ORM objects: every notification and checkout for a
+#: provider the panel manages reads one (choosing the credentials cost 40 % less so, reading the mode
+#: half: ``make bench``, part 1d); every column but ``id``, ``accounting`` and ``updated_at``, which
+#: nothing here reads
 _ROWS = select(*(column for column in _SETTINGS.c if column.key not in ("id", "accounting", "updated_at")))
 _ROW_NAMED = _ROWS.where(_SETTINGS.c.name == bindparam("name"))
 _MODE_NAMED = select(_SETTINGS.c.mode).where(_SETTINGS.c.name == bindparam("name"))
