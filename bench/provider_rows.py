@@ -21,19 +21,7 @@ import time
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from .servers import PROVIDERS
-
-#: credentials of the shape each provider's panel stores (the values are never used to call anybody)
-_CREDENTIALS = {
-    "adyen": {"api_key": "AQE" + "k" * 60, "merchant_account": "BenchShop", "hmac_key": "44782DEF" * 8},
-    "paypal": {"client_id": "A" * 80, "client_secret": "E" * 80, "webhook_id": "8PT597110X687430LKGECATA"},
-    "payplug": {"secret_key": "sk_test_" + "s" * 40},
-    "sips": {"merchant_id": "002001000000001", "secret_key": "002001000000001_KEY1", "key_version": "1",
-             "seal_algorithm": "HMAC-SHA-256"},
-    "hipay": {"api_username": "bench_api_user", "api_password": "p" * 32, "secret_passphrase": "q" * 32,
-              "hash_algorithm": "sha256"},
-}
-
+from .servers import PROVIDERS, SIMULATOR_CREDENTIALS
 
 def measure(database_url: str, calls: int = 2000, log=print) -> dict:
     """CPU µs per call of ``PaymentService.provider(name, "test")`` (what a notification does to
@@ -45,7 +33,7 @@ def measure(database_url: str, calls: int = 2000, log=print) -> dict:
 
     key = Fernet.generate_key().decode()
     base = {"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": database_url, "PSP_ENCRYPTION_KEY": key}
-    configured = {name: {"enabled": True, "mode": "test", "capture": "auto", "test": dict(_CREDENTIALS[name])}
+    configured = {name: {"enabled": True, "mode": "test", "capture": "auto", "test": dict(SIMULATOR_CREDENTIALS[name])}
                   for name in PROVIDERS}
     by_config = create_app({**base, "PSP_PROVIDERS": configured})
     by_panel = create_app({**base, "PSP_PROVIDERS": {}})
@@ -53,7 +41,7 @@ def measure(database_url: str, calls: int = 2000, log=print) -> dict:
         box = current_state().settings.box
         db.session.execute(sa.delete(ProviderSettings).where(ProviderSettings.name.in_(PROVIDERS)))
         db.session.add_all(ProviderSettings(name=name, enabled=True, mode="test", capture="auto",
-                                            credentials=box.encrypt({"test": _CREDENTIALS[name], "live": {}}))
+                                            credentials=box.encrypt({"test": SIMULATOR_CREDENTIALS[name], "live": {}}))
                            for name in PROVIDERS)
         db.session.commit()
     results = {}

@@ -96,6 +96,18 @@ def prepare_database(url: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- simulators
+#: the test credentials the simulators accept, by provider (their endpoints aside)
+SIMULATOR_CREDENTIALS = {
+    "adyen": {"api_key": DEFAULT_TEST_KEY, "merchant_account": DEFAULT_MERCHANT, "hmac_key": DEFAULT_HMAC_KEY},
+    "paypal": {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET, "webhook_id": DEFAULT_WEBHOOK_ID},
+    "payplug": {"secret_key": "sk_test_simulator"},
+    "sips": {"merchant_id": SIMULATION_MERCHANT, "secret_key": "002001000000001_KEY1", "key_version": "1",
+             "seal_algorithm": "HMAC-SHA-256"},
+    "hipay": {"api_username": "hipay_sim_api_user", "api_password": "hipay_sim_api_password",
+              "secret_passphrase": "hipay-sim-passphrase", "hash_algorithm": "sha256"},
+}
+
+
 class Simulators:
     """The five simulators on loopback, sharing one paused notifier: every notification they make is
     kept (URL, body, signed headers) and replayed by the benchmark instead of being sent."""
@@ -118,19 +130,8 @@ class Simulators:
 
     def settings(self) -> dict:
         """``PSP_PROVIDERS`` for the shop."""
-        sims = self.sims
-        blocks = {
-            "adyen": {"api_key": DEFAULT_TEST_KEY, "merchant_account": DEFAULT_MERCHANT, "hmac_key": DEFAULT_HMAC_KEY},
-            "paypal": {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET,
-                       "webhook_id": DEFAULT_WEBHOOK_ID},
-            "payplug": {"secret_key": "sk_test_simulator"},
-            "sips": {"merchant_id": SIMULATION_MERCHANT, "secret_key": "002001000000001_KEY1", "key_version": "1",
-                     "seal_algorithm": "HMAC-SHA-256"},
-            "hipay": {"api_username": "hipay_sim_api_user", "api_password": "hipay_sim_api_password",
-                      "secret_passphrase": "hipay-sim-passphrase", "hash_algorithm": "sha256"},
-        }
         return {name: {"enabled": True, "mode": "test", "capture": "auto",
-                       "test": {**blocks[name], "endpoint": sims[name].url}} for name in PROVIDERS}
+                       "test": {**SIMULATOR_CREDENTIALS[name], "endpoint": self.sims[name].url}} for name in PROVIDERS}
 
     def close(self) -> None:
         for sim in self.sims.values():
