@@ -71,7 +71,8 @@ def measure(database_url: str, calls: int = 2000, log=print) -> dict:
                     service.session.rollback()
                     contexts[way].pop()
             config_us, panel_us = (round(statistics.mean(spent[way]) * 1e6, 1) for way in ("config", "panel"))
-            results[what] = {"config_us": config_us, "panel_us": panel_us, "panel_extra_us": round(panel_us - config_us, 1)}
+            results[what] = {"config_us": config_us, "panel_us": panel_us,
+                             "panel_extra_us": round(panel_us - config_us, 1)}
             log(f"  {what:<14} PSP_PROVIDERS {config_us:7.1f} µs | admin panel {panel_us:7.1f} µs per call")
     finally:
         with by_panel.app_context():

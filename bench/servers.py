@@ -99,7 +99,8 @@ def prepare_database(url: str) -> None:
 #: the test credentials the simulators accept, by provider (their endpoints aside)
 SIMULATOR_CREDENTIALS = {
     "adyen": {"api_key": DEFAULT_TEST_KEY, "merchant_account": DEFAULT_MERCHANT, "hmac_key": DEFAULT_HMAC_KEY},
-    "paypal": {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET, "webhook_id": DEFAULT_WEBHOOK_ID},
+    "paypal": {"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET,
+               "webhook_id": DEFAULT_WEBHOOK_ID},
     "payplug": {"secret_key": "sk_test_simulator"},
     "sips": {"merchant_id": SIMULATION_MERCHANT, "secret_key": "002001000000001_KEY1", "key_version": "1",
              "seal_algorithm": "HMAC-SHA-256"},
