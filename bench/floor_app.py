@@ -23,6 +23,9 @@ least a checkout start can under the contract, by hand too: check the form's CSR
 Flask-WTF session cookie as the plugin's), read the order (an unknown one is a 404, a paid one a 409),
 insert the payment, call the provider through its simulator (the same call as the plugin's, see
 :func:`bench.provider_calls.provider_call`), keep its reference and page, commit, 303 to the page.
+``POST /psp/checkout-committing-first/<order_ref>`` does the same but commits the new payment before
+calling the provider, as the plugin does by design (its ``INSERT`` not waiting for the disk, as the
+plugin's), then records the answer in a transaction of its own.
 
 Served by gunicorn like the others: ``bench.floor_app:app``, configured by ``BENCH_FLOOR_CONFIG`` (the
 baseline's JSON, plus ``secret_key``: the shop's, so the buyer's session cookie reads the same).
@@ -73,6 +76,9 @@ START = text(
     "RETURNING id")
 STARTED = text(
     "UPDATE psp_payment SET status = 'pending', psp_reference = :psp_reference, redirect_url = :url WHERE id = :id")
+#: the same INSERT turning ``synchronous_commit`` off for its transaction, as the plugin's does
+START_NOT_WAITING_FOR_DISK = text(START.text.replace(
+    "RETURNING id", "RETURNING id, set_config('synchronous_commit', 'off', true)"))
 #: inbox rows of the floor are told apart from the plugin's by their source and dedupe keys
 SOURCE, KEY_PREFIX = "floor", "floor:"
 
@@ -115,6 +121,13 @@ def create_app(config: dict) -> Flask:
 
     @app.post("/psp/checkout/<order_ref>")
     def checkout(order_ref):
+        return start(order_ref, commit_first=False)
+
+    @app.post("/psp/checkout-committing-first/<order_ref>")
+    def checkout_committing_first(order_ref):
+        return start(order_ref, commit_first=True)
+
+    def start(order_ref, commit_first):
         try:
             validate_csrf(request.form.get("csrf_token"))
         except (ValidationError, CSRFError):
@@ -131,9 +144,13 @@ def create_app(config: dict) -> Flask:
             abort(409)
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         token = secrets.token_urlsafe(24)
-        payment_id = session.execute(START, {
+        payment_id = session.execute(START_NOT_WAITING_FOR_DISK if commit_first else START, {
             "token": token, "order_ref": order.reference, "provider": provider, "amount": order.amount,
             "currency": order.currency, "locale": order.locale, "email": order.email, "now": now}).scalar()
+        if commit_first:
+            # as the plugin does: the attempt recorded before the PSP is called, not waiting for the disk
+            # (the commit of the PSP's answer does), then a transaction of its own for the answer
+            session.commit()
         base = config["public_url"]
         host, port, method, path, body, headers = provider_call(
             settings, provider, token, base, verifier._paypal_bearer() if provider == "paypal" else None)

@@ -42,9 +42,10 @@ def buyer_session(shop_url: str, order_ref: str) -> tuple[str, str]:
     return cookie, token
 
 
-def checkout_request(shop, order_ref: str, provider: str, cookie: str, token: str) -> Request:
+def checkout_request(shop, order_ref: str, provider: str, cookie: str, token: str, route: str = "checkout") -> Request:
+    """``route``: ``checkout``, or the checkout floor's ``checkout-committing-first``."""
     body = f"provider={provider}&csrf_token={token}".encode()
-    return Request("127.0.0.1", shop.port, "POST", f"/psp/checkout/{order_ref}", body,
+    return Request("127.0.0.1", shop.port, "POST", f"/psp/{route}/{order_ref}", body,
                    {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie, "Accept-Language": "en"},
                    tag=f"{provider}|{order_ref}", keep_body=provider == "sips")
 

@@ -287,15 +287,20 @@ class Bench:
             for request in plugin_requests:
                 direct_requests.append(self.direct.request(request.tag.split("|")[0], direct_index))
                 direct_index += 1
-            floor_requests = [flows.checkout_request(self.floor, ref, provider, self.cookie, self.csrf)
-                              for i in range(self.per_provider[level]) for provider in REDIRECTING
-                              for ref in [self.floor_orders[level][provider][i]]]
+            floor_requests, committing_first = (
+                [flows.checkout_request(self.floor, ref, provider, self.cookie, self.csrf, route)
+                 for i in range(self.per_provider[level]) for provider in REDIRECTING
+                 for ref in [self.floor_orders[level][provider][i]]]
+                for route in ("checkout", "checkout-committing-first"))
             tallies = self.taking_turns([("plugin", self.in_slices(plugin_requests), self.shop, None),
                                          ("floor", self.in_slices(floor_requests), self.floor, None),
+                                         ("committing first", self.in_slices(committing_first), self.floor, None),
                                          ("direct", self.in_slices(direct_requests), None, None)],
                                         concurrency, level, {"plugin": "checkout"})
-            plugin, floor, direct = (tallies[name].samples for name in ("plugin", "floor", "direct"))
-            for name, samples in (("checkout", plugin), ("checkout floor", floor)):
+            plugin, floor, first, direct = (tallies[name].samples
+                                            for name in ("plugin", "floor", "committing first", "direct"))
+            for name, samples in (("checkout", plugin), ("checkout floor", floor),
+                                  ("checkout floor, committing first", first)):
                 bad = [s for s in samples if s.status != 303]
                 if bad:
                     raise RuntimeError(f"{name} answered {bad[0].status} ({bad[0].error or ''}) for {bad[0].tag}")
@@ -304,10 +309,13 @@ class Bench:
             started += [(s.tag.split("|")[0], s.location, None) for s in plugin]
             if level == "warm-up":
                 continue
-            a, f = tallies["plugin"].summary(), tallies["floor"].summary()
+            a, f, c = (tallies[name].summary() for name in ("plugin", "floor", "committing first"))
             b = summary(direct, tallies["direct"].wall)
             results[level] = {"plugin": a, "baseline": b, "ratio": _ratio(a["throughput_rps"], b["throughput_rps"]),
-                              "floor": f, "plugin_to_floor_ratio": _ratio(a["throughput_rps"], f["throughput_rps"])}
+                              "floor": f, "plugin_to_floor_ratio": _ratio(a["throughput_rps"], f["throughput_rps"]),
+                              "floor_committing_first": c,
+                              "plugin_to_floor_committing_first_ratio": _ratio(a["throughput_rps"],
+                                                                               c["throughput_rps"])}
             log(f"  checkout c={level:>2}: plugin {a['throughput_rps']:7.1f}/s p50 {a['p50_ms']:6.1f} p99 "
                 f"{a['p99_ms']:6.1f} ms | floor {f['throughput_rps']:7.1f}/s p50 {f['p50_ms']:6.1f} p99 "
                 f"{f['p99_ms']:6.1f} ms | direct call {b['throughput_rps']:7.1f}/s p50 {b['p50_ms']:6.1f} p99 "
@@ -316,6 +324,10 @@ class Bench:
             log(f"           CPU ms per checkout, plugin | floor: workers {a['worker_cpu_ms_per_request']} | "
                 f"{f['worker_cpu_ms_per_request']}, PostgreSQL {a['postgres_cpu_ms_per_request']} | "
                 f"{f['postgres_cpu_ms_per_request']}")
+            log(f"           floor committing the attempt first (as the plugin does): {c['throughput_rps']:7.1f}/s "
+                f"p50 {c['p50_ms']:6.1f} p99 {c['p99_ms']:6.1f} ms, CPU ms per checkout: workers "
+                f"{c['worker_cpu_ms_per_request']}, PostgreSQL {c['postgres_cpu_ms_per_request']} | plugin/it "
+                f"{results[level]['plugin_to_floor_committing_first_ratio']}")
         # the Celery run's payments, started the same way (not measured)
         celery = [flows.checkout_request(self.shop, ref, provider, self.cookie, self.csrf)
                   for part in self.celery_orders.values() for provider in REDIRECTING for ref in part[provider]]
