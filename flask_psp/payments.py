@@ -13,13 +13,12 @@ from typing import Any, Callable, Mapping, Protocol
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import bindparam, func, insert, literal_column, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, literal_column, or_, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .events import EventKind, InboxOutcome, VerifiedMessage
 from .ledger import Ledger, Outcome, PostProcessingError, RetryPolicy, SignalSender
-from .models import (UPDATE_PAYMENT, AuditEntry, PageSettings, Payment, PaymentEvent, execute_plain, given_columns,
-                     new_token, utcnow)
+from .models import UPDATE_PAYMENT, AuditEntry, PageSettings, Payment, PaymentEvent, execute_plain, new_token, utcnow
 from .money import to_decimal_string
 from .orders import OrderInfo
 from .providers import get_provider_class, provider_names
@@ -44,13 +43,30 @@ S = PaymentStatus
 #: input): an IN of bound values is expanded anew at every execution, which cost a checkout more
 #: than running the rest of the statement
 _SETTLED_IN_SQL = [literal_column(f"'{s.value}'") for s in sorted(SETTLED, key=lambda s: s.value)]
-#: the first payment that paid an order, if any: asked by every checkout start, whose order nearly
-#: never has one (the id alone; built once)
-_SETTLED_ID = (select(Payment.id)
-               .where(Payment.order_ref == bindparam("of_order"),
-                      or_(Payment.order_marked_at.is_not(None), Payment.status.in_(_SETTLED_IN_SQL)))
-               .order_by(Payment.id).limit(1))
-_INSERT_PAYMENT = insert(Payment.__table__).returning(Payment.__table__.c.id)
+#: the payments that paid an order: settled, or handed to the shop's ``mark_paid``
+_SETTLED_OF_ORDER = and_(Payment.order_ref == bindparam("of_order"),
+                         or_(Payment.order_marked_at.is_not(None), Payment.status.in_(_SETTLED_IN_SQL)))
+#: the first payment that paid an order, if any (the id alone)
+_SETTLED_ID = select(Payment.id).where(_SETTLED_OF_ORDER).order_by(Payment.id).limit(1)
+_PAYMENTS = Payment.__table__
+#: the columns a checkout start gives a new payment (the others take their defaults)
+_STARTED_COLUMNS = ("token", "order_ref", "provider", "mode", "capture", "capture_delay_days", "amount", "currency",
+                    "locale", "email", "status", "extra")
+_PAGE_LOOK = (select(PageSettings.brand_name).limit(1).scalar_subquery().label("brand_name"),
+              select(PageSettings.provider_look).limit(1).scalar_subquery().label("provider_look"))
+
+
+def _insert_unless_settled(*also):
+    """A checkout start's one statement: insert the new payment unless a payment of its order paid
+    it already (no row then), returning its id, the look the merchant set for the PSPs' pages and
+    ``also``."""
+    values = select(*(bindparam(name, type_=_PAYMENTS.c[name].type) for name in _STARTED_COLUMNS)).where(
+        ~exists().where(_SETTLED_OF_ORDER))
+    return (insert(_PAYMENTS).from_select([_PAYMENTS.c[name] for name in _STARTED_COLUMNS], values)
+            .returning(_PAYMENTS.c.id, *_PAGE_LOOK, *also))
+
+
+_INSERT_UNLESS_SETTLED = _insert_unless_settled()
 #: PostgreSQL: the same INSERT also sets ``synchronous_commit`` off for its transaction alone (what
 #: ``SET LOCAL`` does, without a statement of its own). A checkout's attempt is committed before its
 #: PSP is called without waiting for the disk: it is recorded all the same — seen by every
@@ -58,15 +74,8 @@ _INSERT_PAYMENT = insert(Payment.__table__).returning(Payment.__table__.c.id)
 #: waits, makes both durable. Only a crash of the database server between the two loses it, as it
 #: would an attempt committed with the answer. (A checkout waited for two disk flushes, the longest
 #: part of its answer.)
-_INSERT_PAYMENT_NOT_WAITING_FOR_DISK = insert(Payment.__table__).returning(
-    Payment.__table__.c.id, func.set_config("synchronous_commit", "off", True))
-#: what a checkout start reads before it creates a payment, in one statement: the payment that paid
-#: the order already, if any, and the look the merchant set for the PSPs' pages
-_BEFORE_START = select(
-    _SETTLED_ID.scalar_subquery().label("settled_id"),
-    select(PageSettings.brand_name).limit(1).scalar_subquery().label("brand_name"),
-    select(PageSettings.provider_look).limit(1).scalar_subquery().label("provider_look"),
-)
+_INSERT_UNLESS_SETTLED_NOT_WAITING_FOR_DISK = _insert_unless_settled(
+    func.set_config("synchronous_commit", "off", True))
 
 
 class AlreadyPaid(Exception):
@@ -224,12 +233,9 @@ class PaymentService:
         """Create a payment of ``order`` and start the provider's hosted checkout, with the look the
         merchant set for the PSPs' pages (``extras``: ``brand_name``, ``provider_look`` given instead).
         ``payment_extra`` seeds the payment's ``extra`` (a payment link's token: ``{"payment_link": token}``)."""
-        settled_id, brand_name, provider_look = execute_plain(
-            self.session, _BEFORE_START, {"of_order": order.reference}).one()
-        if settled_id is not None:
-            raise AlreadyPaid(self.session.get(Payment, settled_id))
         config = next(iter(self.available_providers(order, only=provider_name)), None)
         if config is None:
+            self._refuse_if_paid(order.reference)
             raise NotAvailable(provider_name)
         provider = get_provider_class(provider_name)(as_sent_to_psp(config), self.http)
         policy, delay_days = capture_policy(config)
@@ -250,6 +256,7 @@ class PaymentService:
             status=S.CREATED.value,
             extra=dict(payment_extra or {}),
         )
+        payment_id, brand_name, provider_look = self._insert(payment)
         links = urls(token)
         extras = {"brand_name": brand_name, "provider_look": provider_look, **(extras or {})}
         billing = order.billing_address()
@@ -279,7 +286,6 @@ class PaymentService:
             shipping=order.shipping,
             delivery_type=order.delivery_type,
         )
-        payment_id = self._insert(payment)
         self.session.commit()  # the attempt, before the PSP is called (not waiting for the disk: above)
         try:
             started = provider.start_checkout(request, config.mode)
@@ -296,16 +302,28 @@ class PaymentService:
             self.ledger.record_and_apply(provider_name, started.messages, source="api")
         return payment, started
 
-    def _insert(self, payment: Payment) -> int:
-        """Store a new payment with one INSERT (the session's unit of work costs a checkout several
-        times more) and attach it to the session as stored: what it was not given (its defaults)
-        is read from the database when first asked for."""
+    def _insert(self, payment: Payment) -> tuple[int, str | None, dict | None]:
+        """Store a new payment with one INSERT — unless a payment of its order has paid it (raises
+        AlreadyPaid) — and attach it to the session as stored: what it was not given (its defaults)
+        is read from the database when first asked for. Returns its id and the look the merchant set
+        for the PSPs' pages (brand name, provider look), read by the same statement. (The session's
+        unit of work cost a checkout several times more; the settled check, a statement of its own.)"""
         on_postgresql = self.session.get_bind(mapper=Payment).dialect.name == "postgresql"
-        statement = _INSERT_PAYMENT_NOT_WAITING_FOR_DISK if on_postgresql else _INSERT_PAYMENT
-        payment.id = execute_plain(self.session, statement, given_columns(payment)).first()[0]
+        statement = _INSERT_UNLESS_SETTLED_NOT_WAITING_FOR_DISK if on_postgresql else _INSERT_UNLESS_SETTLED
+        values = {**{name: getattr(payment, name) for name in _STARTED_COLUMNS}, "of_order": payment.order_ref}
+        while (stored := execute_plain(self.session, statement, values).first()) is None:
+            # returns only when the payment that had paid the order was cancelled since: insert again
+            self._refuse_if_paid(payment.order_ref)
+        payment.id = stored.id
         make_transient_to_detached(payment)
         self.session.add(payment)
-        return payment.id
+        return payment.id, stored.brand_name, stored.provider_look
+
+    def _refuse_if_paid(self, order_ref: str) -> None:
+        """Raise AlreadyPaid when a payment has paid this order."""
+        paid = self.settled_payment(order_ref)
+        if paid is not None:
+            raise AlreadyPaid(paid)
 
     def _record_start(self, payment: Payment, payment_id: int, **values) -> None:
         """What came of asking the PSP to start a payment, in one UPDATE, committed. (The commit

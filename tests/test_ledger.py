@@ -423,23 +423,38 @@ def test_a_forged_batch_item_queued_for_the_workers_is_kept_refused(shop, orders
     assert db.session.get(PaymentEvent, row.id).outcome_detail == "batch of 2 items, 1 refused"
 
 
+@pytest.mark.parametrize("offered", [True, False], ids=["provider offered", "no provider"])
 @pytest.mark.parametrize("status, settled", [
     ("created", False), ("pending", False), ("failed", False), ("cancelled", False), ("expired", False),
     ("authorized", True), ("paid", True), ("partially_refunded", True), ("refunded", True),
 ])
-def test_a_checkout_start_stops_at_an_order_a_payment_has_settled(shop, status, settled):
+def test_a_checkout_start_stops_at_an_order_a_payment_has_settled(database_url, status, settled, offered):
     """The buyer is not charged twice: an order with a payment authorized, paid or (partly)
-    refunded is paid already; an open, failed, cancelled or expired attempt does not count."""
-    from flask_psp.payments import AlreadyPaid, NotAvailable, Urls
+    refunded is paid already, whether the provider chosen is offered or not; an open, failed,
+    cancelled or expired attempt does not count — a new attempt is recorded (then failed here:
+    the PSP's address is a closed port) or, with no provider, the choice is refused."""
+    from cryptography.fernet import Fernet
 
-    app, db, Order = shop
-    new_order(db, Order)
-    earlier = new_payment(db, status=status)
-    state = app.extensions["psp"]
-    urls = lambda token: Urls(f"http://shop/return/{token}", f"http://shop/cancel/{token}", "http://shop/notify")  # noqa: E731
-    # no provider is configured: an order not paid yet goes on to the provider's choice, and stops there
-    with pytest.raises(AlreadyPaid if settled else NotAvailable) as stopped:
-        state.service().start(state.orders.get("ORD-1"), "payplug", "en", urls)
-    if settled:
-        assert stopped.value.payment.id == earlier.id
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Payment)) == 1
+    from example_shop import Order, create_app, db
+    from flask_psp.payments import AlreadyPaid, NotAvailable, Urls
+    from flask_psp.providers.base import ProviderError
+
+    providers = {"payplug": {"enabled": True, "mode": "test",
+                             "test": {"secret_key": "sk_test_x", "endpoint": "http://127.0.0.1:9"}}} if offered else {}
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "SQLALCHEMY_DATABASE_URI": database_url,
+                      "PSP_ENCRYPTION_KEY": Fernet.generate_key().decode(), "PSP_PROVIDERS": providers})
+    with app.app_context():
+        new_order(db, Order)
+        earlier = new_payment(db, status=status)
+        state = app.extensions["psp"]
+        urls = lambda token: Urls(f"http://shop/return/{token}", f"http://shop/cancel/{token}", "http://shop/notify")  # noqa: E731
+        expected = AlreadyPaid if settled else ProviderError if offered else NotAvailable
+        with pytest.raises(expected) as stopped:
+            state.service().start(state.orders.get("ORD-1"), "payplug", "en", urls)
+        db.session.rollback()
+        statuses = db.session.scalars(sa.select(Payment.status).order_by(Payment.id)).all()
+        if settled:
+            assert stopped.value.payment.id == earlier.id
+        assert statuses == [status, "failed"] if offered and not settled else statuses == [status]
+        db.session.remove()
+        db.engine.dispose()
